@@ -1,0 +1,164 @@
+"""Clients for one EnvService: `EnvClient` (blocking) and `AsyncEnvClient` (asyncio).
+
+Both build the same requests and parse the same responses; only the transport
+call differs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import grpc.aio
+from envscaler.client.models import EnvInfo, Evaluation, ResetResult, StateSnapshot, ToolResult
+from envscaler.v1 import env_pb2 as pb
+from envscaler.v1 import env_pb2_grpc as pb_grpc
+
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+
+
+class EnvClientError(RuntimeError):
+    """A call the server refused or could not complete; `code` is the gRPC status name."""
+
+    def __init__(self, method: str, code: str, details: str) -> None:
+        super().__init__(f"{method}: {code}: {details}")
+        self.method = method
+        self.code = code
+        self.details = details
+
+
+def _wrap(method: str, exc: grpc.RpcError) -> EnvClientError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return EnvClientError(method, code.name if code else "UNKNOWN", details or "")
+
+
+def target_of(address: str) -> str:
+    """Accept what `serve --listen` takes: unix:/path, tcp:HOST:PORT or HOST:PORT."""
+    return address[4:] if address.startswith("tcp:") else address
+
+
+def reset_request(scenario: str | None, init_config: dict[str, Any] | None, seed: int) -> pb.ResetRequest:
+    if scenario is not None and init_config is not None:
+        raise ValueError("reset takes a scenario or an init_config, not both")
+    if scenario is not None:
+        return pb.ResetRequest(scenario_id=scenario, seed=seed)
+    return pb.ResetRequest(init_config_json=json.dumps(init_config or {}), seed=seed)
+
+
+def call_request(episode_id: str, name: str, arguments: dict[str, Any] | str | None,
+                 timeout: float | None) -> pb.CallToolRequest:
+    # A string is passed through untouched: an LLM's raw arguments, validated by the server.
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+    return pb.CallToolRequest(episode_id=episode_id, name=name, arguments_json=raw,
+                              timeout_ms=int(timeout * 1000) if timeout else 0)
+
+
+class EnvClient:
+    """Blocking client: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(scenario=...)`."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = pb_grpc.EnvServiceStub(self.channel)
+        self.timeout = timeout  # gRPC deadline of each RPC
+        self.episode_id = ""
+        self._info: EnvInfo | None = None
+
+    def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise _wrap(method, exc) from None
+
+    def describe(self) -> EnvInfo:
+        if self._info is None:
+            self._info = EnvInfo.from_pb(self._invoke("Describe", pb.DescribeRequest()))
+        return self._info
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The tools in OpenAI's `tools` format."""
+        return self.describe().tools
+
+    def reset(self, scenario: str | None = None, *, init_config: dict[str, Any] | None = None,
+              seed: int = 0) -> ResetResult:
+        result = ResetResult.from_pb(self._invoke("Reset", reset_request(scenario, init_config, seed)))
+        self.episode_id = result.episode_id
+        return result
+
+    def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
+             timeout: float | None = None) -> ToolResult:
+        request = call_request(self.episode_id, name, arguments, timeout)
+        deadline = max(self.timeout, (timeout or 0) + 5)
+        return ToolResult.from_pb(name, self._invoke("CallTool", request, deadline))
+
+    def state(self) -> StateSnapshot:
+        return StateSnapshot.from_pb(self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id)))
+
+    def evaluate(self, scenario: str | None = None) -> Evaluation:
+        request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
+        return Evaluation.from_pb(self._invoke("Evaluate", request, max(self.timeout, 120.0)))
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> EnvClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncEnvClient:
+    """asyncio client with the same methods as EnvClient, awaited."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = pb_grpc.EnvServiceStub(self.channel)
+        self.timeout = timeout
+        self.episode_id = ""
+        self._info: EnvInfo | None = None
+
+    async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await getattr(self.stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise _wrap(method, exc) from None
+
+    async def describe(self) -> EnvInfo:
+        if self._info is None:
+            self._info = EnvInfo.from_pb(await self._invoke("Describe", pb.DescribeRequest()))
+        return self._info
+
+    async def tools(self) -> list[dict[str, Any]]:
+        return (await self.describe()).tools
+
+    async def reset(self, scenario: str | None = None, *, init_config: dict[str, Any] | None = None,
+                    seed: int = 0) -> ResetResult:
+        result = ResetResult.from_pb(await self._invoke("Reset", reset_request(scenario, init_config, seed)))
+        self.episode_id = result.episode_id
+        return result
+
+    async def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
+                   timeout: float | None = None) -> ToolResult:
+        request = call_request(self.episode_id, name, arguments, timeout)
+        deadline = max(self.timeout, (timeout or 0) + 5)
+        return ToolResult.from_pb(name, await self._invoke("CallTool", request, deadline))
+
+    async def state(self) -> StateSnapshot:
+        reply = await self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id))
+        return StateSnapshot.from_pb(reply)
+
+    async def evaluate(self, scenario: str | None = None) -> Evaluation:
+        request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
+        return Evaluation.from_pb(await self._invoke("Evaluate", request, max(self.timeout, 120.0)))
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncEnvClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

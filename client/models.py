@@ -1,0 +1,100 @@
+"""Typed results at the client's edge, converted from the wire messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from envscaler.v1 import env_pb2 as pb
+from pydantic import BaseModel
+
+
+class EnvInfo(BaseModel):
+    env_id: str
+    env_class_name: str
+    spec_hash: str
+    environment_summary: str
+    environment_introduction: str
+    constraints_rules: list[str]
+    tools: list[dict[str, Any]]  # OpenAI format
+    scenario_ids: list[str]
+    observation_format: str
+
+    @classmethod
+    def from_pb(cls, m: pb.DescribeResponse) -> EnvInfo:
+        tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                   "parameters": json.loads(t.parameters_json or "{}")}}
+                 for t in m.tools]
+        return cls(env_id=m.env_id, env_class_name=m.env_class_name, spec_hash=m.spec_hash,
+                   environment_summary=m.environment_summary, environment_introduction=m.environment_introduction,
+                   constraints_rules=list(m.constraints_rules), tools=tools, scenario_ids=list(m.scenario_ids),
+                   observation_format=m.observation_format)
+
+
+class ResetResult(BaseModel):
+    episode_id: str
+    scenario_id: str
+    task: str
+    state: dict[str, Any]
+    state_sha256: str
+
+    @classmethod
+    def from_pb(cls, m: pb.ResetResponse) -> ResetResult:
+        return cls(episode_id=m.episode_id, scenario_id=m.scenario_id, task=m.task,
+                   state=json.loads(m.state_json), state_sha256=m.state_sha256)
+
+
+class ToolResult(BaseModel):
+    name: str
+    result: Any = None
+    observation: str
+    error_kind: str = ""  # an ErrorKind name; empty on success
+    error_message: str = ""
+    episode_broken: bool = False
+    duration_us: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_kind
+
+    @classmethod
+    def from_pb(cls, name: str, m: pb.CallToolResponse) -> ToolResult:
+        failed = m.HasField("error") and m.error.kind != pb.ERROR_KIND_UNSPECIFIED
+        return cls(name=name, result=json.loads(m.result_json) if m.result_json else None,
+                   observation=m.observation, error_kind=pb.ErrorKind.Name(m.error.kind) if failed else "",
+                   error_message=m.error.message if failed else "", episode_broken=m.episode_broken,
+                   duration_us=m.duration_us)
+
+
+class StateSnapshot(BaseModel):
+    state: dict[str, Any]
+    sha256: str
+
+    @classmethod
+    def from_pb(cls, m: pb.GetStateResponse) -> StateSnapshot:
+        return cls(state=json.loads(m.state_json), sha256=m.sha256)
+
+
+class CheckResult(BaseModel):
+    index: int
+    check_item: str
+    outcome: Literal["PASS", "FAIL", "ERROR"]
+    message: str
+
+
+class Evaluation(BaseModel):
+    scenario_id: str
+    reward: float
+    passed: int
+    total: int
+    checks: list[CheckResult]
+    message: str = ""
+
+    @classmethod
+    def from_pb(cls, m: pb.EvaluateResponse) -> Evaluation:
+        checks = [CheckResult(index=c.index, check_item=c.check_item, message=c.message,
+                              outcome=pb.CheckOutcome.Name(c.outcome)
+                              if c.outcome != pb.CHECK_OUTCOME_UNSPECIFIED else "ERROR")
+                  for c in m.checks]
+        return cls(scenario_id=m.scenario_id, reward=m.reward, passed=m.passed, total=m.total, checks=checks,
+                   message=m.message)

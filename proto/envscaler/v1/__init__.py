@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for envscaler.v1 (see proto/)."""

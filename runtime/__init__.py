@@ -1,0 +1,1 @@
+"""The sandboxed tool server: a trusted gRPC front and untrusted worker processes."""

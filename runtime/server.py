@@ -1,0 +1,315 @@
+"""The EnvService gRPC server: serves one environment, one episode at a time.
+
+The server process is trusted: it never imports or executes environment code.
+That happens in worker processes forked from a zygote (see supervisor.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
+from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.toolschema import served_tools, tool_names
+from envscaler.v1 import env_pb2 as pb
+from envscaler.v1 import env_pb2_grpc as pb_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+SERVICE_NAME = "envscaler.v1.EnvService"
+DEADLINE_MARGIN = 0.05  # answer before the caller's own deadline fires
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    call_timeout: float = 10.0
+    reset_timeout: float = 10.0
+    observation: str = "repr"
+    max_result_bytes: int = 1 << 20
+    max_argument_bytes: int = 1 << 20
+    memory_bytes: int = 0
+    max_workers: int = 8
+
+
+def grpc_address(listen: str) -> str:
+    """`unix:/path` or `tcp:HOST:PORT` (also plain HOST:PORT) as grpc wants it."""
+    if listen.startswith("unix:"):
+        return listen
+    if listen.startswith("tcp:"):
+        return listen[4:]
+    if ":" in listen:
+        return listen
+    raise ValueError(f"listen address {listen!r}: expected unix:/path or tcp:HOST:PORT")
+
+
+def _tool_error(kind: str, message: str, broken: bool = False, started: float | None = None) -> pb.CallToolResponse:
+    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind else pb.PROTOCOL_ERROR
+    return pb.CallToolResponse(
+        observation=f"Error: {message}",
+        error=pb.ToolError(kind=kind_value, message=message),
+        episode_broken=broken,
+        duration_us=int((time.perf_counter() - started) * 1e6) if started else 0,
+    )
+
+
+class EnvServicer(pb_grpc.EnvServiceServicer):
+    def __init__(self, spec: EnvSpec, scenarios: dict[str, Scenario], config: ServerConfig) -> None:
+        self.spec = spec
+        self.scenarios = scenarios
+        self.config = config
+        self.tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name)
+        self.tool_set = frozenset(tool_names(self.tools))
+        self.zygote = Zygote(WorkerSettings(
+            env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
+            tools=tuple(sorted(self.tool_set)), observation=config.observation,
+            max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes,
+        ))
+        self.lock = threading.Lock()
+        self.episode: EpisodeWorker | None = None
+        self.episode_id = ""
+        self.scenario_id = ""
+        self.describe_response = pb.DescribeResponse(
+            env_id=spec.env_id, env_class_name=spec.env_class_name, spec_hash=spec.spec_hash,
+            environment_summary=spec.environment_summary,
+            environment_introduction=spec.environment_introduction,
+            constraints_rules=spec.constraints_rules,
+            tools=[pb.Tool(name=t["function"]["name"], description=t["function"].get("description", ""),
+                           parameters_json=json.dumps(t["function"].get("parameters", {"type": "object"}),
+                                                      sort_keys=True))
+                   for t in self.tools],
+            scenario_ids=list(scenarios), observation_format=config.observation,
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _timeout(self, context: grpc.ServicerContext, requested_ms: int, default: float) -> float:
+        timeout = requested_ms / 1000 if requested_ms else default
+        remaining = context.time_remaining()
+        if remaining is not None:
+            timeout = min(timeout, max(remaining - DEADLINE_MARGIN, 0.001))
+        return timeout
+
+    def _current(self, context: grpc.ServicerContext, episode_id: str) -> EpisodeWorker:
+        if self.episode is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no episode: call Reset first")
+        if episode_id and episode_id != self.episode_id:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"episode {episode_id!r} is over; the current episode is {self.episode_id!r}")
+        if self.episode.broken:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, self.episode.broken)
+        return self.episode
+
+    def _end_episode(self) -> None:
+        if self.episode is not None:
+            self.episode.close()
+            self.episode = None
+
+    # ------------------------------------------------------------ RPCs
+
+    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.DescribeResponse:
+        return self.describe_response
+
+    def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
+        target = request.WhichOneof("target")
+        scenario_id, task, init_config = "", "", {}
+        if target == "scenario_id":
+            scenario = self.scenarios.get(request.scenario_id)
+            if scenario is None:
+                known = ", ".join(list(self.scenarios)[:10]) or "none"
+                context.abort(grpc.StatusCode.NOT_FOUND,
+                              f"unknown scenario {request.scenario_id!r} for {self.spec.env_id} (known: {known})")
+            scenario_id, task, init_config = scenario.task_id, scenario.task, scenario.init_config
+        elif target == "init_config_json":
+            try:
+                init_config = json.loads(request.init_config_json)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"init_config_json is not valid JSON: {exc}")
+            if not isinstance(init_config, dict):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"init_config_json must be a JSON object, got {type(init_config).__name__}")
+        timeout = self._timeout(context, 0, self.config.reset_timeout)
+        with self.lock:
+            self._end_episode()
+            try:
+                worker, first = self.zygote.spawn(init_config, request.seed, timeout)
+            except WorkerError as exc:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED if exc.kind == "DEADLINE_EXCEEDED" \
+                    else grpc.StatusCode.FAILED_PRECONDITION
+                context.abort(code, exc.message)
+            self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
+            return pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
+                                    state_json=first["state"], state_sha256=first["sha256"])
+
+    def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
+        started = time.perf_counter()
+        name = request.name
+        if len(request.arguments_json) > self.config.max_argument_bytes:
+            return _tool_error("ARGUMENTS_TOO_LARGE", f"arguments of {name!r} are {len(request.arguments_json)} "
+                                                      f"bytes, over the {self.config.max_argument_bytes}-byte cap",
+                               started=started)
+        if name not in self.tool_set:
+            private = " (private methods are not tools)" if name.startswith("_") else ""
+            return _tool_error("UNKNOWN_TOOL", f"unknown tool {name!r}{private}; available: "
+                                               f"{', '.join(sorted(self.tool_set))}", started=started)
+        try:
+            arguments = json.loads(request.arguments_json) if request.arguments_json.strip() else {}
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return _tool_error("INVALID_ARGUMENTS", f"arguments of {name!r} are not valid JSON: {exc}",
+                               started=started)
+        if not isinstance(arguments, dict):
+            return _tool_error("INVALID_ARGUMENTS", f"arguments of {name!r} must be a JSON object, "
+                                                    f"got {type(arguments).__name__}", started=started)
+        timeout = self._timeout(context, request.timeout_ms, self.config.call_timeout)
+        with self.lock:
+            worker = self._current(context, request.episode_id)
+            try:
+                reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
+                                       f"tool {name!r}")
+            except WorkerError as exc:
+                return _tool_error(exc.kind, exc.message, broken=True, started=started)
+        if not reply.get("ok"):
+            return _tool_error(str(reply.get("kind")), str(reply.get("message")), started=started)
+        return pb.CallToolResponse(result_json=reply["result"], observation=reply["observation"],
+                                   duration_us=int((time.perf_counter() - started) * 1e6))
+
+    def GetState(self, request: pb.GetStateRequest, context: grpc.ServicerContext) -> pb.GetStateResponse:
+        timeout = self._timeout(context, 0, self.config.call_timeout)
+        with self.lock:
+            worker = self._current(context, request.episode_id)
+            try:
+                reply = worker.request({"op": "state"}, timeout, "GetState")
+            except WorkerError as exc:
+                context.abort(grpc.StatusCode.ABORTED, exc.message)
+        if not reply.get("ok"):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
+        return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
+
+    def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
+        scenario_id = request.scenario_id or self.scenario_id
+        if not scenario_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "the episode was reset to an explicit init_config: name a scenario_id to evaluate")
+        scenario = self.scenarios.get(scenario_id)
+        if scenario is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown scenario {scenario_id!r} for {self.spec.env_id}")
+        checks = scenario.checklist_with_func
+        if not checks:
+            with self.lock:
+                self._current(context, request.episode_id)
+            return pb.EvaluateResponse(scenario_id=scenario_id, message=f"scenario {scenario_id!r} has no check "
+                                                                        "functions; there is nothing to reward")
+        check_timeout = self._timeout(context, request.timeout_ms, self.config.call_timeout)
+        remaining = context.time_remaining()
+        total_timeout = check_timeout * len(checks) + 5.0
+        if remaining is not None:
+            total_timeout = min(total_timeout, max(remaining - DEADLINE_MARGIN, 0.001))
+        with self.lock:
+            worker = self._current(context, request.episode_id)
+            try:
+                reply = worker.request({"op": "evaluate", "checks": [c.check_func for c in checks],
+                                        "check_timeout": check_timeout}, total_timeout, "Evaluate")
+            except WorkerError as exc:
+                context.abort(grpc.StatusCode.ABORTED, exc.message)
+        results = reply.get("results") if reply.get("ok") else None
+        if not isinstance(results, list) or len(results) != len(checks):
+            context.abort(grpc.StatusCode.INTERNAL, f"the worker gave no usable evaluation: {reply.get('message')}")
+        response = pb.EvaluateResponse(scenario_id=scenario_id, total=len(checks))
+        for i, (check, result) in enumerate(zip(checks, results, strict=True)):
+            outcome = pb.CheckOutcome.Value(result.get("outcome", "ERROR")) \
+                if result.get("outcome") in ("PASS", "FAIL", "ERROR") else pb.ERROR
+            response.checks.append(pb.CheckResult(index=i, check_item=check.check_item, outcome=outcome,
+                                                  message=str(result.get("message", ""))))
+            response.passed += outcome == pb.PASS
+        response.reward = round(response.passed / response.total, 4)
+        return response
+
+    def close(self) -> None:
+        with self.lock:
+            self._end_episode()
+            self.zygote.stop()
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    servicer: EnvServicer
+    address: str
+    health: health.HealthServicer
+    load_error: str = ""
+
+    def stop(self, grace: float = 0.5) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.servicer.close()
+        if self.address.startswith("unix:"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.address[5:])
+
+
+def start_server(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
+                 config: ServerConfig | None = None) -> RunningServer:
+    """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
+    config = config or ServerConfig()
+    address = grpc_address(listen)
+    if address.startswith("unix:"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address[5:])
+    servicer = EnvServicer(spec, scenarios, config)
+    message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.max_workers),
+        options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap)],
+    )
+    pb_grpc.add_EnvServiceServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(address)
+    if not address.startswith("unix:") and bound == 0:
+        raise OSError(f"cannot listen on {listen}")
+    load_error = ""
+    try:
+        servicer.zygote.start()
+        status = health_pb2.HealthCheckResponse.SERVING
+    except WorkerError as exc:
+        load_error, status = exc.message, health_pb2.HealthCheckResponse.NOT_SERVING
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, status)
+    server.start()
+    if not address.startswith("unix:"):
+        host = address.rsplit(":", 1)[0]
+        address = f"{host}:{bound}"
+    return RunningServer(server, servicer, address, health_servicer, load_error)
+
+
+@contextlib.contextmanager
+def serving(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
+            config: ServerConfig | None = None) -> Iterator[RunningServer]:
+    running = start_server(spec, scenarios, listen, config)
+    try:
+        yield running
+    finally:
+        running.stop(grace=0)
+
+
+def serve_forever(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str, config: ServerConfig) -> int:
+    """Run until SIGTERM or SIGINT; stop gracefully within a second."""
+    running = start_server(spec, scenarios, listen, config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if running.load_error:
+        print(f"envscaler-runtime serve: {spec.env_id}: {running.load_error}; health reports NOT_SERVING",
+              flush=True)
+    print(f"serving {spec.env_id} ({len(running.servicer.tools)} tools) on {running.address}", flush=True)
+    stop.wait()
+    running.stop(grace=0.5)
+    return 0

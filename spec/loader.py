@@ -1,0 +1,186 @@
+"""Read EnvScaler's files as published: env metadata (a dict keyed by env_id, or a
+list) and scenarios (a JSON list, or JSONL). Every problem names its record and field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from envscaler.spec.models import EnvSpec, Scenario
+from pydantic import BaseModel, ValidationError
+
+Severity = Literal["error", "warning"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class SpecError(ValueError):
+    """A spec file or record that cannot be used; the message names where."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    record: str
+    field: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.record}: {self.field}" if self.field else self.record
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    location: str  # e.g. "191_env_metadata.json[env_3]" or "rl.jsonl:12"
+    key: str | None  # the dict key in the keyed layout
+    data: Any
+
+
+def bundled_envs_path() -> Path:
+    return Path(str(resources.files("envscaler.examples") / "env_metadata.json"))
+
+
+def bundled_scenarios_path() -> Path:
+    return Path(str(resources.files("envscaler.examples") / "scenarios.json"))
+
+
+def read_records(path: Path) -> list[RawRecord]:
+    """Raw records of a .json (dict keyed by id, or list) or .jsonl file."""
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if path.suffix == ".jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(RawRecord(f"{name}:{number}", None, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{name}:{number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        return records
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{name}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if isinstance(data, dict):
+        return [RawRecord(f"{name}[{key}]", str(key), value) for key, value in data.items()]
+    if isinstance(data, list):
+        return [RawRecord(f"{name}[{index}]", None, value) for index, value in enumerate(data)]
+    raise SpecError(f"{name}: expected a JSON object keyed by id or a list of records, got {type(data).__name__}")
+
+
+def _field_path(loc: Iterable[Any]) -> str:
+    return ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc).replace(".[", "[")
+
+
+def parse_record(model: type[M], record: RawRecord, defaults: dict[str, Any]) -> tuple[M | None, list[Problem]]:
+    if not isinstance(record.data, dict):
+        return None, [Problem(record.location, "", f"expected a JSON object, got {type(record.data).__name__}")]
+    data = {**defaults, **record.data}
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, [Problem(record.location, _field_path(err["loc"]), err["msg"]) for err in exc.errors()]
+
+
+def parse_envs(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]], list[Problem]]:
+    envs: list[tuple[RawRecord, EnvSpec]] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for record in records:
+        defaults = {"env_id": record.key} if record.key is not None else {}
+        spec, found = parse_record(EnvSpec, record, defaults)
+        problems += found
+        if spec is None:
+            continue
+        if record.key is not None and spec.env_id != record.key:
+            problems.append(Problem(record.location, "env_id", f"{spec.env_id!r} differs from its key {record.key!r}"))
+        if spec.env_id in seen:
+            problems.append(Problem(record.location, "env_id", f"duplicate env_id {spec.env_id!r}; first one kept"))
+            continue
+        seen.add(spec.env_id)
+        envs.append((record, spec))
+    return envs, problems
+
+
+def parse_scenarios(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, Scenario]], list[Problem]]:
+    """Scenarios are keyed by (env_id, task_id). EnvScaler's task ids are timestamps
+    and can collide: a duplicate is kept under `<task_id>~N` and reported."""
+    scenarios: list[tuple[RawRecord, Scenario]] = []
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        scenario, found = parse_record(Scenario, record, {})
+        problems += found
+        if scenario is None:
+            continue
+        task_id, n = scenario.task_id, 1
+        while (scenario.env_id, task_id) in seen:
+            n += 1
+            task_id = f"{scenario.task_id}~{n}"
+        if n > 1:
+            problems.append(Problem(record.location, "task_id", f"duplicate task_id {scenario.task_id!r} for "
+                                    f"{scenario.env_id}; kept as {task_id!r}", "warning"))
+            scenario = scenario.model_copy(update={"task_id": task_id})
+        seen.add((scenario.env_id, task_id))
+        scenarios.append((record, scenario))
+    return scenarios, problems
+
+
+@dataclass
+class Corpus:
+    envs: dict[str, EnvSpec] = field(default_factory=dict)
+    scenarios: dict[str, dict[str, Scenario]] = field(default_factory=dict)  # env_id -> task_id -> scenario
+    problems: list[Problem] = field(default_factory=list)
+
+    def env(self, env_id: str) -> EnvSpec:
+        try:
+            return self.envs[env_id]
+        except KeyError:
+            known = ", ".join(sorted(self.envs)[:10]) or "none"
+            raise SpecError(f"unknown env_id {env_id!r} (known: {known})") from None
+
+    def scenarios_of(self, env_id: str) -> dict[str, Scenario]:
+        return self.scenarios.get(env_id, {})
+
+    def scenario(self, env_id: str, task_id: str) -> Scenario:
+        try:
+            return self.scenarios_of(env_id)[task_id]
+        except KeyError:
+            known = ", ".join(sorted(self.scenarios_of(env_id))[:10]) or "none"
+            raise SpecError(f"unknown scenario {task_id!r} for {env_id} (known: {known})") from None
+
+
+def load_corpus(envs: Path | None = None, scenarios: Path | None = None, *, strict: bool = True) -> Corpus:
+    """Load env metadata and scenarios; the bundled examples when a path is None.
+
+    strict: raise SpecError listing every error. Otherwise bad records are left
+    out and listed in `Corpus.problems`.
+    """
+    env_records = read_records(envs or bundled_envs_path())
+    scen_path = scenarios if scenarios is not None else (bundled_scenarios_path() if envs is None else None)
+    scen_records = read_records(scen_path) if scen_path is not None else []
+    parsed_envs, problems = parse_envs(env_records)
+    parsed_scens, scen_problems = parse_scenarios(scen_records)
+    problems += scen_problems
+    corpus = Corpus(envs={spec.env_id: spec for _, spec in parsed_envs})
+    for record, scenario in parsed_scens:
+        if scenario.env_id not in corpus.envs:
+            problems.append(Problem(record.location, "env_id", f"unknown env_id {scenario.env_id!r}"))
+            continue
+        corpus.scenarios.setdefault(scenario.env_id, {})[scenario.task_id] = scenario
+    corpus.problems = problems
+    errors = [p for p in problems if p.severity == "error"]
+    if strict and errors:
+        raise SpecError("\n".join(str(p) for p in errors))
+    return corpus

@@ -1,0 +1,326 @@
+"""OpenAI tool schemas derived from an environment class by reading its AST.
+
+Nothing here executes the environment's code. Compared with EnvScaler's own
+derivation: parameters with defaults are optional, `__init__` and `_private`
+methods are never tools, Literal/Union/Optional/TypedDict/containers map to
+precise JSON Schema, docstring `Args:` sections (Google, NumPy, reST) give
+per-parameter descriptions, and unannotated parameters are accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import docstring_parser
+
+JsonSchema = dict[str, Any]
+
+
+class SchemaError(ValueError):
+    """The code cannot yield tools (does not parse, or the class is missing)."""
+
+
+_SCALARS: dict[str, JsonSchema] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "bytes": {"type": "string"},
+    "None": {"type": "null"},
+    "NoneType": {"type": "null"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "Any": {},
+    "object": {},
+}
+_ARRAYS = {"list", "List", "Sequence", "MutableSequence", "Iterable", "Collection", "set", "Set",
+           "frozenset", "FrozenSet", "AbstractSet", "MutableSet", "tuple", "Tuple", "Deque", "deque"}
+_OBJECTS = {"dict", "Dict", "Mapping", "MutableMapping", "OrderedDict", "DefaultDict", "defaultdict", "Counter"}
+_WRAPPERS = {"Annotated", "Required", "NotRequired", "ReadOnly", "Final", "ClassVar"}
+
+
+@dataclass
+class ModuleIndex:
+    """What the module defines that annotations may refer to."""
+
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    typeddicts: dict[str, JsonSchema | None] = field(default_factory=dict)  # None until resolved
+    typeddict_nodes: dict[str, ast.AST] = field(default_factory=dict)
+    aliases: dict[str, ast.expr] = field(default_factory=dict)
+
+
+def _name(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _is_typeddict_class(node: ast.ClassDef, known: set[str]) -> bool:
+    return any(_name(base) == "TypedDict" or _name(base) in known for base in node.bases)
+
+
+def index_module(tree: ast.Module) -> ModuleIndex:
+    index = ModuleIndex()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            index.classes[node.name] = node
+            if _is_typeddict_class(node, set(index.typeddict_nodes)):
+                index.typeddict_nodes[node.name] = node
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+            if isinstance(value, ast.Call) and _name(value.func) == "TypedDict":
+                index.typeddict_nodes[target] = value
+            elif isinstance(value, ast.Name | ast.Attribute | ast.Subscript | ast.BinOp):
+                index.aliases[target] = value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None \
+                and _name(node.annotation) == "TypeAlias":
+            index.aliases[node.target.id] = node.value
+    return index
+
+
+def _union(members: list[JsonSchema]) -> JsonSchema:
+    unique: list[JsonSchema] = []
+    for member in members:
+        if member == {}:
+            return {}
+        if member not in unique:
+            unique.append(member)
+    if len(unique) == 1:
+        return unique[0]
+    if all(set(m) == {"type"} and isinstance(m["type"], str) for m in unique):
+        return {"type": [m["type"] for m in unique]}
+    return {"anyOf": unique}
+
+
+def _nullable(schema: JsonSchema) -> JsonSchema:
+    return _union([schema, {"type": "null"}])
+
+
+def _typeddict_schema(name: str, index: ModuleIndex, stack: tuple[str, ...]) -> JsonSchema:
+    if name in stack:  # recursive TypedDict: stop at an open object
+        return {"type": "object"}
+    cached = index.typeddicts.get(name)
+    if cached is not None:
+        return cached
+    node = index.typeddict_nodes[name]
+    properties: dict[str, JsonSchema] = {}
+    required: list[str] = []
+    stack = (*stack, name)
+    if isinstance(node, ast.ClassDef):
+        total = not any(k.arg == "total" and isinstance(k.value, ast.Constant) and k.value.value is False
+                        for k in node.keywords)
+        for base in node.bases:  # inherited keys from TypedDicts of this module
+            if _name(base) in index.typeddict_nodes:
+                parent = _typeddict_schema(_name(base), index, stack)
+                properties.update(parent.get("properties", {}))
+                required += parent.get("required", [])
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                key = item.target.id
+                properties[key] = annotation_schema(item.annotation, index, stack)
+                wrapper = _name(item.annotation.value) if isinstance(item.annotation, ast.Subscript) else ""
+                if (total and wrapper != "NotRequired") or wrapper == "Required":
+                    required.append(key)
+    elif isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Dict):
+        for key_node, value_node in zip(node.args[1].keys, node.args[1].values, strict=False):
+            if isinstance(key_node, ast.Constant) and isinstance(key_node.value, str):
+                properties[key_node.value] = annotation_schema(value_node, index, stack)
+                required.append(key_node.value)
+    schema: JsonSchema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    index.typeddicts[name] = schema
+    return schema
+
+
+def _subscript_args(node: ast.Subscript) -> list[ast.expr]:
+    return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[str, ...] = ()) -> JsonSchema:
+    """JSON Schema for one annotation expression; {} (anything) when unknown or absent."""
+    if node is None:
+        return {}
+    if isinstance(node, ast.Constant):
+        if node.value is None:
+            return {"type": "null"}
+        if isinstance(node.value, str):  # a forward reference written as a string
+            try:
+                return annotation_schema(ast.parse(node.value, mode="eval").body, index, stack)
+            except SyntaxError:
+                return {}
+        return {}
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _union([annotation_schema(node.left, index, stack), annotation_schema(node.right, index, stack)])
+    if isinstance(node, ast.Name | ast.Attribute):
+        name = _name(node)
+        if name in _SCALARS:
+            return dict(_SCALARS[name])
+        if name in _ARRAYS:
+            return {"type": "array"}
+        if name in _OBJECTS:
+            return {"type": "object"}
+        if name in index.typeddict_nodes:
+            return _typeddict_schema(name, index, stack)
+        if name in index.aliases and name not in stack:
+            return annotation_schema(index.aliases[name], index, (*stack, name))
+        return {"type": "object"}  # a class: passed as its attributes
+    if isinstance(node, ast.Subscript):
+        base, args = _name(node.value), _subscript_args(node)
+        if base == "Optional":
+            return _nullable(annotation_schema(args[0], index, stack))
+        if base == "Union":
+            return _union([annotation_schema(a, index, stack) for a in args])
+        if base == "Literal":
+            values = [a.value for a in args if isinstance(a, ast.Constant)]
+            kinds = sorted({_SCALARS[type(v).__name__]["type"] for v in values if type(v).__name__ in _SCALARS})
+            schema: JsonSchema = {"enum": values}
+            if kinds:
+                schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+            return schema
+        if base in _WRAPPERS:
+            return annotation_schema(args[0], index, stack)
+        if base in _ARRAYS:
+            items = [a for a in args if not (isinstance(a, ast.Constant) and a.value is Ellipsis)]
+            member = _union([annotation_schema(a, index, stack) for a in items]) if items else {}
+            return {"type": "array", "items": member} if member else {"type": "array"}
+        if base in _OBJECTS:
+            value = annotation_schema(args[-1], index, stack) if len(args) == 2 else {}
+            return {"type": "object", "additionalProperties": value} if value else {"type": "object"}
+        return annotation_schema(node.value, index, stack)
+    return {}
+
+
+_PARAM_HEADER = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments)\s*:?\s*$")
+_REST_PARAM = re.compile(r"^:(param|parameter|arg|argument|key|keyword|type)\b")
+_NUMPY_RULE = re.compile(r"^-{3,}\s*$")
+
+
+def _is_rule(lines: list[str], i: int) -> bool:
+    return i < len(lines) and _NUMPY_RULE.match(lines[i].strip()) is not None
+
+
+def _skip_google(lines: list[str], i: int, indent: int) -> int:
+    while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+        i += 1
+    return i
+
+
+def _skip_numpy(lines: list[str], i: int) -> int:
+    while i < len(lines) and not _is_rule(lines, i + 1):
+        i += 1
+    return i
+
+
+def strip_param_section(doc: str) -> str:
+    """The docstring without its parameter section (moved into the parameters)."""
+    lines = doc.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line, stripped = lines[i], lines[i].strip()
+        if _PARAM_HEADER.match(stripped) and _is_rule(lines, i + 1):
+            i = _skip_numpy(lines, i + 2)
+        elif (_PARAM_HEADER.match(stripped) and stripped.endswith(":")) or _REST_PARAM.match(stripped):
+            i = _skip_google(lines, i + 1, len(line) - len(line.lstrip()))
+        else:
+            out.append(line)
+            i += 1
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
+
+def _decorators(node: ast.FunctionDef) -> set[str]:
+    return {_name(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
+
+
+def class_methods(class_name: str, index: ModuleIndex) -> dict[str, ast.FunctionDef]:
+    """Methods of the class, including those inherited from classes of the same module."""
+    methods: dict[str, ast.FunctionDef] = {}
+    node = index.classes[class_name]
+    for base in reversed(node.bases):
+        base_name = _name(base)
+        if base_name in index.classes and base_name != class_name:
+            methods.update(class_methods(base_name, index))
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef):
+            methods[item.name] = item
+        elif isinstance(item, ast.AsyncFunctionDef):
+            methods.pop(item.name, None)
+    return methods
+
+
+def is_tool(name: str, node: ast.FunctionDef) -> bool:
+    return not name.startswith("_") and not {"property", "setter", "deleter"} & _decorators(node)
+
+
+def method_tool(node: ast.FunctionDef, index: ModuleIndex) -> dict[str, Any]:
+    doc = inspect.cleandoc(ast.get_docstring(node, clean=False) or "")
+    parsed = docstring_parser.parse(doc) if doc else None
+    param_docs = {p.arg_name: (p.description or "").strip() for p in (parsed.params if parsed else [])}
+    args = node.args
+    positional = args.args if "staticmethod" in _decorators(node) else args.args[1:]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = list(zip(positional, defaults, strict=True)) + list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+    properties: dict[str, JsonSchema] = {}
+    required: list[str] = []
+    for arg, default in pairs:
+        schema = annotation_schema(arg.annotation, index)
+        if default is None:
+            required.append(arg.arg)
+        else:
+            try:
+                value = ast.literal_eval(default)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                pass
+            else:
+                if value is None and schema and "null" not in str(schema):
+                    schema = _nullable(schema)
+                schema = {**schema, "default": value}
+        if param_docs.get(arg.arg):
+            schema = {**schema, "description": param_docs[arg.arg]}
+        properties[arg.arg] = schema
+    description = strip_param_section(doc) if doc else node.name
+    return {
+        "type": "function",
+        "function": {
+            "name": node.name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
+
+
+def parse_module(code: str) -> ast.Module:
+    try:
+        return ast.parse(code)
+    except SyntaxError as exc:
+        raise SchemaError(f"code does not parse: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise SchemaError(f"code does not parse: {exc}") from None
+
+
+def derive_tools(code: str, class_name: str) -> list[dict[str, Any]]:
+    """The OpenAI `tools` list for the class's public methods, in source order."""
+    index = index_module(parse_module(code))
+    if class_name not in index.classes:
+        raise SchemaError(f"class {class_name!r} is not defined at the top level of the code")
+    return [method_tool(node, index) for name, node in class_methods(class_name, index).items() if is_tool(name, node)]
+
+
+def tool_names(tools: list[dict[str, Any]]) -> list[str]:
+    return [t.get("function", {}).get("name", "") for t in tools if isinstance(t, dict)]
+
+
+def served_tools(tools: list[dict[str, Any]] | None, code: str, class_name: str) -> list[dict[str, Any]]:
+    """What the server offers: the record's own tools when it has them (EnvScaler's
+    published lists include `_private` helpers, which are dropped), else derived."""
+    if tools is None:
+        return derive_tools(code, class_name)
+    return [t for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+            and isinstance(t["function"].get("name"), str) and not t["function"]["name"].startswith("_")]
