@@ -1,0 +1,194 @@
+"""`envscaler-runtime`: the command line. Each subcommand parses its arguments and
+calls into one part of the system; errors are one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envscaler import __version__
+from envscaler.spec.loader import Corpus, SpecError, load_corpus
+
+if TYPE_CHECKING:
+    from envscaler.runtime.server import ServerConfig
+    from envscaler.spec.models import EnvSpec
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def _corpus_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--envs", type=Path, help="env metadata (EnvScaler's 191_env_metadata.json layout); "
+                                                  "default: the bundled examples")
+    parser.add_argument("--scenarios", type=Path, help="scenarios (JSON list or JSONL); default: the bundled "
+                                                       "examples when --envs is not given")
+
+
+def _load(args: argparse.Namespace) -> Corpus:
+    try:
+        return load_corpus(args.envs, args.scenarios)
+    except SpecError as exc:
+        raise CliError(f"cannot load the corpus (run `envscaler-runtime validate` for a full report):\n{exc}") from None
+
+
+# ---------------------------------------------------------------- validate
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_validation
+    from envscaler.spec.validate import validate_files
+
+    report = validate_files(args.envs, args.scenarios)
+    if args.json:
+        print(json.dumps([{"kind": r.kind, "record": r.location, "id": r.record_id, "status": r.status,
+                           "problems": [{"field": p.field, "severity": p.severity, "message": p.message}
+                                        for p in r.problems]} for r in report.records], indent=2))
+    else:
+        print_validation(report, show_all=args.all)
+    return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------- schema
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from envscaler.spec.toolschema import SchemaError, served_tools
+
+    spec = _corpus_env(args)
+    try:
+        tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name)
+    except SchemaError as exc:
+        raise CliError(f"{spec.env_id}: {exc}") from None
+    print(json.dumps(tools, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _corpus_env(args: argparse.Namespace) -> EnvSpec:
+    corpus = _load(args)
+    try:
+        return corpus.env(args.env)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _server_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--call-timeout", type=float, default=10.0, help="seconds per tool call and check (10)")
+    parser.add_argument("--observation", choices=["repr", "json"], default="repr",
+                        help="what the agent sees: EnvScaler's str(result) (repr) or canonical JSON")
+    parser.add_argument("--max-result-bytes", type=int, default=1 << 20, help="cap on a result's size (1 MiB)")
+    parser.add_argument("--memory-bytes", type=int, default=0, help="RLIMIT_AS per worker (0: container's limit)")
+
+
+def _server_config(args: argparse.Namespace) -> ServerConfig:
+    from envscaler.runtime.server import ServerConfig
+
+    return ServerConfig(call_timeout=args.call_timeout, reset_timeout=max(args.call_timeout, 10.0),
+                        observation=args.observation, max_result_bytes=args.max_result_bytes,
+                        memory_bytes=args.memory_bytes)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from envscaler.runtime.server import grpc_address, serve_forever
+
+    corpus = _load(args)
+    try:
+        spec = corpus.env(args.env)
+        grpc_address(args.listen)
+    except (SpecError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return serve_forever(spec, corpus.scenarios_of(spec.env_id), args.listen, _server_config(args))
+
+
+# ---------------------------------------------------------------- replay
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_replay
+    from envscaler.client.env_client import EnvClient, EnvClientError
+    from envscaler.client.replay import CallsFileError, read_calls, replay
+    from envscaler.runtime.server import serving
+
+    corpus = _load(args)
+    try:
+        spec = corpus.env(args.env)
+        corpus.scenario(args.env, args.scenario)
+        calls = read_calls(args.calls)
+    except (SpecError, CallsFileError) as exc:
+        raise CliError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="envscaler-replay-") as tmp:
+        address = f"unix:{tmp}/env.sock"
+        with serving(spec, corpus.scenarios_of(spec.env_id), address, _server_config(args)) as running:
+            if running.load_error:
+                raise CliError(f"{spec.env_id}: {running.load_error}")
+            try:
+                with EnvClient(address) as client:
+                    report = replay(client, args.scenario, calls)
+            except EnvClientError as exc:
+                raise CliError(str(exc)) from None
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print_replay(report, sandbox="worker process")
+    return 0 if report.evaluation is not None else 1
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="envscaler-runtime", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("validate", cmd_validate, "check env metadata and scenarios statically (nothing is executed)")
+    _corpus_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--all", action="store_true", help="list every record, not only those with problems")
+
+    p = command("schema", cmd_schema, "print an environment's tools in OpenAI format")
+    _corpus_args(p)
+    p.add_argument("--env", required=True, help="env_id")
+
+    p = command("serve", cmd_serve, "serve one environment over gRPC (EnvService + grpc.health.v1)")
+    _corpus_args(p)
+    p.add_argument("--env", required=True, help="env_id")
+    p.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
+    _server_args(p)
+
+    p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
+    _corpus_args(p)
+    p.add_argument("--env", required=True, help="env_id")
+    p.add_argument("--scenario", required=True, help="scenario (task_id)")
+    p.add_argument("--calls", required=True, type=Path, help='JSONL of {"name": ..., "arguments": {...}}')
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _server_args(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"envscaler-runtime {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Human-readable tables for the CLI (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from envscaler.client.replay import ReplayReport
+from envscaler.spec.validate import ValidationReport
+
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "PASS": "green", "FAIL": "red",
+                "ERROR": "bold red"}
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_validation(report: ValidationReport, show_all: bool = False) -> None:
+    console = Console()
+    rows = [r for r in report.records if show_all or r.problems]
+    if rows:
+        table = Table(title="validation", show_lines=False)
+        for column in ("record", "id", "status", "field", "problem"):
+            table.add_column(column, overflow="fold")
+        for record in rows:
+            style = STATUS_STYLE[record.status]
+            if not record.problems:
+                table.add_row(record.location, record.record_id, f"[{style}]{record.status}", "", "")
+            for problem in record.problems:
+                table.add_row(record.location, record.record_id, f"[{STATUS_STYLE[problem.severity]}]"
+                              f"{problem.severity}", problem.field, problem.message)
+        console.print(table)
+    envs = sum(r.kind == "env" for r in report.records)
+    scenarios = sum(r.kind == "scenario" for r in report.records)
+    console.print(f"{envs} environments, {scenarios} scenarios: [green]{report.count('ok')} ok[/], "
+                  f"[yellow]{report.count('warning')} with warnings[/], "
+                  f"[bold red]{report.count('error')} with errors[/]", highlight=False)
+
+
+def print_replay(report: ReplayReport, sandbox: str) -> None:
+    console = Console()
+    console.print(f"{report.env_id} / {report.scenario_id} in a {sandbox}; initial state "
+                  f"sha256 {report.initial_sha256[:16]}…", highlight=False)
+    table = Table(title="calls")
+    for column in ("#", "tool", "status", "observation", "ms"):
+        table.add_column(column, overflow="fold")
+    for i, step in enumerate(report.steps, start=1):
+        status = "[green]ok" if step.ok else f"[bold red]{step.error_kind}"
+        table.add_row(str(i), step.name, status, _clip(step.observation), f"{step.duration_us / 1000:.2f}")
+    console.print(table)
+    if report.evaluation is None:
+        console.print("[bold red]the episode broke; nothing to evaluate[/]")
+        return
+    console.print(f"final state sha256 {report.final_sha256}", highlight=False)
+    checks = Table(title=f"evaluation: reward {report.evaluation.reward:g} "
+                         f"({report.evaluation.passed}/{report.evaluation.total})")
+    for column in ("#", "check", "outcome", "message"):
+        checks.add_column(column, overflow="fold")
+    for check in report.evaluation.checks:
+        checks.add_row(str(check.index), _clip(check.check_item, 100),
+                       f"[{STATUS_STYLE[check.outcome]}]{check.outcome}", check.message)
+    console.print(checks)
+    if report.evaluation.message:
+        console.print(report.evaluation.message)
