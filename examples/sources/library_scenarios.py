@@ -119,13 +119,10 @@ def check_func(final_state):
             "one week (7 days) so she has something to read."
         ),
         "checks": [
-            ("Has the Dune loan L002 been returned?", '''
+            ("Has the Dune loan L002 been returned without a third renewal?", '''
 def check_func(final_state):
-    return final_state["loans"]["L002"]["returned"] is True
-'''),
-            ("Was L002 left at two renewals (no third renewal)?", '''
-def check_func(final_state):
-    return final_state["loans"]["L002"]["renewals"] == 2
+    loan = final_state["loans"]["L002"]
+    return loan["returned"] is True and loan["renewals"] == 2
 '''),
             ("Has M001 got an open loan of B001 due 2025-01-22?", '''
 def check_func(final_state):
