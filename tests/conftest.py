@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from envscaler.client import EnvClient
 from envscaler.runtime.server import RunningServer, ServerConfig, serving
 from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
@@ -28,7 +27,7 @@ def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def serve_env(spec: EnvSpec, scenarios: dict[str, Scenario], sock_dir: Path,
-              config: ServerConfig | None = None):  # noqa: ANN201 - a context manager
+              config: ServerConfig | None = None):
     return serving(spec, scenarios, f"unix:{sock_dir}/env.sock", config)
 
 

@@ -4,11 +4,11 @@ server, and every check fails on the initial state."""
 from __future__ import annotations
 
 import pytest
-
 from envscaler.client import EnvClient
 from envscaler.client.replay import read_calls, replay
 from envscaler.spec import Corpus, load_corpus
 from envscaler.spec.validate import validate_files
+
 from tests.conftest import SOLUTIONS, serve_env
 
 CORPUS: Corpus = load_corpus()
@@ -27,7 +27,7 @@ def test_corpus_is_large_and_valid() -> None:
 
 
 @pytest.mark.parametrize("env_id", sorted(CORPUS.envs))
-def test_every_scenario_is_solved_and_not_presolved(env_id: str, sock_dir) -> None:  # noqa: ANN001
+def test_every_scenario_is_solved_and_not_presolved(env_id: str, sock_dir) -> None:
     spec, scenarios = CORPUS.env(env_id), CORPUS.scenarios_of(env_id)
     with serve_env(spec, scenarios, sock_dir) as running, EnvClient(running.address) as client:
         for task_id in scenarios:
