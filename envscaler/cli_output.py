@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -12,13 +14,18 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "PASS":
                 "ERROR": "bold red"}
 
 
+def _console() -> Console:
+    # Piped output is read by tools and logs: do not fold it to 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _clip(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def print_validation(report: ValidationReport, show_all: bool = False) -> None:
-    console = Console()
+    console = _console()
     rows = [r for r in report.records if show_all or r.problems]
     if rows:
         table = Table(title="validation", show_lines=False)
@@ -40,7 +47,7 @@ def print_validation(report: ValidationReport, show_all: bool = False) -> None:
 
 
 def print_replay(report: ReplayReport, sandbox: str) -> None:
-    console = Console()
+    console = _console()
     console.print(f"{report.env_id} / {report.scenario_id} in a {sandbox}; initial state "
                   f"sha256 {report.initial_sha256[:16]}…", highlight=False)
     table = Table(title="calls")

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from envscaler.client import EnvClient
+
 from envscaler.runtime.server import RunningServer, ServerConfig, serving
 from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
 
@@ -27,13 +27,5 @@ def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def serve_env(spec: EnvSpec, scenarios: dict[str, Scenario], sock_dir: Path,
-              config: ServerConfig | None = None):
+              config: ServerConfig | None = None) -> AbstractContextManager[RunningServer]:
     return serving(spec, scenarios, f"unix:{sock_dir}/env.sock", config)
-
-
-@pytest.fixture
-def env_server(sock_dir: Path, request: pytest.FixtureRequest) -> Iterator[tuple[RunningServer, EnvClient]]:
-    """A server for a spec given by indirect parametrization: (spec, scenarios, config)."""
-    spec, scenarios, config = request.param
-    with serve_env(spec, scenarios, sock_dir, config) as running, EnvClient(running.address) as client:
-        yield running, client

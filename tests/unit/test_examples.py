@@ -4,11 +4,11 @@ server, and every check fails on the initial state."""
 from __future__ import annotations
 
 import pytest
+
 from envscaler.client import EnvClient
 from envscaler.client.replay import read_calls, replay
 from envscaler.spec import Corpus, load_corpus
 from envscaler.spec.validate import validate_files
-
 from tests.conftest import SOLUTIONS, serve_env
 
 CORPUS: Corpus = load_corpus()

@@ -1,0 +1,92 @@
+"""Canonical JSON: deterministic bytes for equal values, every Python value mapped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from envscaler.runtime import codec
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Thing:
+    def __init__(self) -> None:
+        self.name = "t"
+        self._secret = "hidden"
+
+
+def test_scalars_and_containers() -> None:
+    value = {"b": (1, 2), "a": {3, 1, 2}, "c": frozenset({"y", "x"}), 2: None, "f": 1.5}
+    assert codec.dumps(value) == '{"2":null,"a":[1,2,3],"b":[1,2],"c":["x","y"],"f":1.5}'
+
+
+def test_dates_enums_objects() -> None:
+    value = [dt.datetime(2025, 1, 2, 3, 4, 5), dt.date(2025, 1, 2), Color.RED, Point(1, 2), Thing()]
+    assert json.loads(codec.dumps(value)) == [
+        "2025-01-02T03:04:05", "2025-01-02", "red", {"__type__": "Point", "x": 1, "y": 2},
+        {"__type__": "Thing", "name": "t"},
+    ]
+
+
+def test_non_finite_floats_become_text() -> None:
+    assert codec.dumps([float("nan"), float("inf"), float("-inf")]) == '["NaN","Infinity","-Infinity"]'
+
+
+def test_cycles_and_depth_are_errors_not_crashes() -> None:
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(codec.EncodeError, match="cycle"):
+        codec.dumps(loop)
+    deep: list = []
+    for _ in range(codec.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(codec.EncodeError, match="deeper"):
+        codec.dumps(deep)
+
+
+def test_shared_references_are_not_cycles() -> None:
+    shared = {"k": 1}
+    assert codec.dumps([shared, shared]) == '[{"k":1},{"k":1}]'
+
+
+def test_unicode_is_kept() -> None:
+    assert codec.dumps({"name": "Inês"}) == '{"name":"Inês"}'
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(json_values)
+def test_json_values_round_trip(value: object) -> None:
+    assert json.loads(codec.dumps(value)) == value
+
+
+@given(st.dictionaries(st.text(max_size=5), st.integers(), max_size=8))
+def test_key_order_does_not_change_the_bytes(value: dict) -> None:
+    reversed_order = dict(reversed(list(value.items())))
+    assert codec.dumps(value) == codec.dumps(reversed_order)
+    assert codec.sha256(codec.dumps(value)) == codec.sha256(codec.dumps(reversed_order))
+
+
+@given(st.sets(st.integers() | st.text(max_size=3), max_size=8))
+def test_sets_are_order_free(value: set) -> None:
+    assert codec.dumps(value) == codec.dumps(set(reversed(sorted(value, key=str))))
