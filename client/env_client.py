@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+
 from envscaler.client.models import EnvInfo, Evaluation, ResetResult, StateSnapshot, ToolResult
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from envscaler.v1 import env_pb2 as pb
 from pydantic import BaseModel
+
+from envscaler.v1 import env_pb2 as pb
 
 
 class EnvInfo(BaseModel):

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from envscaler.client.env_client import EnvClient
 from envscaler.client.models import Evaluation, ToolResult
-from pydantic import BaseModel, Field, ValidationError
 
 
 class ToolCall(BaseModel):

@@ -18,12 +18,13 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools, tool_names
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 DEADLINE_MARGIN = 0.05  # answer before the caller's own deadline fires

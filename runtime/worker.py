@@ -224,13 +224,18 @@ def spawn(control: socket.socket, cls: type, tools: set[str], settings: dict[str
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the episode worker
+        code = 0
         try:
             control.close()
             parent_end.close()
             os.setpgid(0, 0)
             run_episode(child_end, cls, tools, settings, request)
+        except SystemExit as exc:  # sys.exit() inside a tool ends the worker with its status
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            code = 70
         finally:
-            os._exit(0)
+            os._exit(code)
     child_end.close()
     try:
         pidfd = os.pidfd_open(pid)

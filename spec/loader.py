@@ -11,8 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from envscaler.spec.models import EnvSpec, Scenario
 from pydantic import BaseModel, ValidationError
+
+from envscaler.spec.models import EnvSpec, Scenario
 
 Severity = Literal["error", "warning"]
 M = TypeVar("M", bound=BaseModel)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError as JsonSchemaError
+
 from envscaler.spec.loader import (
     Problem,
     RawRecord,
@@ -26,8 +29,6 @@ from envscaler.spec.toolschema import (
     is_tool,
     parse_module,
 )
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError as JsonSchemaError
 
 Kind = Literal["env", "scenario", "file"]
 
