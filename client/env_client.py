@@ -91,7 +91,7 @@ class EnvClient:
     def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
              timeout: float | None = None) -> ToolResult:
         request = call_request(self.episode_id, name, arguments, timeout)
-        deadline = max(self.timeout, (timeout or 0) + 5)
+        deadline = self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
         return ToolResult.from_pb(name, self._invoke("CallTool", request, deadline))
 
     def state(self) -> StateSnapshot:
@@ -144,7 +144,7 @@ class AsyncEnvClient:
     async def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
                    timeout: float | None = None) -> ToolResult:
         request = call_request(self.episode_id, name, arguments, timeout)
-        deadline = max(self.timeout, (timeout or 0) + 5)
+        deadline = self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
         return ToolResult.from_pb(name, await self._invoke("CallTool", request, deadline))
 
     async def state(self) -> StateSnapshot:

@@ -53,7 +53,7 @@ def grpc_address(listen: str) -> str:
 
 
 def _tool_error(kind: str, message: str, broken: bool = False, started: float | None = None) -> pb.CallToolResponse:
-    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind else pb.PROTOCOL_ERROR
+    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind.keys() else pb.PROTOCOL_ERROR  # noqa: SIM118
     return pb.CallToolResponse(
         observation=f"Error: {message}",
         error=pb.ToolError(kind=kind_value, message=message),
