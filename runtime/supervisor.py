@@ -180,8 +180,7 @@ class Zygote:
             if not self.alive():
                 self.start()
             try:
-                reply, fds = self._control_request({"op": "spawn", "init_config": init_config, "seed": seed}, 10.0,
-                                                   max_fds=2)
+                reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
             except (framing.FrameError, OSError) as exc:
                 self.stop()
                 raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
@@ -191,7 +190,7 @@ class Zygote:
             raise WorkerError("PROTOCOL_ERROR", "the zygote did not hand over a worker")
         pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
         worker = EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), pidfd)
-        first = worker.receive(timeout, "reset")
+        first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset")
         if not first.get("ok"):
             worker.close()
             raise WorkerError(str(first.get("kind", "RESET_FAILED")), str(first.get("message", "reset failed")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import gc
 import inspect
 import json
 import os
@@ -171,9 +172,21 @@ class Episode:
         return _error("PROTOCOL_ERROR", f"unknown op {op!r}")
 
 
-def run_episode(sock: socket.socket, cls: type, tools: set[str], settings: dict[str, Any],
-                request: dict[str, Any]) -> None:
-    """The forked worker's whole life: instantiate, answer requests until EOF."""
+def warm_up() -> None:
+    """Run the hot paths once while waiting, so copy-on-write faults are paid before the reset, not during it."""
+    sample = {"k": [1, 2.5, "x", None, {"n": True}]}
+    codec.sha256(codec.dumps(copy.deepcopy(sample)))
+    framing.encode(sample)
+    str(sample)
+
+
+def run_episode(sock: socket.socket, cls: type, tools: set[str], settings: dict[str, Any]) -> None:
+    """The forked worker's whole life: wait for its reset, instantiate, answer requests until EOF."""
+    warm_up()
+    try:
+        request = framing.recv(sock, MAX_REQUEST_BYTES)
+    except framing.FrameError:
+        return
     seed = request.get("seed") or 0
     if seed:
         random.seed(seed)
@@ -219,33 +232,38 @@ def load_class(code: str, class_name: str, env_id: str) -> type:
     return cls
 
 
-def spawn(control: socket.socket, cls: type, tools: set[str], settings: dict[str, Any],
-          request: dict[str, Any]) -> None:
-    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:  # the episode worker
-        code = 0
+class Spare:
+    """A worker forked ahead of time, waiting for its reset: Reset never waits for fork()."""
+
+    def __init__(self, control: socket.socket, cls: type, tools: set[str], settings: dict[str, Any]) -> None:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # the episode worker
+            code = 0
+            try:
+                control.close()
+                parent_end.close()
+                os.setpgid(0, 0)
+                run_episode(child_end, cls, tools, settings)
+            except SystemExit as exc:  # sys.exit() inside a tool ends the worker with its status
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        child_end.close()
+        self.pid, self.sock = pid, parent_end
         try:
-            control.close()
-            parent_end.close()
-            os.setpgid(0, 0)
-            run_episode(child_end, cls, tools, settings, request)
-        except SystemExit as exc:  # sys.exit() inside a tool ends the worker with its status
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            code = 70
-        finally:
-            os._exit(code)
-    child_end.close()
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (old kernel, some sandboxes): the server falls back to kill
-        pidfd = -1
-    fds = [parent_end.fileno()] + ([pidfd] if pidfd >= 0 else [])
-    framing.send(control, {"ok": True, "pid": pid, "pidfd": pidfd >= 0}, fds=fds)
-    parent_end.close()
-    if pidfd >= 0:
-        os.close(pidfd)
+            self.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel, some sandboxes): the server falls back to kill
+            self.pidfd = -1
+
+    def hand_over(self, control: socket.socket) -> None:
+        fds = [self.sock.fileno()] + ([self.pidfd] if self.pidfd >= 0 else [])
+        framing.send(control, {"ok": True, "pid": self.pid, "pidfd": self.pidfd >= 0}, fds=fds)
+        self.sock.close()
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
 
 
 def reap(pid: int) -> str:
@@ -280,7 +298,9 @@ def serve(control: socket.socket) -> None:
                                                     f"{_describe_exception(exc)}"))
         return
     tools = set(load.get("tools") or [])
+    gc.freeze()  # keep the collector from writing to shared pages in every forked worker
     framing.send(control, {"ok": True})
+    spare = Spare(control, cls, tools, settings)
     while True:
         try:
             request = framing.recv(control, MAX_REQUEST_BYTES)
@@ -288,8 +308,9 @@ def serve(control: socket.socket) -> None:
             return
         op = request.get("op")
         if op == "spawn":
+            spare.hand_over(control)
             reap_finished()
-            spawn(control, cls, tools, settings, request)
+            spare = Spare(control, cls, tools, settings)
         elif op == "reap":
             framing.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
         else:
