@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +113,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- replay
 
 
+def _replay_in_container(args: argparse.Namespace, corpus: Corpus, calls: list) -> tuple[object, str] | None:
+    """Replay in a hardened container; None when `auto` finds no engine or no runtime image."""
+    from envscaler.client.env_client import EnvClient
+    from envscaler.client.replay import replay
+    from envscaler.containers.launch import running
+    from envscaler.images.build import env_image, existing_runtime
+    from envscaler.images.engine import EngineError, connect
+
+    try:
+        client = connect(timeout=30)
+    except EngineError as exc:
+        if args.sandbox == "auto":
+            return None
+        raise CliError(str(exc)) from None
+    runtime = existing_runtime(client, args.base)
+    if runtime is None:
+        if args.sandbox == "auto":
+            return None
+        runtime = _runtime(client, args.base)
+    try:
+        image = env_image(client, corpus, args.env, runtime)
+        with running(client, image, owner=f"replay-{os.getpid()}") as env, EnvClient(env.address) as env_client:
+            return replay(env_client, args.scenario, calls), f"hardened container ({image})"
+    except (ValueError, EngineError) as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from envscaler.cli_output import print_replay
     from envscaler.client.env_client import EnvClient, EnvClientError
@@ -124,21 +153,81 @@ def cmd_replay(args: argparse.Namespace) -> int:
         calls = read_calls(args.calls)
     except (SpecError, CallsFileError) as exc:
         raise CliError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="envscaler-replay-") as tmp:
-        address = f"unix:{tmp}/env.sock"
-        with serving(spec, corpus.scenarios_of(spec.env_id), address, _server_config(args)) as running:
-            if running.load_error:
-                raise CliError(f"{spec.env_id}: {running.load_error}")
-            try:
-                with EnvClient(address) as client:
-                    report = replay(client, args.scenario, calls)
-            except EnvClientError as exc:
-                raise CliError(str(exc)) from None
+    try:
+        outcome = None if args.sandbox == "process" else _replay_in_container(args, corpus, calls)
+        if outcome is None:
+            with tempfile.TemporaryDirectory(prefix="envscaler-replay-") as tmp:
+                address = f"unix:{tmp}/env.sock"
+                with serving(spec, corpus.scenarios_of(spec.env_id), address, _server_config(args)) as running:
+                    if running.load_error:
+                        raise CliError(f"{spec.env_id}: {running.load_error}")
+                    with EnvClient(address) as client:
+                        outcome = replay(client, args.scenario, calls), "worker process (no container available)"
+    except EnvClientError as exc:
+        raise CliError(str(exc)) from None
+    report, sandbox = outcome
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
-        print_replay(report, sandbox="worker process")
+        print_replay(report, sandbox=sandbox)
     return 0 if report.evaluation is not None else 1
+
+
+# ---------------------------------------------------------------- images
+
+
+def _engine():
+    from envscaler.images.engine import EngineError, connect
+
+    try:
+        return connect()
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _log_path() -> Path:
+    path = Path.home() / ".cache" / "envscaler-runtime" / "images.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _runtime(client: object, base: str | None) -> str:
+    from envscaler.cli_output import status
+    from envscaler.images.build import ensure_runtime
+    from envscaler.images.engine import EngineError
+
+    try:
+        with status("base and runtime images (first time: about a minute; log in ~/.cache/envscaler-runtime)"):
+            return ensure_runtime(client, base, _log_path())  # type: ignore[arg-type]
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_images_bootstrap(args: argparse.Namespace) -> int:
+    tag = _runtime(_engine(), args.base)
+    print(f"runtime image: {tag}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_build, progress_bar
+    from envscaler.images.build import build_envs
+
+    try:
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    unknown = [e for e in args.only or [] if e not in corpus.envs]
+    if unknown:
+        raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    client = _engine()
+    runtime = _runtime(client, args.base)
+    started = time.perf_counter()
+    total = len(args.only or corpus.envs)
+    with progress_bar("building", total) as advance:
+        results = build_envs(client, corpus, runtime, args.only, args.jobs, advance)
+    print_build(results, time.perf_counter() - started)
+    return 0 if all(r.status != "failed" for r in results) else 1
 
 
 # ---------------------------------------------------------------- main
@@ -169,12 +258,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
     _server_args(p)
 
+    images = sub.add_parser("images", help="base and runtime images")
+    images_sub = images.add_subparsers(dest="images_command", required=True, metavar="COMMAND")
+    p = images_sub.add_parser("bootstrap", help="build the base and runtime images when missing (no registry needed)")
+    p.set_defaults(func=cmd_images_bootstrap)
+    p.add_argument("--base", help="use this image as the base (e.g. python:3.11-slim) instead of bootstrapping "
+                                  "Debian from the host's apt mirror")
+
+    p = command("build", cmd_build, "build one image per environment (content-addressed; unchanged ones are cached)")
+    _corpus_args(p)
+    p.add_argument("--only", nargs="+", metavar="ENV_ID", help="build only these environments")
+    p.add_argument("--jobs", type=int, default=4, help="parallel jobs (4)")
+    p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
+
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)
     p.add_argument("--env", required=True, help="env_id")
     p.add_argument("--scenario", required=True, help="scenario (task_id)")
     p.add_argument("--calls", required=True, type=Path, help='JSONL of {"name": ..., "arguments": {...}}')
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
+                   help="auto: a hardened container when an engine and the runtime image exist, else a worker "
+                        "process")
+    p.add_argument("--base", help="base image of the runtime image, when not the bootstrapped one")
     _server_args(p)
     return parser
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from envscaler.client.replay import ReplayReport
+from envscaler.images.build import BuildResult
 from envscaler.spec.validate import ValidationReport
 
-STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "PASS": "green", "FAIL": "red",
+STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
+                "warning": "yellow", "error": "bold red", "PASS": "green", "FAIL": "red",
                 "ERROR": "bold red"}
 
 
@@ -71,3 +76,33 @@ def print_replay(report: ReplayReport, sandbox: str) -> None:
     console.print(checks)
     if report.evaluation.message:
         console.print(report.evaluation.message)
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    console = Console(stderr=True)
+    with console.status(message):
+        yield
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def print_build(results: list[BuildResult], seconds: float) -> None:
+    console = _console()
+    table = Table(title="environment images")
+    for column in ("env", "tag", "status", "env layer", "seconds", "message"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        size = f"{r.layer_bytes / 1024:.1f} KiB" if r.layer_bytes else ""
+        table.add_row(r.env_id, r.tag, f"[{STATUS_STYLE[r.status]}]{r.status}", size, f"{r.seconds:.3f}",
+                      _clip(r.message, 300))
+    console.print(table)
+    counts = {s: sum(r.status == s for r in results) for s in ("built", "cached", "failed")}
+    console.print(f"{counts['built']} built, {counts['cached']} cached, {counts['failed']} failed "
+                  f"in {seconds:.2f} s", highlight=False)

@@ -1,0 +1,1 @@
+"""Container images: a hardened base, a shared runtime layer, one thin layer per environment."""

@@ -1,0 +1,1 @@
+"""Running environment images as hardened containers, reachable over a Unix socket."""

@@ -1,0 +1,49 @@
+"""How a sandbox container runs. Every default is the strict one; each can be relaxed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envscaler.images.env_image import SOCKET_DIR
+
+SANDBOX_USER = "10001:10001"
+
+
+@dataclass(frozen=True)
+class Hardening:
+    network: str = "none"  # gRPC goes over a Unix socket in a bind-mounted directory
+    read_only: bool = True
+    tmpfs_bytes: int = 64 << 20  # the only writable place besides the socket directory
+    cap_drop_all: bool = True
+    no_new_privileges: bool = True
+    user: str = SANDBOX_USER
+    pids_limit: int = 256
+    memory_bytes: int = 512 << 20
+    cpus: float = 1.0
+    runtime: str | None = None  # e.g. "runsc" for gVisor hosts
+    init: bool = True  # tini as PID 1 reaps orphans of killed workers
+
+
+def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
+    """Keyword arguments for the Docker SDK's containers.create/run."""
+    kwargs: dict[str, Any] = {
+        "network_mode": hardening.network,
+        "read_only": hardening.read_only,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={hardening.tmpfs_bytes}"},
+        "user": hardening.user,
+        "pids_limit": hardening.pids_limit,
+        "mem_limit": hardening.memory_bytes,
+        "memswap_limit": hardening.memory_bytes,
+        "nano_cpus": int(hardening.cpus * 1e9),
+        "init": hardening.init,
+        "volumes": {str(socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}},
+    }
+    if hardening.cap_drop_all:
+        kwargs["cap_drop"] = ["ALL"]
+    if hardening.no_new_privileges:
+        kwargs["security_opt"] = ["no-new-privileges"]
+    if hardening.runtime:
+        kwargs["runtime"] = hardening.runtime
+    return kwargs

@@ -1,0 +1,104 @@
+"""Start an environment container, wait until its server is SERVING, remove it.
+
+Every container carries the label `envscaler.owner`, so whoever started it (a
+pool, a replay, a test session) can reap its leftovers even after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from envscaler.containers.hardening import Hardening, run_kwargs
+from envscaler.images.engine import EngineError
+from envscaler.runtime.healthcheck import check
+
+OWNER_LABEL = "envscaler.owner"
+
+
+@dataclass
+class EnvContainer:
+    container: Container
+    socket_dir: Path
+
+    @property
+    def address(self) -> str:
+        return f"unix:{self.socket_dir}/env.sock"
+
+
+def socket_directory() -> Path:
+    """A private parent (0700) with a leaf the sandbox user can write; only the leaf is mounted."""
+    parent = Path(tempfile.mkdtemp(prefix="envscaler-"))
+    leaf = parent / "sock"
+    leaf.mkdir()
+    try:
+        os.chown(leaf, 10001, 10001)
+        leaf.chmod(0o700)
+    except PermissionError:  # not root: let the sandbox user in through the mode instead
+        leaf.chmod(0o777)
+    return leaf
+
+
+def start(client: docker.DockerClient, image: str, owner: str, hardening: Hardening | None = None,
+          labels: dict[str, str] | None = None) -> EnvContainer:
+    socket_dir = socket_directory()
+    try:
+        container = client.containers.run(
+            image, detach=True, name=f"envscaler-{uuid.uuid4().hex[:12]}",
+            labels={OWNER_LABEL: owner, **(labels or {})}, **run_kwargs(hardening or Hardening(), socket_dir))
+    except docker.errors.APIError as exc:
+        shutil.rmtree(socket_dir.parent, ignore_errors=True)
+        raise EngineError(f"cannot start {image}: {exc.explanation or exc}") from None
+    return EnvContainer(container, socket_dir)
+
+
+def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
+    """Until the server answers SERVING over its socket; a container that exits first is an error."""
+    deadline = time.monotonic() + timeout
+    socket = env.socket_dir / "env.sock"
+    while time.monotonic() < deadline:
+        if socket.exists() and check(env.address, timeout=1.0):
+            return
+        env.container.reload()
+        if env.container.status in ("exited", "dead"):
+            logs = env.container.logs(tail=5).decode(errors="replace").strip()
+            raise EngineError(f"container {env.container.name} exited before serving: {logs}")
+        time.sleep(0.02)
+    raise EngineError(f"container {env.container.name} was not serving after {timeout:g} s")
+
+
+def remove(env: EnvContainer) -> None:
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        env.container.remove(force=True)
+    shutil.rmtree(env.socket_dir.parent, ignore_errors=True)
+
+
+def reap(client: docker.DockerClient, owner: str) -> int:
+    """Remove every container of `owner`; returns how many."""
+    leftovers = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+    for container in leftovers:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            container.remove(force=True)
+    return len(leftovers)
+
+
+@contextlib.contextmanager
+def running(client: docker.DockerClient, image: str, owner: str, hardening: Hardening | None = None,
+            timeout: float = 30.0) -> Iterator[EnvContainer]:
+    env = start(client, image, owner, hardening)
+    try:
+        wait_ready(env, timeout)
+        yield env
+    finally:
+        remove(env)

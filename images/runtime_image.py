@@ -1,0 +1,113 @@
+"""The runtime image: base + a venv holding exactly the server's run-time
+dependencies (wheels downloaded on the host, pinned by images/runtime.lock) and
+the project itself. Its tag hashes the version, the lock, the project's sources
+and the base image id, so it is built once per change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from envscaler import __version__
+from envscaler.images.engine import EngineError, image_exists
+
+# What the tool server imports; the CLI's host-side extras (rich, docker, jsonschema) stay out of the image.
+RUNTIME_REQUIREMENTS = ["grpcio", "grpcio-health-checking", "protobuf", "pydantic", "docstring-parser"]
+IMAGES_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = IMAGES_DIR.parent
+LOCK = IMAGES_DIR / "runtime.lock"
+DOCKERFILE = IMAGES_DIR / "runtime.Dockerfile"
+# What the server in the container runs; host-side parts (images, containers, synth) do not change it.
+SOURCE_DIRS = ("envscaler", "spec", "runtime", "client", "proto", "examples")
+WHEEL_CACHE = Path.home() / ".cache" / "envscaler-runtime" / "wheels"
+VENV = "/opt/envscaler"
+
+
+def source_digest(root: Path = PROJECT_ROOT) -> str:
+    """A digest of the project's packaged sources: a code change means a new runtime image."""
+    digest = hashlib.sha256()
+    for folder in SOURCE_DIRS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".proto", ".json", ".jsonl", ".toml") \
+                    and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    digest.update((root / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def runtime_tag(base_id: str) -> str:
+    parts = [__version__, LOCK.read_text(), source_digest(), base_id, DOCKERFILE.read_text()]
+    return f"envscaler-runtime:{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:12]}"
+
+
+def _run(command: list[str], log: Path) -> None:
+    with log.open("ab") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise EngineError(f"{' '.join(command[:4])}… failed (exit {done.returncode}); see {log}")
+
+
+def base_python(client: docker.DockerClient, base: str) -> tuple[str, str]:
+    """The base's python3 path and X.Y version; the venv links to it and its wheels must match."""
+    out = client.containers.run(base, ["python3", "-c", "import sys; print(sys.executable, '%d.%d' % "
+                                                        "sys.version_info[:2])"], remove=True, network_mode="none")
+    executable, version = out.decode().split()
+    host = "{}.{}".format(*sys.version_info[:2])
+    if version != host:
+        raise EngineError(f"base image {base} has Python {version}; wheels are fetched for this host's {host}")
+    return executable, version
+
+
+def stage(target: Path, python: str, version: str, log: Path) -> None:
+    """Lay out /opt/envscaler as a venv, on the host, from wheels."""
+    wheels = target / "wheels"
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    _run([*pip, "download", "--only-binary", ":all:", "--no-deps", "-d", str(WHEEL_CACHE), "-r", str(LOCK)], log)
+    _run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(PROJECT_ROOT)], log)
+    pins = [line.strip() for line in LOCK.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    venv = target / VENV.lstrip("/")
+    site = venv / "lib" / f"python{version}" / "site-packages"
+    _run([*pip, "install", "--no-index", "--no-deps", "--no-compile", "--find-links", str(WHEEL_CACHE),
+          "--find-links", str(wheels), "--target", str(site), *pins, "envscaler-runtime"], log)
+    shutil.rmtree(site / "bin", ignore_errors=True)  # host-built scripts point at the host's python
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python3").symlink_to(python)
+    (venv / "bin" / "python").symlink_to("python3")
+    (venv / "pyvenv.cfg").write_text(f"home = {Path(python).parent}\ninclude-system-site-packages = false\n"
+                                     f"version = {version}\n")
+    script = venv / "bin" / "envscaler-runtime"
+    script.write_text(f"#!{VENV}/bin/python3\nimport sys\nfrom envscaler.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    shutil.rmtree(wheels)
+
+
+def build_runtime(client: docker.DockerClient, base: str, log: Path) -> str:
+    """Build the runtime image on `base` unless it exists; returns its tag."""
+    base_id = client.images.get(base).id
+    tag = runtime_tag(base_id)
+    if image_exists(client, tag):
+        return tag
+    python, version = base_python(client, base)
+    with tempfile.TemporaryDirectory(prefix="envscaler-runtime-") as tmp:
+        context = Path(tmp)
+        stage(context, python, version, log)
+        shutil.copy(DOCKERFILE, context / "Dockerfile")
+        try:
+            client.images.build(path=str(context), tag=tag, buildargs={"BASE": base}, rm=True,
+                                            pull=False, labels={"envscaler.base": base_id,
+                                                                "envscaler.version": __version__})
+        except docker.errors.BuildError as exc:
+            with log.open("a") as out:
+                out.write("\n".join(json.dumps(line) for line in exc.build_log))
+            raise EngineError(f"building the runtime image failed: {exc.msg}; see {log}") from None
+    return tag

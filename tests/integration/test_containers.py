@@ -1,0 +1,110 @@
+"""Environment images run hardened (testcontainers), and hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from testcontainers.core.container import DockerContainer
+
+from envscaler.client import EnvClient
+from envscaler.containers.hardening import Hardening, run_kwargs
+from envscaler.containers.launch import OWNER_LABEL, EnvContainer, wait_ready
+from tests.conftest import SOLUTIONS
+from tests.integration.conftest import SESSION_OWNER
+
+pytestmark = pytest.mark.integration
+
+
+def hardened(image: str, socket_dir: Path) -> DockerContainer:
+    kwargs = run_kwargs(Hardening(), socket_dir)
+    volumes, tmpfs = kwargs.pop("volumes"), kwargs.pop("tmpfs")
+    container = DockerContainer(image).with_kwargs(labels={OWNER_LABEL: SESSION_OWNER}, **kwargs)
+    for host, mount in volumes.items():
+        container = container.with_volume_mapping(host, mount["bind"], mount["mode"])
+    for path, options in tmpfs.items():
+        container = container.with_tmpfs_mount(path, options)  # testcontainers passes it through as the options
+    return container
+
+
+@pytest.fixture
+def started(request: pytest.FixtureRequest, socket_dir: Path) -> Iterator[tuple[DockerContainer, EnvClient]]:
+    image = request.getfixturevalue(request.param)
+    container = hardened(image if isinstance(image, str) else image["env_8"], socket_dir)
+    container.start()
+    try:
+        wait_ready(EnvContainer(container.get_wrapped_container(), socket_dir))
+        with EnvClient(f"unix:{socket_dir}/env.sock") as client:
+            yield container, client
+    finally:
+        container.stop()
+
+
+@pytest.mark.parametrize("started", ["example_images"], indirect=True)
+def test_hardened_container_solves_a_scenario(started: tuple[DockerContainer, EnvClient]) -> None:
+    container, client = started
+    attrs = container.get_wrapped_container().attrs["HostConfig"]
+    assert attrs["NetworkMode"] == "none" and attrs["ReadonlyRootfs"] is True
+    assert attrs["CapDrop"] == ["ALL"] and attrs["SecurityOpt"] == ["no-new-privileges"]
+    assert attrs["PidsLimit"] == 256 and attrs["Memory"] == 512 << 20
+    client.reset("0915-101742")
+    for line in (SOLUTIONS / "env_8__0915-101742.jsonl").read_text().splitlines():
+        call = json.loads(line)
+        assert client.call(call["name"], call["arguments"]).ok
+    assert client.evaluate().reward == 1.0
+
+
+@pytest.mark.parametrize("started", ["hostile_image"], indirect=True)
+def test_the_sandbox_holds(started: tuple[DockerContainer, EnvClient]) -> None:
+    _, client = started
+    client.reset("t1")
+    identity = client.call("whoami").result
+    assert identity["uid"] == 10001 and identity["gid"] == 10001
+    assert int(identity["cap_eff"], 16) == 0 and identity["no_new_privs"] == "1"
+    outside = client.call("connect_out", {"host": "1.1.1.1", "port": 53})
+    assert outside.error_kind == "TOOL_EXCEPTION" and "unreachable" in outside.error_message.lower()
+    dns = client.call("resolve", {"name": "example.com"})
+    assert dns.error_kind == "TOOL_EXCEPTION" and "gaierror" in dns.error_message
+    for path in ("/opt/envscaler/evil", "/etc/passwd", "/evil"):
+        denied = client.call("write_file", {"path": path})
+        assert denied.error_kind == "TOOL_EXCEPTION", path
+        assert "Read-only file system" in denied.error_message or "Permission denied" in denied.error_message
+    assert client.call("write_file", {"path": "/tmp/scratch"}).ok
+    assert client.call("read_file", {"path": "/var/run/docker.sock"}).error_kind == "TOOL_EXCEPTION"
+    assert client.call("note", {"text": "done"}).ok
+    assert client.evaluate().reward == 1.0
+
+
+@pytest.mark.parametrize("started", ["example_images"], indirect=True)
+def test_health_check_and_graceful_sigterm(started: tuple[DockerContainer, EnvClient]) -> None:
+    container, client = started
+    client.reset("0915-080130")
+    wrapped = container.get_wrapped_container()
+    for _ in range(100):
+        wrapped.reload()
+        if wrapped.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(0.2)
+    assert wrapped.attrs["State"]["Health"]["Status"] == "healthy"
+    wrapped.stop(timeout=10)  # SIGTERM; a server that ignored it would be SIGKILLed (exit 137)
+    wrapped.reload()
+    assert wrapped.attrs["State"]["ExitCode"] == 0
+
+
+def test_replay_runs_in_a_container_and_leaves_nothing(engine: docker.DockerClient,
+                                                       example_images: dict[str, str]) -> None:
+    calls = SOLUTIONS / "env_5__0601-113540.jsonl"
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "replay", "--env", "env_5", "--scenario",
+                           "0601-113540", "--calls", str(calls), "--json", "--sandbox", "container"],
+                          capture_output=True, text=True, timeout=180, check=False, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
+    assert "hardened container" not in done.stderr
+    assert [c for c in engine.containers.list(all=True) if c.labels.get(OWNER_LABEL, "").startswith("replay-")] == []

@@ -1,0 +1,73 @@
+"""`envscaler-runtime build`: content-addressed, thin, and a bad spec fails alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker
+import pytest
+
+from envscaler import __version__
+from envscaler.cli import main
+from envscaler.images.build import build_envs
+from envscaler.spec import load_corpus
+from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+
+pytestmark = pytest.mark.integration
+
+
+def test_second_build_is_all_cached(engine: docker.DockerClient, runtime_image: str,
+                                    example_images: dict[str, str]) -> None:
+    again = build_envs(engine, load_corpus(), runtime_image)
+    assert {r.status for r in again} == {"cached"}
+    assert {r.env_id: r.tag for r in again} == example_images
+
+
+def test_env_layer_is_thin_and_labelled(engine: docker.DockerClient, runtime_image: str,
+                                        example_images: dict[str, str]) -> None:
+    runtime = engine.images.get(runtime_image)
+    corpus = load_corpus()
+    for env_id, tag in example_images.items():
+        image = engine.images.get(tag)
+        own_layer = image.attrs["Size"] - runtime.attrs["Size"]
+        assert 0 < own_layer < 100_000, (env_id, own_layer)
+        assert image.history()[0]["Size"] == own_layer
+        assert image.attrs["RootFS"]["Layers"][:-1] == runtime.attrs["RootFS"]["Layers"]
+        spec = corpus.env(env_id)
+        assert tag == f"envscaler-env/{env_id}:{spec.spec_hash[:12]}"
+        assert image.labels["envscaler.env-id"] == env_id
+        assert image.labels["envscaler.spec-hash"] == spec.spec_hash
+        assert image.labels["envscaler.tool-count"] == str(len(spec.tools or []))
+        assert image.labels["envscaler.version"] == __version__
+        assert image.attrs["Config"]["User"] == "10001:10001"
+
+
+def test_changed_scenarios_rebuild_under_the_same_spec_tag(engine: docker.DockerClient, runtime_image: str,
+                                                           example_images: dict[str, str], tmp_path: Path) -> None:
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    for scenario in scenarios:
+        if scenario["env_id"] == "env_3":
+            scenario["task"] += " Please be quick."
+    changed = tmp_path / "scenarios.json"
+    changed.write_text(json.dumps(scenarios))
+    corpus = load_corpus(bundled_envs_path(), changed)
+    (result,) = build_envs(engine, corpus, runtime_image, only=["env_3"])
+    assert result.status == "built" and result.tag == example_images["env_3"]
+    (restored,) = build_envs(engine, load_corpus(), runtime_image, only=["env_3"])
+    assert restored.status == "built"  # back to the original content: rebuilt again, never stale
+
+
+def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str, example_images: dict[str, str],
+                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    envs = json.loads(bundled_envs_path().read_text())
+    broken = dict(envs["env_2"], env_id="env_9", env_class_code="class ClinicScheduler(:\n")
+    envs["env_9"] = broken
+    path = tmp_path / "envs.json"
+    path.write_text(json.dumps(envs))
+    code = main(["build", "--envs", str(path), "--scenarios", str(bundled_scenarios_path())])
+    out = capsys.readouterr().out
+    assert code == 1
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert "failed" in rows["env_9"] and "does not parse" in out
+    assert all("cached" in rows[f"env_{i}"] for i in range(1, 9))
