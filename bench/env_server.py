@@ -1,6 +1,6 @@
 """Benchmark one EnvService against its in-process baselines, in one run.
 
-    ./dev run-bench  (or: .venv/bin/python bench/env_server.py [--env env_4] [--n 2000])
+    .venv/bin/python -m bench.env_server [--env env_4] [--n 2000]
 
 Measures, interleaved on the same environment and calls:
   - tool call: in-process method call (EnvScaler's way) vs CallTool over a Unix socket;
@@ -13,27 +13,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine
 from envscaler.client import EnvClient
 from envscaler.runtime.server import serving
 from envscaler.spec import load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))) // 1024 // 1024
-    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def stats(samples: list[float]) -> dict[str, float]:
