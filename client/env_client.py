@@ -1,7 +1,6 @@
-"""Clients for one EnvService: `EnvClient` (blocking) and `AsyncEnvClient` (asyncio).
-
-Both build the same requests and parse the same responses; only the transport
-call differs.
+"""Clients for the EnvService methods: `EnvClient` / `AsyncEnvClient` talk to one
+environment server; pool sessions (pool_client.py) reuse the same methods and only
+change how a request travels (wrapped with a lease, through the pool).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+EVALUATE_TIMEOUT = 120.0
 
 
 class EnvClientError(RuntimeError):
@@ -29,7 +29,7 @@ class EnvClientError(RuntimeError):
         self.details = details
 
 
-def _wrap(method: str, exc: grpc.RpcError) -> EnvClientError:
+def wrap_rpc_error(method: str, exc: grpc.RpcError) -> EnvClientError:
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
     return EnvClientError(method, code.name if code else "UNKNOWN", details or "")
@@ -56,21 +56,18 @@ def call_request(episode_id: str, name: str, arguments: dict[str, Any] | str | N
                               timeout_ms=int(timeout * 1000) if timeout else 0)
 
 
-class EnvClient:
-    """Blocking client: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(scenario=...)`."""
+class EnvMethods:
+    """reset / call / state / evaluate / tools over any blocking `_invoke`."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
-        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
-        self.stub = pb_grpc.EnvServiceStub(self.channel)
-        self.timeout = timeout  # gRPC deadline of each RPC
-        self.episode_id = ""
-        self._info: EnvInfo | None = None
+    timeout: float = 30.0
+    episode_id: str = ""
+    _info: EnvInfo | None = None
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise _wrap(method, exc) from None
+        raise NotImplementedError
+
+    def _call_deadline(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
 
     def describe(self) -> EnvInfo:
         if self._info is None:
@@ -91,41 +88,28 @@ class EnvClient:
     def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
              timeout: float | None = None) -> ToolResult:
         request = call_request(self.episode_id, name, arguments, timeout)
-        deadline = self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
-        return ToolResult.from_pb(name, self._invoke("CallTool", request, deadline))
+        return ToolResult.from_pb(name, self._invoke("CallTool", request, self._call_deadline(timeout)))
 
     def state(self) -> StateSnapshot:
         return StateSnapshot.from_pb(self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id)))
 
     def evaluate(self, scenario: str | None = None) -> Evaluation:
         request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
-        return Evaluation.from_pb(self._invoke("Evaluate", request, max(self.timeout, 120.0)))
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self) -> EnvClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return Evaluation.from_pb(self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
 
 
-class AsyncEnvClient:
-    """asyncio client with the same methods as EnvClient, awaited."""
+class AsyncEnvMethods:
+    """The same methods, awaited, over any async `_invoke`."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
-        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
-        self.stub = pb_grpc.EnvServiceStub(self.channel)
-        self.timeout = timeout
-        self.episode_id = ""
-        self._info: EnvInfo | None = None
+    timeout: float = 30.0
+    episode_id: str = ""
+    _info: EnvInfo | None = None
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return await getattr(self.stub, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise _wrap(method, exc) from None
+        raise NotImplementedError
+
+    def _call_deadline(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
 
     async def describe(self) -> EnvInfo:
         if self._info is None:
@@ -144,8 +128,7 @@ class AsyncEnvClient:
     async def call(self, name: str, arguments: dict[str, Any] | str | None = None, *,
                    timeout: float | None = None) -> ToolResult:
         request = call_request(self.episode_id, name, arguments, timeout)
-        deadline = self.timeout if timeout is None else max(self.timeout, timeout + 1.0)
-        return ToolResult.from_pb(name, await self._invoke("CallTool", request, deadline))
+        return ToolResult.from_pb(name, await self._invoke("CallTool", request, self._call_deadline(timeout)))
 
     async def state(self) -> StateSnapshot:
         reply = await self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id))
@@ -153,7 +136,50 @@ class AsyncEnvClient:
 
     async def evaluate(self, scenario: str | None = None) -> Evaluation:
         request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
-        return Evaluation.from_pb(await self._invoke("Evaluate", request, max(self.timeout, 120.0)))
+        return Evaluation.from_pb(await self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
+
+
+class EnvClient(EnvMethods):
+    """Blocking client of one server: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(...)`."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = pb_grpc.EnvServiceStub(self.channel)
+        self.timeout = timeout  # gRPC deadline of each RPC
+        self.episode_id = ""
+        self._info = None
+
+    def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error(method, exc) from None
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> EnvClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncEnvClient(AsyncEnvMethods):
+    """asyncio client of one server, with the same methods as EnvClient, awaited."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = pb_grpc.EnvServiceStub(self.channel)
+        self.timeout = timeout
+        self.episode_id = ""
+        self._info = None
+
+    async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await getattr(self.stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error(method, exc) from None
 
     async def close(self) -> None:
         await self.channel.close()

@@ -233,6 +233,17 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         response.reward = round(response.passed / response.total, 4)
         return response
 
+    def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
+        with self.lock:
+            self._end_episode()
+            self.episode_id = self.scenario_id = ""
+            if not self.zygote.alive():
+                try:
+                    self.zygote.start()
+                except WorkerError as exc:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        return pb.EndEpisodeResponse()
+
     def close(self) -> None:
         with self.lock:
             self._end_episode()

@@ -186,3 +186,11 @@ class EvaluateResponse(_message.Message):
     checks: _containers.RepeatedCompositeFieldContainer[CheckResult]
     message: str
     def __init__(self, scenario_id: _Optional[str] = ..., reward: _Optional[float] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class EndEpisodeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EndEpisodeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

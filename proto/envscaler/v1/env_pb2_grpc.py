@@ -62,6 +62,11 @@ class EnvServiceStub:
                 request_serializer=envscaler_dot_v1_dot_env__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=envscaler_dot_v1_dot_env__pb2.EvaluateResponse.FromString,
                 _registered_method=True)
+        self.EndEpisode = channel.unary_unary(
+                '/envscaler.v1.EnvService/EndEpisode',
+                request_serializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.SerializeToString,
+                response_deserializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.FromString,
+                _registered_method=True)
 
 
 class EnvServiceServicer:
@@ -105,6 +110,14 @@ class EnvServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndEpisode(self, request, context):
+        """End the episode and kill its worker; OK only when the environment is ready
+        for a fresh one (the pool's clean release).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnvServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +145,11 @@ def add_EnvServiceServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=envscaler_dot_v1_dot_env__pb2.EvaluateRequest.FromString,
                     response_serializer=envscaler_dot_v1_dot_env__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'EndEpisode': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndEpisode,
+                    request_deserializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.FromString,
+                    response_serializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +290,33 @@ class EnvService:
             '/envscaler.v1.EnvService/Evaluate',
             envscaler_dot_v1_dot_env__pb2.EvaluateRequest.SerializeToString,
             envscaler_dot_v1_dot_env__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndEpisode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/envscaler.v1.EnvService/EndEpisode',
+            envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.SerializeToString,
+            envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
