@@ -24,6 +24,8 @@ class Hardening:
     cpus: float = 1.0
     runtime: str | None = None  # e.g. "runsc" for gVisor hosts
     init: bool = True  # tini as PID 1 reaps orphans of killed workers
+    # The image's HEALTHCHECK starts a Python process per interval; a pool checks health itself over gRPC.
+    docker_healthcheck: bool = False
 
 
 def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
@@ -44,6 +46,8 @@ def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
         kwargs["cap_drop"] = ["ALL"]
     if hardening.no_new_privileges:
         kwargs["security_opt"] = ["no-new-privileges"]
+    if not hardening.docker_healthcheck:
+        kwargs["healthcheck"] = {"test": ["NONE"]}
     if hardening.runtime:
         kwargs["runtime"] = hardening.runtime
     return kwargs

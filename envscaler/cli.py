@@ -4,6 +4,7 @@ calls into one part of the system; errors are one clear line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -230,6 +231,86 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if all(r.status != "failed" for r in results) else 1
 
 
+# ---------------------------------------------------------------- pool
+
+
+def _hardening(args: argparse.Namespace):
+    from envscaler.containers.hardening import Hardening
+
+    return Hardening(network=args.network, memory_bytes=args.memory_mb << 20, cpus=args.cpus,
+                     pids_limit=args.pids_limit, runtime=args.runtime, read_only=not args.writable_root)
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from envscaler.cli_output import print_build, progress_bar
+    from envscaler.images.engine import EngineError
+    from envscaler.pool.runner import PoolOptions, build_images, serve_pool
+    from envscaler.pool.status import console, interactive, status_line, status_table
+
+    if args.size < 1:
+        raise CliError("--size must be at least 1")
+    corpus = _load(args)
+    options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
+                          min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
+                          hardening=_hardening(args), base=args.base, only=args.only)
+    client = _engine()
+    try:
+        with progress_bar("environment images", len(args.only or corpus.envs)) as advance:
+            images, failed = build_images(client, corpus, options, _log_path(), advance)
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+    if failed:
+        print_build(failed, 0.0)
+    if not images:
+        raise CliError("no environment could be built; nothing to serve")
+
+    async def main() -> None:
+        from rich.live import Live
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        state: dict[str, object] = {}
+
+        def started(manager: object, address: str) -> None:
+            state.update(manager=manager, address=address)
+
+        task = asyncio.create_task(serve_pool(client, corpus, images, options, stop, started))
+        out = console()
+        live = Live(console=out, refresh_per_second=4, transient=False) if interactive() else None
+        last = ""
+        with live if live is not None else contextlib.nullcontext():
+            while not task.done():
+                await asyncio.wait([task], timeout=0.5 if live else 5.0)
+                manager = state.get("manager")
+                if manager is None:
+                    continue
+                stats = manager.stats()  # type: ignore[attr-defined]
+                if live is not None:
+                    live.update(status_table(stats, str(state["address"])))
+                elif (line := status_line(stats)) != last:
+                    print(line, flush=True)
+                    last = line
+        await task
+        out.print("pool stopped; its containers are removed")
+
+    try:
+        asyncio.run(main())
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -270,6 +351,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="build only these environments")
     p.add_argument("--jobs", type=int, default=4, help="parallel jobs (4)")
     p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
+
+    p = command("pool", cmd_pool, "keep warm hardened containers and lease them over gRPC (PoolService)")
+    _corpus_args(p)
+    p.add_argument("--size", type=int, default=8, help="hard cap on containers (8)")
+    p.add_argument("--listen", default="tcp:127.0.0.1:50051", help="tcp:HOST:PORT or unix:/path")
+    p.add_argument("--metrics-listen", default="127.0.0.1:9464", help="Prometheus metrics HOST:PORT; '' for none")
+    p.add_argument("--min-idle", type=int, help="warm containers kept per environment (size / environments)")
+    p.add_argument("--lease-ttl", type=float, default=600.0, help="seconds a lease lives without renewal (600)")
+    p.add_argument("--acquire-wait", type=float, default=30.0, help="default seconds Acquire waits (30)")
+    p.add_argument("--only", nargs="+", metavar="ENV_ID", help="serve only these environments")
+    p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
+    hardening = p.add_argument_group("sandbox (hardened by default)")
+    hardening.add_argument("--network", default="none", help="container network (none)")
+    hardening.add_argument("--memory-mb", type=int, default=512, help="memory limit per container (512)")
+    hardening.add_argument("--cpus", type=float, default=1.0, help="CPU limit per container (1.0)")
+    hardening.add_argument("--pids-limit", type=int, default=256, help="process limit per container (256)")
+    hardening.add_argument("--runtime", help="OCI runtime, e.g. runsc for gVisor")
+    hardening.add_argument("--writable-root", action="store_true", help="do not make the root filesystem read-only")
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)

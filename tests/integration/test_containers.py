@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def hardened(image: str, socket_dir: Path) -> DockerContainer:
-    kwargs = run_kwargs(Hardening(), socket_dir)
+    kwargs = run_kwargs(Hardening(docker_healthcheck=True), socket_dir)
     volumes, tmpfs = kwargs.pop("volumes"), kwargs.pop("tmpfs")
     container = DockerContainer(image).with_kwargs(labels={OWNER_LABEL: SESSION_OWNER}, **kwargs)
     for host, mount in volumes.items():
@@ -87,7 +87,7 @@ def test_health_check_and_graceful_sigterm(started: tuple[DockerContainer, EnvCl
     container, client = started
     client.reset("0915-080130")
     wrapped = container.get_wrapped_container()
-    for _ in range(100):
+    for _ in range(150):  # the image checks every 10 s
         wrapped.reload()
         if wrapped.attrs["State"].get("Health", {}).get("Status") == "healthy":
             break

@@ -1,0 +1,183 @@
+"""Clients of a pool server: `Pool` (blocking) and `AsyncPool` (asyncio).
+
+    with Pool("tcp:127.0.0.1:50051") as pool, pool.session("env_1", scenario="0115-091204") as env:
+        env.call("search_books", {"query": "Dune"})
+        print(env.evaluate().reward)
+
+A session has the same methods as EnvClient; its calls travel through the pool to
+the leased container. Leaving the `with` block releases the lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from envscaler.client.env_client import (
+    CHANNEL_OPTIONS,
+    AsyncEnvMethods,
+    EnvClientError,
+    EnvMethods,
+    target_of,
+    wrap_rpc_error,
+)
+from envscaler.client.models import ResetResult
+from envscaler.v1 import pool_pb2 as ppb
+from envscaler.v1 import pool_pb2_grpc as ppb_grpc
+
+LEASED_REQUESTS = {
+    "Describe": lambda lease, request: ppb.LeaseDescribeRequest(lease_id=lease),
+    "Reset": lambda lease, request: ppb.LeaseResetRequest(lease_id=lease, request=request),
+    "CallTool": lambda lease, request: ppb.LeaseCallToolRequest(lease_id=lease, request=request),
+    "GetState": lambda lease, request: ppb.LeaseGetStateRequest(lease_id=lease, request=request),
+    "Evaluate": lambda lease, request: ppb.LeaseEvaluateRequest(lease_id=lease, request=request),
+}
+
+
+def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: float | None,
+                    seed: int) -> ppb.AcquireRequest:
+    return ppb.AcquireRequest(env_id=env_id, scenario_id=scenario or "", seed=seed,
+                              lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
+
+
+class PoolSession(EnvMethods):
+    """One leased container, with EnvClient's methods."""
+
+    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
+        self.pool_stub = stub
+        self.lease_id = lease.lease_id
+        self.env_id = lease.env_id
+        self.timeout = timeout
+        self._info = None
+        self.initial: ResetResult | None = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
+        self.episode_id = self.initial.episode_id if self.initial else ""
+
+    def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
+                                                   timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error(method, exc) from None
+
+    def renew(self) -> None:
+        try:
+            self.pool_stub.Renew(ppb.RenewRequest(lease_id=self.lease_id), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Renew", exc) from None
+
+    def release(self) -> None:
+        try:
+            self.pool_stub.Release(ppb.ReleaseRequest(lease_id=self.lease_id), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Release", exc) from None
+
+
+class Pool:
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = ppb_grpc.PoolServiceStub(self.channel)
+        self.timeout = timeout
+
+    def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
+                wait: float | None = None, seed: int = 0) -> PoolSession:
+        """Lease a container; call `release()` on the session when done (or use `session`)."""
+        deadline = max(self.timeout, (wait or 30.0) + 30.0)
+        try:
+            lease = self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Acquire", exc) from None
+        return PoolSession(self.stub, lease, self.timeout)
+
+    @contextlib.contextmanager
+    def session(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
+                wait: float | None = None, seed: int = 0) -> Iterator[PoolSession]:
+        session = self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed)
+        try:
+            yield session
+        finally:
+            with contextlib.suppress(EnvClientError):  # an expired lease is already back in the pool
+                session.release()
+
+    def list_envs(self) -> ppb.ListEnvsResponse:
+        return self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+
+    def stats(self) -> ppb.StatsResponse:
+        return self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncPoolSession(AsyncEnvMethods):
+    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
+        self.pool_stub = stub
+        self.lease_id = lease.lease_id
+        self.env_id = lease.env_id
+        self.timeout = timeout
+        self._info = None
+        self.initial: ResetResult | None = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
+        self.episode_id = self.initial.episode_id if self.initial else ""
+
+    async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
+                                                         timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error(method, exc) from None
+
+    async def release(self) -> None:
+        try:
+            await self.pool_stub.Release(ppb.ReleaseRequest(lease_id=self.lease_id), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Release", exc) from None
+
+
+class AsyncPool:
+    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        self.stub = ppb_grpc.PoolServiceStub(self.channel)
+        self.timeout = timeout
+
+    async def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
+                      wait: float | None = None, seed: int = 0) -> AsyncPoolSession:
+        deadline = max(self.timeout, (wait or 30.0) + 30.0)
+        try:
+            lease = await self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Acquire", exc) from None
+        return AsyncPoolSession(self.stub, lease, self.timeout)
+
+    @contextlib.asynccontextmanager
+    async def session(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
+                      wait: float | None = None, seed: int = 0) -> AsyncIterator[AsyncPoolSession]:
+        session = await self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed)
+        try:
+            yield session
+        finally:
+            with contextlib.suppress(EnvClientError):
+                await session.release()
+
+    async def list_envs(self) -> ppb.ListEnvsResponse:
+        return await self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+
+    async def stats(self) -> ppb.StatsResponse:
+        return await self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

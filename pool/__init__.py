@@ -1,0 +1,1 @@
+"""The pool manager: warm hardened containers, exclusive leases, one gRPC front door."""

@@ -1,0 +1,93 @@
+"""PoolService over grpc.aio: leases, and EnvService calls routed by lease."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from envscaler.pool.manager import PoolError, PoolManager
+from envscaler.spec.loader import Corpus
+from envscaler.spec.toolschema import served_tools
+from envscaler.v1 import env_pb2 as pb
+from envscaler.v1 import pool_pb2 as ppb
+from envscaler.v1 import pool_pb2_grpc as ppb_grpc
+
+
+def list_envs_response(corpus: Corpus, env_ids: list[str]) -> ppb.ListEnvsResponse:
+    envs = []
+    for env_id in env_ids:
+        spec = corpus.envs[env_id]
+        tools = [pb.Tool(name=t["function"]["name"], description=t["function"].get("description", ""),
+                         parameters_json=json.dumps(t["function"].get("parameters", {}), sort_keys=True))
+                 for t in served_tools(spec.tools, spec.env_class_code, spec.env_class_name)]
+        envs.append(ppb.EnvSummary(env_id=env_id, spec_hash=spec.spec_hash,
+                                   environment_summary=spec.environment_summary, tools=tools,
+                                   scenario_ids=list(corpus.scenarios_of(env_id))))
+    return ppb.ListEnvsResponse(envs=envs)
+
+
+class PoolServicer(ppb_grpc.PoolServiceServicer):
+    def __init__(self, manager: PoolManager, corpus: Corpus) -> None:
+        self.manager = manager
+        self.envs = list_envs_response(corpus, list(manager.config.images))
+
+    async def _guard(self, context: grpc.aio.ServicerContext, coroutine: Any) -> Any:
+        try:
+            return await coroutine
+        except PoolError as exc:
+            await context.abort(exc.code, exc.message)
+
+    def _lease_message(self, lease: Any, reset: pb.ResetResponse | None = None) -> ppb.Lease:
+        now = asyncio.get_running_loop().time()
+        return ppb.Lease(lease_id=lease.lease_id, env_id=lease.slot.env_id, expires_unix_ms=lease.expires_unix_ms(now),
+                         reset=reset)
+
+    async def Acquire(self, request: ppb.AcquireRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
+        remaining = context.time_remaining()
+        wait = request.wait_ms / 1000 if request.wait_ms else 0.0
+        if remaining is not None:  # answer RESOURCE_EXHAUSTED before the caller's own deadline
+            wait = min(wait or self.manager.config.acquire_wait, max(remaining - 0.1, 0.01))
+        lease, reset = await self._guard(context, self.manager.acquire(
+            request.env_id, request.scenario_id, request.lease_ttl_ms / 1000, wait, request.seed))
+        return self._lease_message(lease, reset)
+
+    async def Release(self, request: ppb.ReleaseRequest, context: grpc.aio.ServicerContext) -> ppb.ReleaseResponse:
+        await self._guard(context, self.manager.release(request.lease_id))
+        return ppb.ReleaseResponse()
+
+    async def Renew(self, request: ppb.RenewRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
+        lease = await self._guard(context, self.manager.renew(request.lease_id))
+        return self._lease_message(lease)
+
+    async def _route(self, context: grpc.aio.ServicerContext, lease_id: str, method: str, request: Any) -> Any:
+        return await self._guard(context, self.manager.forward(lease_id, method, request, context.time_remaining()))
+
+    async def Describe(self, request: ppb.LeaseDescribeRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._route(context, request.lease_id, "Describe", pb.DescribeRequest())
+
+    async def Reset(self, request: ppb.LeaseResetRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._route(context, request.lease_id, "Reset", request.request)
+
+    async def CallTool(self, request: ppb.LeaseCallToolRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._route(context, request.lease_id, "CallTool", request.request)
+
+    async def GetState(self, request: ppb.LeaseGetStateRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._route(context, request.lease_id, "GetState", request.request)
+
+    async def Evaluate(self, request: ppb.LeaseEvaluateRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._route(context, request.lease_id, "Evaluate", request.request)
+
+    async def ListEnvs(self, request: ppb.ListEnvsRequest, context: grpc.aio.ServicerContext) -> Any:
+        return self.envs
+
+    async def Stats(self, request: ppb.StatsRequest, context: grpc.aio.ServicerContext) -> ppb.StatsResponse:
+        stats = self.manager.stats()
+        envs = [ppb.EnvStats(env_id=env, idle=c["idle"], leased=c["leased"], starting=c["starting"],
+                             failed=c["failed"]) for env, c in stats["envs"].items()]
+        return ppb.StatsResponse(size=stats["size"], containers=stats["containers"], envs=envs,
+                                 acquired=stats["acquired"], replaced=stats["replaced"],
+                                 leases_expired=stats["expired"])
