@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from envscaler.client.env_client import EnvClient
+from envscaler.client.env_client import EnvMethods
 from envscaler.client.models import Evaluation, ToolResult
 
 
@@ -50,7 +50,7 @@ def read_calls(path: Path) -> list[ToolCall]:
     return calls
 
 
-def replay(client: EnvClient, scenario_id: str, calls: list[ToolCall]) -> ReplayReport:
+def replay(client: EnvMethods, scenario_id: str, calls: list[ToolCall]) -> ReplayReport:
     info = client.describe()
     reset = client.reset(scenario_id)
     report = ReplayReport(env_id=info.env_id, scenario_id=scenario_id, initial_sha256=reset.state_sha256, steps=[])

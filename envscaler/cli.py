@@ -18,6 +18,7 @@ from envscaler import __version__
 from envscaler.spec.loader import Corpus, SpecError, load_corpus
 
 if TYPE_CHECKING:
+    from envscaler.client.replay import ReplayReport
     from envscaler.runtime.server import ServerConfig
     from envscaler.spec.models import EnvSpec
 
@@ -142,17 +143,28 @@ def _replay_in_container(args: argparse.Namespace, corpus: Corpus, calls: list) 
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from envscaler.cli_output import print_replay
     from envscaler.client.env_client import EnvClient, EnvClientError
     from envscaler.client.replay import CallsFileError, read_calls, replay
     from envscaler.runtime.server import serving
 
+    try:
+        calls = read_calls(args.calls)
+    except CallsFileError as exc:
+        raise CliError(str(exc)) from None
+    if args.pool:
+        from envscaler.client.pool_client import Pool
+
+        try:
+            with Pool(args.pool) as pool, pool.session(args.env, wait=args.wait) as session:
+                report = replay(session, args.scenario, calls)
+        except EnvClientError as exc:
+            raise CliError(str(exc)) from None
+        return _print_replay(args, report, f"pooled container (pool at {args.pool})")
     corpus = _load(args)
     try:
         spec = corpus.env(args.env)
         corpus.scenario(args.env, args.scenario)
-        calls = read_calls(args.calls)
-    except (SpecError, CallsFileError) as exc:
+    except SpecError as exc:
         raise CliError(str(exc)) from None
     try:
         outcome = None if args.sandbox == "process" else _replay_in_container(args, corpus, calls)
@@ -167,6 +179,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except EnvClientError as exc:
         raise CliError(str(exc)) from None
     report, sandbox = outcome
+    return _print_replay(args, report, sandbox)
+
+
+def _print_replay(args: argparse.Namespace, report: ReplayReport, sandbox: str) -> int:
+    from envscaler.cli_output import print_replay
+
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -380,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: a hardened container when an engine and the runtime image exist, else a worker "
                         "process")
     p.add_argument("--base", help="base image of the runtime image, when not the bootstrapped one")
+    p.add_argument("--pool", metavar="ADDRESS", help="run through a running pool (tcp:HOST:PORT or unix:/path)")
+    p.add_argument("--wait", type=float, default=60.0, help="with --pool: seconds to wait for a container (60)")
     _server_args(p)
     return parser
 

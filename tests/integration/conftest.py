@@ -51,6 +51,10 @@ class Hostile:
         return {"uid": os.getuid(), "gid": os.getgid(), "cap_eff": status["CapEff"].strip(),
                 "no_new_privs": status["NoNewPrivs"].strip()}
 
+    def spin(self) -> dict:
+        while True:
+            pass
+
     def note(self, text: str) -> dict:
         self.notes.append(text)
         return {"success": True}

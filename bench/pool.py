@@ -1,0 +1,180 @@
+"""Benchmark the pool against its floors, in one run.
+
+    .venv/bin/python -m bench.pool [--sizes 8 32 64] [--n 1000]
+
+Measures: a bare grpcio echo over UDS (the gRPC floor); CallTool straight to one
+container's EnvService and through the pool; Reset and warm Acquire through the
+pool; a fresh hardened `docker run` of the same image until it serves; the time
+from nothing to N ready containers; idle memory per container from its cgroup.
+Writes bench/results/pool.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.floor import echo_samples
+from bench.machine import machine
+from envscaler.client import EnvClient
+from envscaler.client.pool_client import Pool
+from envscaler.containers import launch
+from envscaler.images.engine import connect
+from envscaler.pool.runner import PoolOptions, build_images, serve_pool
+from envscaler.spec import load_corpus
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ENV, SCENARIO, TOOL, ARGS = "env_4", "0502-142201", "get_account", {"account_id": "AC-300"}
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50_ms": statistics.median(ordered) * 1e3,
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3, "n": len(ordered)}
+
+
+def timed(fn: Any, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def container_memory_mib(container_id: str) -> float:
+    for path in (f"/sys/fs/cgroup/memory/docker/{container_id}/memory.usage_in_bytes",
+                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.current"):
+        if Path(path).exists():
+            return int(Path(path).read_text()) / 2**20
+    return float("nan")
+
+
+class RunningPool:
+    def __init__(self, client: Any, corpus: Any, images: dict[str, str], size: int) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="envscaler-bench-")
+        self.options = PoolOptions(size=size, listen=f"unix:{self.tmp}/pool.sock", acquire_wait=120)
+        self.client, self.corpus, self.images = client, corpus, images
+        self.manager: Any = None
+
+    async def __aenter__(self) -> RunningPool:
+        self.stop = asyncio.Event()
+        ready = asyncio.Event()
+
+        def started(manager: Any, address: str) -> None:
+            self.manager = manager
+            ready.set()
+
+        self.task = asyncio.create_task(serve_pool(self.client, self.corpus, self.images, self.options, self.stop,
+                                                   started))
+        await ready.wait()
+        return self
+
+    async def wait_ready(self, count: int) -> float:
+        started = time.perf_counter()
+        while self.manager.ready() < count:
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        await self.task
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    client = connect()
+    corpus = load_corpus()
+    images, _ = build_images(client, corpus, PoolOptions(), Path(tempfile.gettempdir()) / "bench-images.log")
+    result: dict[str, Any] = {"machine": machine(), "env": ENV, "tool": TOOL}
+    result["grpc_echo_floor"] = stats(echo_samples(args.n))
+
+    cold = []
+    for _ in range(5):
+        started = time.perf_counter()
+        with launch.running(client, images[ENV], owner="bench"):
+            cold.append(time.perf_counter() - started)
+    result["docker_run_until_serving"] = stats(cold)
+
+    result["time_to_ready_s"] = {}
+    for size in args.sizes:
+        async with RunningPool(client, corpus, images, size) as pool:
+            result["time_to_ready_s"][str(size)] = await pool.wait_ready(size)
+            if size == max(args.sizes):
+                await asyncio.sleep(3)
+                memory = [container_memory_mib(s.env.container.id) for s in pool.manager.slots.values() if s.env]
+                result["idle_memory_mib"] = {"median": statistics.median(memory), "max": max(memory)}
+            if size != min(args.sizes):
+                continue
+            result.update(await asyncio.to_thread(session_latencies, pool, args.n))
+    return result
+
+
+def session_latencies(pool: RunningPool, n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with Pool(pool.options.listen) as client:
+        out["warm_acquire"] = stats(timed(lambda: client.acquire(ENV).release(), 200))
+        with client.session(ENV, SCENARIO) as session:
+            slot = pool.manager.leases[session.lease_id].slot
+            for _ in range(200):
+                session.call(TOOL, ARGS)
+            direct, pooled = [], []
+            with EnvClient(slot.env.address) as env:
+                env.episode_id = ""
+                for _ in range(n):  # interleaved: same container, same call
+                    started = time.perf_counter()
+                    env.call(TOOL, ARGS)
+                    direct.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    session.call(TOOL, ARGS)
+                    pooled.append(time.perf_counter() - started)
+            out["call_direct_envservice"] = stats(direct)
+            out["call_through_pool"] = stats(pooled)
+            out["reset_through_pool"] = stats(timed(lambda: session.reset(SCENARIO), 200))
+    return out
+
+
+def report(result: dict[str, Any]) -> str:
+    floor = result["grpc_echo_floor"]["p50_ms"]
+    rows = [
+        ("bare grpcio echo over UDS (floor)", "grpc_echo_floor"),
+        ("CallTool direct to the container's EnvService", "call_direct_envservice"),
+        ("CallTool through the pool", "call_through_pool"),
+        ("Reset through the pool (fresh worker)", "reset_through_pool"),
+        ("warm Acquire + Release", "warm_acquire"),
+        ("fresh hardened docker run until serving", "docker_run_until_serving"),
+    ]
+    lines = [f"Machine: {result['machine']}", "", "| path | p50 | p99 | x floor p50 |", "|---|---:|---:|---:|"]
+    for label, key in rows:
+        r = result[key]
+        lines.append(f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['p50_ms'] / floor:.1f} |")
+    reset, cold = result["reset_through_pool"]["p50_ms"], result["docker_run_until_serving"]["p50_ms"]
+    lines += ["", f"Reset is {cold / reset:.0f}x faster than a fresh container.", "",
+              "| containers | time to all ready |", "|---:|---:|"]
+    lines += [f"| {size} | {seconds:.1f} s |" for size, seconds in result["time_to_ready_s"].items()]
+    memory = result["idle_memory_mib"]
+    lines += ["", f"Idle memory per container (cgroup): median {memory['median']:.1f} MiB, "
+                  f"max {memory['max']:.1f} MiB."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--n", type=int, default=1000)
+    args = parser.parse_args()
+    result = asyncio.run(measure(args))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pool.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = report(result)
+    (RESULTS / "pool.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

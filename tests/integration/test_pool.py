@@ -1,0 +1,181 @@
+"""The pool with real containers: concurrency, leases, exhaustion, faults, reaping."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import pytest
+
+from envscaler.client import EnvClientError
+from envscaler.client.pool_client import Pool
+from envscaler.pool.liveness import POOL_LABEL, reap_dead_pools
+from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+from tests.conftest import SOLUTIONS
+from tests.integration.conftest import hostile_corpus
+
+pytestmark = pytest.mark.integration
+
+
+def combined_corpus(folder: Path) -> tuple[Path, Path]:
+    """The examples plus the hostile environment, as EnvScaler files."""
+    envs = json.loads(bundled_envs_path().read_text())
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    hostile = hostile_corpus()
+    envs["env_hostile"] = hostile.envs["env_hostile"].model_dump(mode="json")
+    scenarios += [s.model_dump(mode="json") for s in hostile.scenarios["env_hostile"].values()]
+    (folder / "envs.json").write_text(json.dumps(envs))
+    (folder / "scenarios.json").write_text(json.dumps(scenarios))
+    return folder / "envs.json", folder / "scenarios.json"
+
+
+@pytest.fixture(scope="module")
+def local_pool(engine: docker.DockerClient, example_images: dict[str, str],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPool]:
+    envs, scenarios = combined_corpus(tmp_path_factory.mktemp("corpus"))
+    options = PoolOptions(size=8, lease_ttl=60, acquire_wait=60)
+    with LocalPool(envs=envs, scenarios=scenarios, options=options) as local:
+        yield local
+    assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={local.manager.pool_id}"}) == []
+
+
+def solve(pool: Pool, path: Path) -> float:
+    env_id, task_id = path.stem.split("__")
+    with pool.session(env_id, scenario=task_id, wait=120) as session:
+        for line in path.read_text().splitlines():
+            call = json.loads(line)
+            assert session.call(call["name"], call["arguments"]).ok
+        return session.evaluate().reward
+
+
+def test_32_concurrent_sessions_across_environments(local_pool: LocalPool) -> None:
+    solutions = sorted(SOLUTIONS.glob("*.jsonl"))
+    work = (solutions * 2)[:32]
+    assert len({p.stem.split("__")[0] for p in work}) == 8
+    with ThreadPoolExecutor(32) as threads:
+        rewards = list(threads.map(lambda p: solve(local_pool.pool, p), work))
+    assert rewards == [1.0] * 32
+    stats = local_pool.pool.stats()
+    assert stats.containers <= 8
+
+
+def test_list_envs_and_sessions_share_the_env_client_methods(local_pool: LocalPool) -> None:
+    envs = {e.env_id: e for e in local_pool.pool.list_envs().envs}
+    assert set(envs) == {f"env_{i}" for i in range(1, 9)} | {"env_hostile"}
+    assert len(envs["env_1"].scenario_ids) == 3
+    with local_pool.pool.session("env_7") as session:
+        assert session.initial is None
+        assert [t["function"]["name"] for t in session.tools][:2] == ["list_rooms", "list_devices"]
+        session.reset("1102-213005")
+        assert session.state().state["away_mode"] is False
+
+
+def test_lease_ttl_expiry_reclaims_the_container(local_pool: LocalPool) -> None:
+    pool = local_pool.pool
+    before = pool.stats().leases_expired
+    session = pool.acquire("env_4", "0502-142201", ttl=1.0)
+    time.sleep(2.0)
+    with pytest.raises(EnvClientError, match="NOT_FOUND: unknown lease"):
+        session.call("get_account", {"account_id": "AC-300"})
+    assert pool.stats().leases_expired == before + 1
+
+
+def test_exhaustion_is_resource_exhausted_with_a_clear_message(local_pool: LocalPool) -> None:
+    pool = local_pool.pool
+    held = [pool.acquire(f"env_{1 + i % 8}", wait=60) for i in range(8)]
+    try:
+        started = time.monotonic()
+        with pytest.raises(EnvClientError) as err:
+            pool.acquire("env_1", wait=1.0)
+        assert err.value.code == "RESOURCE_EXHAUSTED"
+        assert "no container of env_1 became free within 1 s" in err.value.details
+        assert time.monotonic() - started < 10
+    finally:
+        for session in held:
+            session.release()
+    with pool.session("env_1", wait=60) as session:
+        assert session.reset("0115-091204").task
+
+
+def test_a_killed_container_fails_only_its_session(local_pool: LocalPool, engine: docker.DockerClient) -> None:
+    pool = local_pool.pool
+    replaced = pool.stats().replaced
+    victim = pool.acquire("env_2", "0310-093047", wait=60)
+    bystander = pool.acquire("env_3", "0402-163011", wait=60)
+    try:
+        assert local_pool.manager is not None
+        slot = local_pool.manager.leases[victim.lease_id].slot
+        assert slot.env is not None
+        engine.containers.get(slot.env.container.id).kill()
+        with pytest.raises(EnvClientError) as err:
+            for _ in range(50):
+                victim.call("find_patient", {"name": "Grace"})
+                time.sleep(0.1)
+        assert err.value.code == "UNAVAILABLE" and "sandbox container of this lease" in err.value.details
+        assert bystander.call("get_order", {"order_id": "O1002"}).ok
+    finally:
+        victim.release()
+        bystander.release()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (local_pool.manager.ready() < 8 or pool.stats().replaced <= replaced):
+        time.sleep(0.2)
+    assert pool.stats().replaced > replaced
+    assert local_pool.manager.ready() == 8
+
+
+def test_an_overrun_taints_the_container_which_is_replaced(local_pool: LocalPool) -> None:
+    pool = local_pool.pool
+    replaced = pool.stats().replaced
+    with pool.session("env_hostile", "t1", wait=60) as session:
+        container = local_pool.manager.leases[session.lease_id].slot.id
+        result = session.call("spin", timeout=0.5)
+        assert result.error_kind == "DEADLINE_EXCEEDED" and result.episode_broken
+        session.reset("t1")  # the lease may go on, in a fresh worker
+        assert session.call("note", {"text": "done"}).ok
+    assert pool.stats().replaced == replaced + 1
+    assert container not in local_pool.manager.slots
+
+
+def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docker.DockerClient,
+                                                                   example_images: dict[str, str],
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    sock = tmp_path_factory.mktemp("pool") / "pool.sock"
+    process = subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", "2", "--listen",
+                                f"unix:{sock}", "--metrics-listen", "", "--only", "env_1", "env_2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        containers: list = []
+        while time.monotonic() < deadline:
+            containers = [c for c in engine.containers.list(filters={"label": POOL_LABEL})
+                          if c.labels.get("envscaler.env-id") in ("env_1", "env_2")]
+            if len(containers) == 2 and sock.exists():
+                break
+            time.sleep(0.2)
+        assert len(containers) == 2
+        pool_id = containers[0].labels[POOL_LABEL]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    leftovers = engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
+    assert len(leftovers) == 2  # SIGKILL leaves them; the next pool start reaps them
+    assert reap_dead_pools(engine) >= 2
+    assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
+
+
+def test_replay_through_the_pool(local_pool: LocalPool) -> None:
+    calls = SOLUTIONS / "env_6__0718-104433.jsonl"
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "replay", "--pool", local_pool.address, "--env",
+                           "env_6", "--scenario", "0718-104433", "--calls", str(calls), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
