@@ -41,6 +41,8 @@ def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
         "nano_cpus": int(hardening.cpus * 1e9),
         "init": hardening.init,
         "volumes": {str(socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}},
+        # A worker that allocates without bound gets MemoryError before the cgroup's OOM killer picks a victim.
+        "environment": {"ENVSCALER_WORKER_MEMORY_BYTES": str(hardening.memory_bytes * 3 // 4)},
     }
     if hardening.cap_drop_all:
         kwargs["cap_drop"] = ["ALL"]

@@ -89,7 +89,8 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--observation", choices=["repr", "json"], default="repr",
                         help="what the agent sees: EnvScaler's str(result) (repr) or canonical JSON")
     parser.add_argument("--max-result-bytes", type=int, default=1 << 20, help="cap on a result's size (1 MiB)")
-    parser.add_argument("--memory-bytes", type=int, default=0, help="RLIMIT_AS per worker (0: container's limit)")
+    parser.add_argument("--memory-bytes", type=int, default=int(os.environ.get("ENVSCALER_WORKER_MEMORY_BYTES", 0)),
+                        help="RLIMIT_AS per worker (0: none; default from ENVSCALER_WORKER_MEMORY_BYTES)")
 
 
 def _server_config(args: argparse.Namespace) -> ServerConfig:

@@ -4,7 +4,7 @@ ARG BASE
 FROM ${BASE}
 COPY opt/ /opt/
 RUN ["/opt/envscaler/bin/python3", "-m", "compileall", "-q", "-j", "0", "/opt/envscaler/lib"]
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ENVSCALER_SANDBOX_SWEEP=1
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=1s --retries=3 \
     CMD ["/opt/envscaler/bin/python3", "-m", "envscaler.runtime.healthcheck", "unix:/run/envscaler/env.sock"]

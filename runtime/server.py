@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +39,8 @@ class ServerConfig:
     max_argument_bytes: int = 1 << 20
     memory_bytes: int = 0
     max_workers: int = 8
+    # In a sandbox container (the image sets ENVSCALER_SANDBOX_SWEEP=1): clean the namespace between episodes.
+    sweep: bool = field(default_factory=lambda: os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1")
 
 
 def grpc_address(listen: str) -> str:
@@ -113,6 +115,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         if self.episode is not None:
             self.episode.close()
             self.episode = None
+            if self.config.sweep:
+                self.zygote.sweep()
 
     # ------------------------------------------------------------ RPCs
 

@@ -144,7 +144,8 @@ class Zygote:
         self.stop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # -P -s: nothing from the working directory or the user's site reaches the worker's imports.
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "HOME")}
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "HOME", "ENVSCALER_SANDBOX_SWEEP")}
         self.process = subprocess.Popen(
             [sys.executable, "-P", "-s", "-m", "envscaler.runtime.worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd="/",
@@ -195,6 +196,16 @@ class Zygote:
             worker.close()
             raise WorkerError(str(first.get("kind", "RESET_FAILED")), str(first.get("message", "reset failed")))
         return worker, first
+
+    def sweep(self) -> None:
+        """After an episode: in a container, kill what it left running and empty /tmp (see worker.sweep)."""
+        with self.lock:
+            if not self.alive():
+                return
+            try:
+                self._control_request({"op": "sweep"}, 5.0)
+            except (framing.FrameError, OSError):
+                self.stop()
 
     def reap(self, pid: int) -> str:
         """How a dead worker ended (asked of the zygote, its parent)."""

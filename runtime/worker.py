@@ -18,6 +18,7 @@ import os
 import random
 import resource
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 from envscaler.runtime import codec, framing
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
+SWEEP_ENV = "ENVSCALER_SANDBOX_SWEEP"  # set in the container image: this process tree owns its PID namespace
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
@@ -65,6 +67,7 @@ class Episode:
         self.observation = settings.get("observation", "repr")
         self.max_bytes = int(settings.get("max_result_bytes", 1 << 20))
         self.initial_state = state_of(instance)
+        self.pid = os.getpid()
 
     def encode_state(self) -> dict[str, Any]:
         text = codec.dumps(state_of(self.instance))
@@ -119,8 +122,11 @@ class Episode:
         if pid == 0:
             try:
                 os.close(read_fd)
+                evaluator = os.getpid()
                 for source in checks[start:]:
                     line = json.dumps(self.run_check(source, final_state)) + "\n"
+                    if os.getpid() != evaluator:  # a check forked: its copies must not answer
+                        os._exit(0)
                     os.write(write_fd, line.encode())
             finally:
                 os._exit(0)
@@ -202,7 +208,10 @@ def run_episode(sock: socket.socket, cls: type, tools: set[str], settings: dict[
             message = framing.recv(sock, MAX_REQUEST_BYTES)
         except framing.FrameError:
             return
-        framing.send(sock, episode.handle(message))
+        reply = episode.handle(message)
+        if os.getpid() != episode.pid:  # a tool forked: only the worker itself may answer
+            os._exit(0)
+        framing.send(sock, reply)
 
 
 # ---------------------------------------------------------------- zygote
@@ -266,6 +275,33 @@ class Spare:
             os.close(self.pidfd)
 
 
+def sweep(keep: set[int]) -> int:
+    """Inside a sandbox container only: end every process an episode left behind (daemons that
+    escaped the worker's process group) and empty /tmp, so nothing reaches the next episode."""
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in keep:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"envscaler.runtime.healthcheck" in f.read():
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except (OSError, ValueError):
+            continue
+    for name in os.listdir("/tmp"):
+        path = os.path.join("/tmp", name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            continue
+    return killed
+
+
 def reap(pid: int) -> str:
     try:
         _, status = os.waitpid(pid, 0)
@@ -313,6 +349,10 @@ def serve(control: socket.socket) -> None:
             spare = Spare(control, cls, tools, settings)
         elif op == "reap":
             framing.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
+        elif op == "sweep":
+            killed = sweep({1, os.getpid(), os.getppid(), spare.pid}) if os.environ.get(SWEEP_ENV) == "1" else 0
+            reap_finished()
+            framing.send(control, {"ok": True, "killed": killed})
         else:
             framing.send(control, _error("PROTOCOL_ERROR", f"unknown op {op!r}"))
 

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 
 def hardened(image: str, socket_dir: Path) -> DockerContainer:
     kwargs = run_kwargs(Hardening(docker_healthcheck=True), socket_dir)
-    volumes, tmpfs = kwargs.pop("volumes"), kwargs.pop("tmpfs")
-    container = DockerContainer(image).with_kwargs(labels={OWNER_LABEL: SESSION_OWNER}, **kwargs)
+    volumes, tmpfs, environment = kwargs.pop("volumes"), kwargs.pop("tmpfs"), kwargs.pop("environment")
+    container = DockerContainer(image, env=environment).with_kwargs(labels={OWNER_LABEL: SESSION_OWNER}, **kwargs)
     for host, mount in volumes.items():
         container = container.with_volume_mapping(host, mount["bind"], mount["mode"])
     for path, options in tmpfs.items():
