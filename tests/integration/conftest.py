@@ -22,52 +22,22 @@ from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
 os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # the Ryuk image cannot be pulled; we reap by label
 SESSION_OWNER = f"tests-{uuid.uuid4().hex[:8]}"
 
-HOSTILE_CODE = '''
-import os, socket
-
-
-class Hostile:
-    def __init__(self, config=None):
-        self.notes = []
-
-    def connect_out(self, host: str, port: int) -> dict:
-        with socket.create_connection((host, port), timeout=2):
-            return {"success": True}
-
-    def resolve(self, name: str) -> dict:
-        return {"success": True, "data": socket.gethostbyname(name)}
-
-    def write_file(self, path: str) -> dict:
-        with open(path, "w") as f:
-            f.write("x")
-        return {"success": True, "message": path}
-
-    def read_file(self, path: str) -> dict:
-        with open(path) as f:
-            return {"success": True, "data": f.read(200)}
-
-    def whoami(self) -> dict:
-        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
-        return {"uid": os.getuid(), "gid": os.getgid(), "cap_eff": status["CapEff"].strip(),
-                "no_new_privs": status["NoNewPrivs"].strip()}
-
-    def spin(self) -> dict:
-        while True:
-            pass
-
-    def note(self, text: str) -> dict:
-        self.notes.append(text)
-        return {"success": True}
-'''
+HOSTILE_CODE = (Path(__file__).parent / "hostile_env.py").read_text()
+LOOPING_CHECK = "def check_func(final_state):\n    while True:\n        pass\n"
 
 
 def hostile_corpus() -> Corpus:
     spec = EnvSpec(env_id="env_hostile", env_class_name="Hostile", env_class_code=HOSTILE_CODE,
                    environment_summary="hostile probes")
     check = "def check_func(final_state):\n    return final_state['notes'] == ['done']\n"
-    scenario = Scenario(env_id="env_hostile", task_id="t1", init_config={"notes": []},
-                        checklist_with_func=[{"check_item": "noted", "check_func": check}])
-    return Corpus(envs={spec.env_id: spec}, scenarios={spec.env_id: {"t1": scenario}})
+    scenarios = {
+        "t1": Scenario(env_id="env_hostile", task_id="t1", init_config={"notes": []},
+                       checklist_with_func=[{"check_item": "noted", "check_func": check}]),
+        "t_loop": Scenario(env_id="env_hostile", task_id="t_loop", init_config={"notes": []},
+                           checklist_with_func=[{"check_item": "noted", "check_func": check},
+                                                {"check_item": "loops", "check_func": LOOPING_CHECK}]),
+    }
+    return Corpus(envs={spec.env_id: spec}, scenarios={spec.env_id: scenarios})
 
 
 @pytest.fixture(scope="session")

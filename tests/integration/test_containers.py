@@ -73,10 +73,10 @@ def test_the_sandbox_holds(started: tuple[DockerContainer, EnvClient]) -> None:
     dns = client.call("resolve", {"name": "example.com"})
     assert dns.error_kind == "TOOL_EXCEPTION" and "gaierror" in dns.error_message
     for path in ("/opt/envscaler/evil", "/etc/passwd", "/evil"):
-        denied = client.call("write_file", {"path": path})
+        denied = client.call("write_root", {"path": path})
         assert denied.error_kind == "TOOL_EXCEPTION", path
         assert "Read-only file system" in denied.error_message or "Permission denied" in denied.error_message
-    assert client.call("write_file", {"path": "/tmp/scratch"}).ok
+    assert client.call("write_root", {"path": "/tmp/scratch"}).ok
     assert client.call("read_file", {"path": "/var/run/docker.sock"}).error_kind == "TOOL_EXCEPTION"
     assert client.call("note", {"text": "done"}).ok
     assert client.evaluate().reward == 1.0

@@ -1,0 +1,186 @@
+"""Hostile environments against a live pool: every attack gets a clear error kind,
+the pool stays healthy and serves the next session, the host is untouched.
+
+The table in SECURITY.md lists these attacks and the outcomes asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from envscaler.client import EnvClientError
+from envscaler.client.pool_client import Pool, PoolSession
+from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+from tests.conftest import SOLUTIONS
+from tests.integration.conftest import hostile_corpus
+
+pytestmark = pytest.mark.integration
+
+HOST_SECRET = "envscaler-host-secret-4f1d"
+
+
+@pytest.fixture(scope="module")
+def hostile_pool(engine: docker.DockerClient, example_images: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPool]:
+    folder = tmp_path_factory.mktemp("hostile")
+    envs = {"env_1": json.loads(bundled_envs_path().read_text())["env_1"]}
+    scenarios = [s for s in json.loads(bundled_scenarios_path().read_text()) if s["env_id"] == "env_1"]
+    corpus = hostile_corpus()
+    envs["env_hostile"] = corpus.envs["env_hostile"].model_dump(mode="json")
+    scenarios += [s.model_dump(mode="json") for s in corpus.scenarios["env_hostile"].values()]
+    (folder / "envs.json").write_text(json.dumps(envs))
+    (folder / "scenarios.json").write_text(json.dumps(scenarios))
+    os.environ["ENVSCALER_HOST_SECRET"] = HOST_SECRET  # must never be visible inside a sandbox
+    with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json",
+                   options=PoolOptions(size=3, acquire_wait=90, lease_ttl=120)) as local:
+        yield local
+
+
+@pytest.fixture
+def hostile(hostile_pool: LocalPool) -> Iterator[PoolSession]:
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90) as session:
+        yield session
+    assert_pool_healthy(hostile_pool.pool)
+
+
+def assert_pool_healthy(pool: Pool) -> None:
+    """The next session of a well-behaved environment still solves its scenario."""
+    path = SOLUTIONS / "env_1__0115-140512.jsonl"
+    with pool.session("env_1", "0115-140512", wait=90) as session:
+        for line in path.read_text().splitlines():
+            call = json.loads(line)
+            assert session.call(call["name"], call["arguments"]).ok
+        assert session.evaluate().reward == 1.0
+
+
+def test_secrets_of_the_host_are_out_of_reach(hostile: PoolSession, tmp_path: Path) -> None:
+    canary = tmp_path / "host-canary"
+    canary.write_text("host only")
+    for path in ("/var/run/docker.sock", "/run/docker.sock", str(canary), "/root/.docker/config.json"):
+        result = hostile.call("read_file", {"path": path})
+        assert result.error_kind == "TOOL_EXCEPTION", path
+        assert "No such file" in result.error_message or "Permission denied" in result.error_message
+    environ = hostile.call("read_file", {"path": "/proc/1/environ"})
+    assert HOST_SECRET not in environ.observation
+    assert canary.read_text() == "host only"
+
+
+@pytest.mark.parametrize(("host", "port", "message"), [
+    ("127.0.0.1", 50051, "refused"),   # the pool's usual port, on the sandbox's own loopback
+    ("172.17.0.1", 2375, "unreachable"),  # the host's bridge and the engine's TCP port
+    ("1.1.1.1", 53, "unreachable"),
+])
+def test_no_way_out(hostile: PoolSession, host: str, port: int, message: str) -> None:
+    result = hostile.call("connect_out", {"host": host, "port": port})
+    assert result.error_kind == "TOOL_EXCEPTION" and message in result.error_message.lower()
+
+
+def test_no_dns(hostile: PoolSession) -> None:
+    assert "gaierror" in hostile.call("resolve", {"name": "pypi.org"}).error_message
+
+
+def test_no_privileges(hostile: PoolSession) -> None:
+    identity = hostile.call("whoami").result
+    assert identity["uid"] == 10001 and int(identity["cap_eff"], 16) == 0 and int(identity["cap_bnd"], 16) == 0
+    assert identity["no_new_privs"] == "1"
+    assert "PermissionError" in hostile.call("become_root").error_message
+    for path in ("/etc/passwd", "/opt/envscaler/bin/envscaler-runtime", "/evil"):
+        denied = hostile.call("write_root", {"path": path})
+        assert denied.error_kind == "TOOL_EXCEPTION"
+        assert "Read-only file system" in denied.error_message or "Permission denied" in denied.error_message
+
+
+def test_fork_bomb(hostile: PoolSession) -> None:
+    result = hostile.call("fork_bomb", timeout=5)
+    assert result.error_kind in ("TOOL_EXCEPTION", "DEADLINE_EXCEEDED")
+    assert "Resource temporarily unavailable" in result.error_message or result.episode_broken
+    hostile.reset("t1")
+    assert hostile.call("note", {"text": "done"}).ok
+
+
+def test_memory_bomb(hostile: PoolSession) -> None:
+    result = hostile.call("memory_bomb", timeout=10)
+    assert result.error_kind == "TOOL_EXCEPTION" and "MemoryError" in result.error_message
+    assert hostile.call("note", {"text": "after"}).ok  # the episode survives
+
+
+def test_cpu_spin_hits_the_deadline(hostile: PoolSession) -> None:
+    started = time.monotonic()
+    result = hostile.call("spin", timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert result.error_kind == "DEADLINE_EXCEEDED" and result.episode_broken
+
+
+def test_huge_result_and_deep_recursion(hostile: PoolSession) -> None:
+    assert hostile.call("huge_result").error_kind == "RESULT_TOO_LARGE"
+    recursion = hostile.call("recurse")
+    assert recursion.error_kind == "TOOL_EXCEPTION" and "RecursionError" in recursion.error_message
+
+
+def test_filling_the_tmpfs(hostile: PoolSession) -> None:
+    result = hostile.call("fill_tmp", timeout=20)
+    assert result.error_kind == "TOOL_EXCEPTION" and "No space left" in result.error_message
+
+
+def test_infinite_loop_in_a_check(hostile_pool: LocalPool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t_loop", wait=90) as session:
+        session.call("note", {"text": "done"})
+        session.timeout = 60
+        evaluation = session.evaluate()
+        assert [c.outcome for c in evaluation.checks] == ["PASS", "ERROR"]
+        assert "overran" in evaluation.checks[1].message and evaluation.reward == 0.5
+
+
+def test_killing_the_zygote(hostile: PoolSession) -> None:
+    assert hostile.call("kill_parent").ok
+    hostile.reset("t1")  # a new zygote is started on demand
+    assert hostile.call("note", {"text": "done"}).ok
+
+
+def test_killing_the_server_ends_only_that_lease(hostile_pool: LocalPool, hostile: PoolSession) -> None:
+    with pytest.raises(EnvClientError) as err:
+        hostile.call("kill_server", timeout=10)
+        hostile.call("note", {"text": "x"})
+    assert err.value.code == "UNAVAILABLE"
+
+
+def test_tampering_with_the_channel(hostile: PoolSession) -> None:
+    result = hostile.call("tamper_channel")
+    if result.ok:  # the garbage is read as the next frame
+        result = hostile.call("note", {"text": "x"})
+    assert result.error_kind == "PROTOCOL_ERROR" and result.episode_broken
+    hostile.reset("t1")
+    assert hostile.call("note", {"text": "done"}).ok
+
+
+def test_crashing_the_interpreter(hostile: PoolSession) -> None:
+    result = hostile.call("segfault")
+    assert result.error_kind == "WORKER_CRASHED" and "SIGSEGV" in result.error_message
+
+
+def test_nothing_leaks_into_the_next_episode(hostile: PoolSession) -> None:
+    baseline = hostile.call("look_for_leaks").result["processes"]
+    assert hostile.call("plant").ok
+    planted = hostile.call("look_for_leaks").result
+    assert planted["global"] and planted["tmp"] and planted["processes"] > baseline
+    hostile.reset("t1")
+    after = hostile.call("look_for_leaks").result
+    assert after == {"global": {}, "tmp": False, "processes": baseline}
+
+
+def test_host_loopback_is_not_the_sandbox_loopback(hostile: PoolSession) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = hostile.call("connect_out", {"host": "127.0.0.1", "port": port})
+    assert result.error_kind == "TOOL_EXCEPTION" and "refused" in result.error_message.lower()
