@@ -78,10 +78,16 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
     raise EngineError(f"container {env.container.name} was not serving after {timeout:g} s")
 
 
-def remove(env: EnvContainer) -> None:
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+def remove(env: EnvContainer) -> bool:
+    """Remove the container; False when the engine could not be reached (the caller retries)."""
+    try:
         env.container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except Exception:  # the engine is unreachable or refused: nothing is removed yet
+        return False
     shutil.rmtree(env.socket_dir.parent, ignore_errors=True)
+    return True
 
 
 def reap(client: docker.DockerClient, owner: str) -> int:

@@ -259,33 +259,47 @@ class PoolManager:
             await slot.channel.close()
         if slot.env is not None:
             self.by_container.pop(slot.env.container.name, None)
-            await asyncio.to_thread(launch.remove, slot.env)
+            delay = 0.5
+            # Until the engine confirms, the container still counts against --size.
+            while not await asyncio.to_thread(launch.remove, slot.env) and not self.stopping:
+                self.metrics.errors.labels(kind="engine_unreachable").inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         slot.disposed = True
         if slot.state == "removing":
             self.slots.pop(slot.id, None)
         self._notify()
         self.kick()
 
-    async def _destroy(self, slot: Slot, reason: str, replace: bool = True) -> None:
-        task = self._retire(slot, reason, replace)
-        if task is not None:
-            await task
-
     def _watch_events(self, loop: asyncio.AbstractEventLoop) -> None:
         """Docker's event stream: a container of ours that dies is replaced at once."""
         filters = {"type": "container", "event": ["die", "oom"], "label": f"{liveness.POOL_LABEL}={self.pool_id}"}
+        outage = False
         while not self.stopping:
             try:
                 self._events = self.client.events(decode=True, filters=filters)
+                self._reconcile(loop)  # deaths missed while the stream was down
+                if outage:
+                    log.warning("the engine's event stream is back")
+                    outage = False
                 for event in self._events:
                     name = event.get("Actor", {}).get("Attributes", {}).get("name", "")
                     loop.call_soon_threadsafe(self._on_container_died, name, event.get("status", "die"))
-            except Exception as exc:  # the engine went away: say so, and try again
+            except Exception as exc:  # the engine went away: say so once, and keep trying
                 if self.stopping:
                     return
-                log.warning("lost the engine's event stream (%s); reconnecting", exc)
-                self.metrics.errors.labels(kind="engine_events").inc()
+                if not outage:
+                    log.warning("lost the engine's event stream (%s); reconnecting", exc)
+                    self.metrics.errors.labels(kind="engine_events").inc()
+                    outage = True
                 time.sleep(1.0)
+
+    def _reconcile(self, loop: asyncio.AbstractEventLoop) -> None:
+        running = {c.name for c in self.client.containers.list(
+            filters={"label": f"{liveness.POOL_LABEL}={self.pool_id}", "status": "running"})}
+        for name, slot in list(self.by_container.items()):
+            if name not in running and slot.state in ("idle", "leased", "releasing"):
+                loop.call_soon_threadsafe(self._on_container_died, name, "die")
 
     def _on_container_died(self, name: str, status: str) -> None:
         slot = self.by_container.get(name)
@@ -389,7 +403,7 @@ class PoolManager:
             self._notify()
             return
         if slot.tainted:
-            await self._destroy(slot, "tainted")
+            self._retire(slot, "tainted")  # removal runs in the background; Release does not wait for the engine
             return
         slot.state = "releasing"
         try:
@@ -397,7 +411,7 @@ class PoolManager:
             await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
         except grpc.aio.AioRpcError as exc:
             log.warning("clean release of %s failed (%s); replacing it", slot.id, exc.details())
-            await self._destroy(slot, "unclean_release")
+            self._retire(slot, "unclean_release")
             return
         if slot.state == "releasing":  # not died meanwhile
             slot.state = "idle"
@@ -434,6 +448,10 @@ class PoolManager:
                 slot.tainted = slot.tainted or "its server stopped answering"
                 raise PoolError(grpc.StatusCode.UNAVAILABLE, "the sandbox container of this lease stopped answering; "
                                                              "release this lease and acquire a new one") from None
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # a container too slow to answer is not trusted
+                slot.tainted = slot.tainted or "it overran a deadline"
+                raise PoolError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} got no answer from the sandbox "
+                                                                   "container within the deadline") from None
             raise PoolError(exc.code(), exc.details() or exc.code().name) from None
         finally:
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)

@@ -30,6 +30,9 @@ def list_envs_response(corpus: Corpus, env_ids: list[str]) -> ppb.ListEnvsRespon
     return ppb.ListEnvsResponse(envs=envs)
 
 
+HOP_MARGIN = 0.05
+
+
 class PoolServicer(ppb_grpc.PoolServiceServicer):
     def __init__(self, manager: PoolManager, corpus: Corpus) -> None:
         self.manager = manager
@@ -64,7 +67,10 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
         return self._lease_message(lease)
 
     async def _route(self, context: grpc.aio.ServicerContext, lease_id: str, method: str, request: Any) -> Any:
-        return await self._guard(context, self.manager.forward(lease_id, method, request, context.time_remaining()))
+        remaining = context.time_remaining()
+        # The hop to the container expires just before the caller's deadline, so the pool sees the overrun.
+        timeout = None if remaining is None else max(remaining - HOP_MARGIN, 0.01)
+        return await self._guard(context, self.manager.forward(lease_id, method, request, timeout))
 
     async def Describe(self, request: ppb.LeaseDescribeRequest, context: grpc.aio.ServicerContext) -> Any:
         return await self._route(context, request.lease_id, "Describe", pb.DescribeRequest())

@@ -17,6 +17,7 @@ import pytest
 from envscaler.containers.launch import reap
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
+from envscaler.pool.liveness import reap_dead_pools
 from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
 
 os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # the Ryuk image cannot be pulled; we reap by label
@@ -48,6 +49,7 @@ def engine() -> Iterator[docker.DockerClient]:
         pytest.fail(f"integration tests need a Docker engine: {exc}")
     yield client
     reap(client, SESSION_OWNER)
+    reap_dead_pools(client)  # pools of tests that failed before their own cleanup
 
 
 @pytest.fixture(scope="session")
