@@ -36,6 +36,11 @@ State = Literal["starting", "idle", "leased", "releasing", "dead", "removing"]
 TAINTING_ERRORS = {pb.DEADLINE_EXCEEDED, pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
 
 
+def clip(text: str, limit: int = 80) -> str:
+    """Caller-supplied text quoted in an error, kept short."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class PoolError(Exception):
     """A refusal with its gRPC status."""
 
@@ -325,7 +330,7 @@ class PoolManager:
             raise PoolError(grpc.StatusCode.UNAVAILABLE, "the pool is shutting down")
         if env_id not in self.config.images:
             known = ", ".join(sorted(self.config.images)[:20])
-            raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown env_id {env_id!r} (served: {known})")
+            raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown env_id {clip(env_id)!r} (served: {known})")
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + (wait or self.config.acquire_wait)
@@ -381,7 +386,7 @@ class PoolManager:
     def lease(self, lease_id: str) -> LeaseInfo:
         lease = self.leases.get(lease_id)
         if lease is None:
-            raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown lease {lease_id!r}: never granted, released, "
+            raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown lease {clip(lease_id)!r}: never granted, released, "
                                                        "or reclaimed after its TTL")
         return lease
 

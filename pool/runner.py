@@ -28,9 +28,10 @@ from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.service import PoolServicer
+from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.server import grpc_address
 from envscaler.spec.loader import Corpus, load_corpus
-from envscaler.v1 import pool_pb2_grpc as ppb_grpc
+from envscaler.v1 import pool_pb2 as ppb
 
 SERVICE_NAME = "envscaler.v1.PoolService"
 MESSAGE_CAP = 64 << 20
@@ -66,7 +67,8 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     manager = PoolManager(client, config)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MESSAGE_CAP),
                                       ("grpc.max_send_message_length", MESSAGE_CAP)])
-    ppb_grpc.add_PoolServiceServicer_to_server(PoolServicer(manager, corpus), server)
+    servicer = PoolServicer(manager, corpus)
+    server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = grpc_address(options.listen)

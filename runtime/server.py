@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools, tool_names
@@ -131,7 +132,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             if scenario is None:
                 known = ", ".join(list(self.scenarios)[:10]) or "none"
                 context.abort(grpc.StatusCode.NOT_FOUND,
-                              f"unknown scenario {request.scenario_id!r} for {self.spec.env_id} (known: {known})")
+                              f"unknown scenario {request.scenario_id[:80]!r} for {self.spec.env_id} (known: {known})")
             scenario_id, task, init_config = scenario.task_id, scenario.task, scenario.init_config
         elif target == "init_config_json":
             try:
@@ -163,7 +164,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                started=started)
         if name not in self.tool_set:
             private = " (private methods are not tools)" if name.startswith("_") else ""
-            return _tool_error("UNKNOWN_TOOL", f"unknown tool {name!r}{private}; available: "
+            return _tool_error("UNKNOWN_TOOL", f"unknown tool {name[:80]!r}{private}; available: "
                                                f"{', '.join(sorted(self.tool_set))}", started=started)
         try:
             arguments = json.loads(request.arguments_json) if request.arguments_json.strip() else {}
@@ -285,7 +286,7 @@ def start_server(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
         options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap)],
     )
-    pb_grpc.add_EnvServiceServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers([service_handler(pb.DESCRIPTOR.services_by_name["EnvService"], servicer, False)])
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_insecure_port(address)
