@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ast
 import inspect
+import pickle
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +156,7 @@ def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[st
         if isinstance(node.value, str):  # a forward reference written as a string
             try:
                 return annotation_schema(ast.parse(node.value, mode="eval").body, index, stack)
-            except SyntaxError:
+            except (SyntaxError, SystemError, ValueError, RecursionError):
                 return {}
         return {}
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
@@ -296,12 +299,26 @@ def method_tool(node: ast.FunctionDef, index: ModuleIndex) -> dict[str, Any]:
     }
 
 
+def _parse_in_child(code: str) -> ast.Module:
+    """CPython 3.11.7 can raise a spurious SystemError ("AST constructor recursion depth mismatch") in
+    threads after sys.setrecursionlimit changed; a fresh interpreter parses the same text cleanly."""
+    script = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"
+    done = subprocess.run([sys.executable, "-I", "-c", script], input=code.encode(), capture_output=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        raise SyntaxError(done.stderr.decode(errors="replace").strip().splitlines()[-1:] or "unparsable")
+    return pickle.loads(done.stdout)  # produced by ast.parse in our own child: AST nodes only
+
+
 def parse_module(code: str) -> ast.Module:
     try:
-        return ast.parse(code)
+        try:
+            return ast.parse(code)
+        except SystemError:
+            return _parse_in_child(code)
     except SyntaxError as exc:
         raise SchemaError(f"code does not parse: {exc.msg} at line {exc.lineno}") from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except (ValueError, RecursionError, MemoryError, subprocess.TimeoutExpired) as exc:
         raise SchemaError(f"code does not parse: {exc}") from None
 
 

@@ -133,11 +133,9 @@ def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
 def check_func_problem(source: str) -> str | None:
     """Why a check function's source is unusable, or None."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return f"does not parse: {exc.msg} at line {exc.lineno}"
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return f"does not parse: {exc}"
+        tree = parse_module(source)
+    except SchemaError as exc:
+        return str(exc).replace("code does not parse", "does not parse")
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "check_func":
             if not node.args.args and not node.args.vararg:

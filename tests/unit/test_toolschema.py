@@ -183,3 +183,15 @@ def test_record_tools_are_served_without_private_helpers() -> None:
 def test_strip_param_section_keeps_other_sections() -> None:
     doc = "Do it.\n\nArgs:\n    a: first\n    b: second\n\nReturns:\n    dict: result\n"
     assert strip_param_section(doc) == "Do it.\n\nReturns:\n    dict: result"
+
+
+def test_spurious_ast_system_error_falls_back_to_a_fresh_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ast as ast_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SystemError("AST constructor recursion depth mismatch (before=30, after=28)")
+
+    monkeypatch.setattr(ast_module, "parse", broken)
+    assert [t["function"]["name"] for t in derive_tools(CODE, "Env")][0] == "inherited"
+    with pytest.raises(SchemaError, match="does not parse"):
+        derive_tools("def broken(:\n", "Env")
