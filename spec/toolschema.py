@@ -306,7 +306,8 @@ def _parse_in_child(code: str) -> ast.Module:
     done = subprocess.run([sys.executable, "-I", "-c", script], input=code.encode(), capture_output=True,
                           timeout=60, check=False)
     if done.returncode != 0:
-        raise SyntaxError(done.stderr.decode(errors="replace").strip().splitlines()[-1:] or "unparsable")
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SyntaxError(lines[-1] if lines else "unparsable")
     return pickle.loads(done.stdout)  # produced by ast.parse in our own child: AST nodes only
 
 
