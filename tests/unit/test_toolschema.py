@@ -192,6 +192,6 @@ def test_spurious_ast_system_error_falls_back_to_a_fresh_interpreter(monkeypatch
         raise SystemError("AST constructor recursion depth mismatch (before=30, after=28)")
 
     monkeypatch.setattr(ast_module, "parse", broken)
-    assert [t["function"]["name"] for t in derive_tools(CODE, "Env")][0] == "inherited"
+    assert derive_tools(CODE, "Env")[0]["function"]["name"] == "inherited"
     with pytest.raises(SchemaError, match="does not parse"):
         derive_tools("def broken(:\n", "Env")
