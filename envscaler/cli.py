@@ -330,6 +330,51 @@ def _nothing():
     return contextlib.nullcontext()
 
 
+# ---------------------------------------------------------------- rollout
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from openai import AsyncOpenAI
+
+    from envscaler.cli_output import print_rollout_summary, progress_bar
+    from envscaler.pool.runner import LocalPool, PoolOptions
+    from envscaler.rollout.agent import AgentOptions
+    from envscaler.rollout.runner import run_rollouts
+
+    corpus = _load(args)
+    scenarios = [s for env_id, by_id in corpus.scenarios.items() if not args.only or env_id in args.only
+                 for s in by_id.values() if s.checklist_with_func]
+    if not scenarios:
+        raise CliError("no scenario with check functions to roll out")
+    if args.mode == "conv" and not args.user_model:
+        raise CliError("--mode conv needs --user-model (and --user-base-url when it is served elsewhere)")
+    api_key = os.environ.get(args.api_key_env, "") or "EMPTY"
+    llm = AsyncOpenAI(base_url=args.base_url, api_key=api_key, max_retries=args.llm_retries, timeout=args.llm_timeout)
+    user_llm = AsyncOpenAI(base_url=args.user_base_url or args.base_url, api_key=api_key,
+                           max_retries=args.llm_retries, timeout=args.llm_timeout) if args.mode == "conv" else None
+    options = AgentOptions(model=args.model, mode=args.mode, max_steps=args.max_steps,
+                           episode_timeout=args.episode_timeout, temperature=args.temperature,
+                           user_model=args.user_model or "")
+
+    def run(address: str) -> object:
+        with progress_bar("episodes", len(scenarios)) as advance:
+            return asyncio.run(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency, user_llm,
+                                            progress=lambda _: advance(1)))
+
+    if args.pool:
+        summary = run(args.pool)
+    else:
+        envs = sorted({s.env_id for s in scenarios})
+        size = min(args.concurrency, args.pool_size)
+        with LocalPool(envs=args.envs, scenarios=args.scenarios,
+                       options=PoolOptions(size=size, only=envs, acquire_wait=600)) as local:
+            summary = run(local.address)
+    print_rollout_summary(summary, args.out)  # type: ignore[arg-type]
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -388,6 +433,25 @@ def build_parser() -> argparse.ArgumentParser:
     hardening.add_argument("--pids-limit", type=int, default=256, help="process limit per container (256)")
     hardening.add_argument("--runtime", help="OCI runtime, e.g. runsc for gVisor")
     hardening.add_argument("--writable-root", action="store_true", help="do not make the root filesystem read-only")
+
+    p = command("rollout", cmd_rollout, "run an LLM agent over scenarios in parallel; trajectories and rewards")
+    _corpus_args(p)
+    p.add_argument("--model", required=True, help="the agent's model name")
+    p.add_argument("--base-url", required=True, help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, default=64, help="episodes at once (64)")
+    p.add_argument("--max-steps", type=int, default=30, help="actions per episode (30)")
+    p.add_argument("--episode-timeout", type=float, default=600.0, help="seconds per episode (600)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--out", type=Path, required=True, help="trajectories JSONL; episodes already in it are skipped")
+    p.add_argument("--mode", choices=["non-conv", "conv"], default="non-conv")
+    p.add_argument("--user-model", help="conv mode: the user simulator's model")
+    p.add_argument("--user-base-url", help="conv mode: the simulator's endpoint (default: --base-url)")
+    p.add_argument("--llm-retries", type=int, default=4, help="retries of a failed LLM call, with backoff (4)")
+    p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call (120)")
+    p.add_argument("--only", nargs="+", metavar="ENV_ID", help="only these environments")
+    p.add_argument("--pool", metavar="ADDRESS", help="a running pool; default: start one in this process")
+    p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency)")
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)

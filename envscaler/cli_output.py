@@ -12,6 +12,7 @@ from rich.table import Table
 
 from envscaler.client.replay import ReplayReport
 from envscaler.images.build import BuildResult
+from envscaler.rollout.runner import Summary
 from envscaler.spec.validate import ValidationReport
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
@@ -106,3 +107,15 @@ def print_build(results: list[BuildResult], seconds: float) -> None:
     counts = {s: sum(r.status == s for r in results) for s in ("built", "cached", "failed")}
     console.print(f"{counts['built']} built, {counts['cached']} cached, {counts['failed']} failed "
                   f"in {seconds:.2f} s", highlight=False)
+
+
+def print_rollout_summary(summary: Summary, out: object) -> None:
+    console = _console()
+    table = Table(title=f"rollout -> {out}")
+    for column in ("episodes", "skipped (already done)", "mean reward", "success rate", "errors by kind",
+                   "LLM time", "env time"):
+        table.add_column(column, justify="right")
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(summary.errors.items())) or "none"
+    table.add_row(str(summary.episodes), str(summary.skipped), f"{summary.mean_reward:.3f}",
+                  f"{summary.success_rate:.1%}", errors, f"{summary.llm_seconds:.1f} s", f"{summary.env_seconds:.1f} s")
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Agent rollouts over scenarios: trajectories and rewards, and RL adapters."""

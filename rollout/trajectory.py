@@ -1,0 +1,63 @@
+"""Trajectory records in EnvScaler's own layout, plus timings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Action(BaseModel):
+    name: str
+    arguments: Any  # the parsed object, or the raw text when it was not valid JSON
+
+
+class Observation(BaseModel):
+    type: Literal["tool", "user"]
+    content: str
+
+
+class Step(BaseModel):
+    step: int
+    action: Action
+    observation: Observation
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    error_kind: str = ""
+    env_seconds: float = 0.0
+    llm_seconds: float = 0.0
+
+
+class TaskInfo(BaseModel):
+    env_id: str
+    task_id: str
+    task: str
+
+
+class Timings(BaseModel):
+    llm_seconds: float = 0.0
+    env_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+
+class TrajectoryRecord(BaseModel):
+    task_info: TaskInfo
+    tools: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    user_messages: list[dict[str, Any]] = Field(default_factory=list)
+    trajectory: list[Step] = Field(default_factory=list)
+    total_reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    final_observation: str = ""
+    final_info: dict[str, Any] = Field(default_factory=dict)
+    steps: int = 0
+    timings: Timings = Field(default_factory=Timings)
+    mode: Literal["non-conv", "conv"] = "non-conv"
+    model: str = ""
+    error_kind: str = ""  # llm_error, env_error, deadline, max_steps; empty when the episode ran to its end
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.task_info.env_id, self.task_info.task_id

@@ -1,0 +1,188 @@
+"""Rollouts against a scripted OpenAI-compatible server (the real `openai` client,
+real HTTP) and a real pool: expected rewards, failure paths, resume, conv mode, gym."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from openai import AsyncOpenAI
+
+from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.rollout.agent import AgentOptions
+from envscaler.rollout.gym_env import EnvScalerGymEnv
+from envscaler.rollout.runner import run_rollouts
+from envscaler.spec import Scenario, load_corpus
+from tests.conftest import SOLUTIONS
+from tests.llm_server import ScriptedLLM
+
+pytestmark = pytest.mark.integration
+CORPUS = load_corpus()
+SCENARIOS = [s for by_id in CORPUS.scenarios.values() for s in by_id.values()]
+
+
+def key(scenario: Scenario) -> str:
+    return scenario.task[:60]
+
+
+def solution(scenario: Scenario) -> list[list[str]]:
+    path = SOLUTIONS / f"{scenario.env_id}__{scenario.task_id}.jsonl"
+    return [[c["name"], json.dumps(c["arguments"])] for c in map(json.loads, path.read_text().splitlines())]
+
+
+def solving_script(scenario: Scenario, index: int) -> list[dict]:
+    """Half of the scenarios make every call in one turn, half one call per turn."""
+    calls = solution(scenario)
+    turns = [{"tool_calls": calls}] if index % 2 == 0 else [{"tool_calls": [c]} for c in calls]
+    return [*turns, {"content": "All done. Task Completed"}]
+
+
+@pytest.fixture(scope="module")
+def rollout_pool(engine: docker.DockerClient, example_images: dict[str, str]) -> Iterator[LocalPool]:
+    with LocalPool(options=PoolOptions(size=8, acquire_wait=300)) as local:
+        yield local
+
+
+def rollout(local: LocalPool, llm: ScriptedLLM, scenarios: list[Scenario], out: Path,
+            **options: object) -> object:
+    client = AsyncOpenAI(base_url=llm.base_url, api_key="test", max_retries=2)
+    agent = AgentOptions(model="scripted", **options)  # type: ignore[arg-type]
+    user = AsyncOpenAI(base_url=llm.base_url, api_key="test") if agent.mode == "conv" else None
+    return asyncio.run(run_rollouts(local.address, scenarios, agent, client, out, concurrency=8, user_llm=user))
+
+
+def records(out: Path) -> dict[tuple[str, str], dict]:
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return {(r["task_info"]["env_id"], r["task_info"]["task_id"]): r for r in rows}
+
+
+def test_cli_rollout_of_every_example_scenario(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    scripts = {key(s): solving_script(s, i) for i, s in enumerate(SCENARIOS)}
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM(scripts) as llm:
+        done = subprocess.run([sys.executable, "-m", "envscaler.cli", "rollout", "--pool", rollout_pool.address,
+                               "--model", "scripted", "--base-url", llm.base_url, "--out", str(out),
+                               "--concurrency", "8"], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "mean reward" in done.stdout and "1.000" in done.stdout and "100.0%" in done.stdout
+    got = records(out)
+    assert len(got) == len(SCENARIOS)
+    for scenario in SCENARIOS:
+        record = got[(scenario.env_id, scenario.task_id)]
+        assert record["total_reward"] == 1.0 and record["terminated"] and not record["truncated"]
+        assert [s["action"]["name"] for s in record["trajectory"]] == [c[0] for c in solution(scenario)]
+        assert record["messages"][0]["role"] == "system" and record["messages"][1]["content"] == scenario.task
+        assert {m["role"] for m in record["messages"]} == {"system", "user", "assistant", "tool"}
+        assert record["final_observation"].endswith("Task Completed")
+        assert record["tools"] and record["steps"] == len(record["trajectory"])
+        assert record["timings"]["llm_seconds"] > 0 and record["timings"]["env_seconds"] > 0
+
+
+def test_failure_paths(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    library = CORPUS.scenarios_of("env_1")
+    bank = CORPUS.scenarios_of("env_4")
+    shop = CORPUS.scenarios_of("env_3")
+    fixable = library["0115-140512"]
+    flaky = library["0115-091204"]
+    broken_llm = library["0115-102733"]
+    overlong = bank["0502-113020"]
+    endless = bank["0502-142201"]
+    several = shop["0402-163011"]
+    scripts = {
+        key(fixable): [{"tool_calls": [["renew_loan", "{not json"], ["teleport", "{}"],
+                                       ["return_book", '{"loan": "L002"}']]},
+                       *solving_script(fixable, 0)],
+        key(flaky): [{"status": 500, "times": 1, "then": {"tool_calls": solution(flaky)}},
+                     {"content": "Task Completed"}],
+        key(broken_llm): [{"status": 500, "times": 99}],
+        key(overlong): [{"content": "x" * 20000, "finish_reason": "length"}],
+        key(endless): [{"tool_calls": [["list_accounts", '{"customer_id": "CU3"}']]}] * 50,
+        key(several): [{"tool_calls": solution(several)}, {"content": "Task Completed"}],
+    }
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM(scripts) as llm:
+        summary = rollout(rollout_pool, llm, [fixable, flaky, broken_llm, overlong, endless, several], out,
+                          max_steps=10)
+    got = records(out)
+    fixed = got[("env_1", fixable.task_id)]
+    assert [s["error_kind"] for s in fixed["trajectory"][:3]] == ["INVALID_ARGUMENTS", "UNKNOWN_TOOL",
+                                                                  "INVALID_ARGUMENTS"]
+    assert fixed["total_reward"] == 1.0  # bad arguments are errors the agent sees, not the end
+    assert got[("env_1", flaky.task_id)]["total_reward"] == 1.0  # retried after a 500
+    failed = got[("env_1", broken_llm.task_id)]
+    assert failed["error_kind"] == "llm_error" and failed["total_reward"] == 0.0 and failed["truncated"]
+    cut = got[("env_4", overlong.task_id)]
+    assert cut["terminated"] and cut["total_reward"] < 1.0 and len(cut["final_observation"]) == 20000
+    capped = got[("env_4", endless.task_id)]
+    assert capped["error_kind"] == "max_steps" and capped["steps"] == 10 and capped["total_reward"] == 0.0
+    assert got[("env_3", several.task_id)]["total_reward"] == 1.0
+    assert summary.errors == {"llm_error": 1, "max_steps": 1}
+
+
+def test_a_killed_run_resumes_without_redoing_episodes(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    scripts = {key(s): solving_script(s, i) for i, s in enumerate(SCENARIOS)}
+    out = tmp_path / "traj.jsonl"
+    command = [sys.executable, "-m", "envscaler.cli", "rollout", "--pool", rollout_pool.address, "--model",
+               "scripted", "--out", str(out), "--concurrency", "2"]
+    with ScriptedLLM(scripts, delay=0.15) as llm:
+        first = subprocess.Popen([*command, "--base-url", llm.base_url], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 6):
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        finished = set(records(out)) if out.read_text().endswith("\n") else set(list(records(out))[:-1])
+        assert 6 <= len(finished) < len(SCENARIOS)
+        requests_before = len(llm.requests)
+        done = subprocess.run([*command, "--base-url", llm.base_url], capture_output=True, text=True, timeout=600,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        second_run = llm.requests[requests_before:]
+    lines = out.read_text().splitlines()
+    got = records(out)
+    assert len(lines) == len(got) == len(SCENARIOS)  # every episode exactly once
+    assert all(r["total_reward"] == 1.0 for r in got.values())
+    replayed = {m["content"][:60] for r in second_run for m in r["messages"] if m["role"] == "user"}
+    assert not replayed & {key(CORPUS.scenario(e, t)) for e, t in finished}
+
+
+def test_conversational_mode(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    scenario = CORPUS.scenario("env_6", "0718-104433")
+    opener = "Bilal finished the SMTP fix; please move his ticket to review."
+    users = {scenario.task[:40]: [f"# Thought: start with the first part.\n# Reply: {opener}",
+                                  "# Thought: all done.\n# Reply: Thanks, that is everything. ###STOP###"]}
+    agent = {opener[:30]: [{"tool_calls": solution(scenario)}, {"content": "Done: in review, commented, assigned."}]}
+    out = tmp_path / "conv.jsonl"
+    with ScriptedLLM(agent, users) as llm:
+        rollout(rollout_pool, llm, [scenario], out, mode="conv", user_model="simulator")
+    record = records(out)[("env_6", scenario.task_id)]
+    assert record["messages"][1] == {"role": "assistant", "content": "Hi! How can I help you today?"}
+    assert record["messages"][2]["content"] == opener
+    assert record["user_messages"][0]["role"] == "system" and "###STOP###" in record["user_messages"][-1]["content"]
+    assert record["trajectory"][-1]["observation"]["type"] == "user"
+    assert record["total_reward"] == 1.0 and record["terminated"]
+
+
+def test_gym_adapter_in_an_rl_style_loop(rollout_pool: LocalPool) -> None:
+    env = EnvScalerGymEnv(rollout_pool.pool, "env_8", max_steps=10)
+    try:
+        for task_id in ("0915-080130", "0915-101742"):
+            obs, info = env.reset(seed=1, options={"scenario": task_id})
+            assert obs == CORPUS.scenario("env_8", task_id).task and info["tools"]
+            reward, terminated = 0.0, False
+            for name, raw in solution(CORPUS.scenario("env_8", task_id)):
+                obs, reward, terminated, truncated, step_info = env.step({"name": name, "arguments": raw})
+                assert not terminated and not truncated and step_info["errors"] == [""]
+            obs, reward, terminated, truncated, step_info = env.step("Task Completed")
+            assert terminated and reward == 1.0
+    finally:
+        env.close()
