@@ -1,0 +1,113 @@
+// Node.js client of the envscaler-runtime pool. The wire format is loaded from
+// proto/ at run time with @grpc/proto-loader: no generated code to keep in step.
+"use strict";
+
+const path = require("node:path");
+const grpc = require("@grpc/grpc-js");
+const protoLoader = require("@grpc/proto-loader");
+
+const PROTO_ROOT = path.resolve(__dirname, "..", "..", "proto");
+
+function loadPackage() {
+  const definition = protoLoader.loadSync(path.join(PROTO_ROOT, "envscaler/v1/pool.proto"), {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  return grpc.loadPackageDefinition(definition).envscaler.v1;
+}
+
+function target(address) {
+  return address.startsWith("tcp:") ? address.slice(4) : address;
+}
+
+function promised(client, method, request, timeoutSeconds = 60) {
+  const deadline = new Date(Date.now() + timeoutSeconds * 1000);
+  return new Promise((resolve, reject) => {
+    client[method](request, { deadline }, (error, response) => {
+      if (error) reject(new Error(`${method}: ${grpc.status[error.code]}: ${error.details}`));
+      else resolve(response);
+    });
+  });
+}
+
+class PoolSession {
+  constructor(client, lease) {
+    this.client = client;
+    this.leaseId = lease.lease_id;
+    this.envId = lease.env_id;
+    this.episodeId = lease.reset ? lease.reset.episode_id : "";
+  }
+
+  async tools() {
+    const info = await promised(this.client, "Describe", { lease_id: this.leaseId });
+    return info.tools.map((t) => ({
+      type: "function",
+      function: { name: t.name, description: t.description, parameters: JSON.parse(t.parameters_json || "{}") },
+    }));
+  }
+
+  async reset(scenarioId, seed = 0) {
+    const reply = await promised(this.client, "Reset", {
+      lease_id: this.leaseId, request: { scenario_id: scenarioId, seed },
+    });
+    this.episodeId = reply.episode_id;
+    return { ...reply, state: JSON.parse(reply.state_json) };
+  }
+
+  async call(name, args = {}) {
+    const reply = await promised(this.client, "CallTool", {
+      lease_id: this.leaseId,
+      request: { episode_id: this.episodeId, name, arguments_json: typeof args === "string" ? args : JSON.stringify(args) },
+    });
+    const failed = reply.error && reply.error.kind !== "ERROR_KIND_UNSPECIFIED";
+    return {
+      ok: !failed,
+      result: reply.result_json ? JSON.parse(reply.result_json) : null,
+      observation: reply.observation,
+      errorKind: failed ? reply.error.kind : "",
+      errorMessage: failed ? reply.error.message : "",
+      episodeBroken: reply.episode_broken,
+    };
+  }
+
+  async state() {
+    const reply = await promised(this.client, "GetState", { lease_id: this.leaseId, request: { episode_id: this.episodeId } });
+    return { state: JSON.parse(reply.state_json), sha256: reply.sha256 };
+  }
+
+  async evaluate() {
+    return promised(this.client, "Evaluate", { lease_id: this.leaseId, request: { episode_id: this.episodeId } }, 180);
+  }
+
+  async release() {
+    await promised(this.client, "Release", { lease_id: this.leaseId });
+  }
+}
+
+class Pool {
+  constructor(address) {
+    const v1 = loadPackage();
+    this.client = new v1.PoolService(target(address), grpc.credentials.createInsecure());
+  }
+
+  async acquire(envId, { scenario = "", ttlSeconds = 0, waitSeconds = 60, seed = 0 } = {}) {
+    const lease = await promised(this.client, "Acquire", {
+      env_id: envId, scenario_id: scenario, lease_ttl_ms: ttlSeconds * 1000, wait_ms: waitSeconds * 1000, seed,
+    }, waitSeconds + 60);
+    return new PoolSession(this.client, lease);
+  }
+
+  async listEnvs() {
+    return (await promised(this.client, "ListEnvs", {})).envs;
+  }
+
+  close() {
+    this.client.close();
+  }
+}
+
+module.exports = { Pool, PoolSession };
