@@ -56,6 +56,12 @@ def call_request(episode_id: str, name: str, arguments: dict[str, Any] | str | N
                               timeout_ms=int(timeout * 1000) if timeout else 0)
 
 
+def evaluate_request(episode_id: str, scenario: str | None,
+                     checks: list[tuple[str, str]] | None) -> pb.EvaluateRequest:
+    adhoc = [pb.CheckFunction(check_item=item, check_func=func) for item, func in checks or []]
+    return pb.EvaluateRequest(episode_id=episode_id, scenario_id=scenario or "", checks=adhoc)
+
+
 class EnvMethods:
     """reset / call / state / evaluate / tools over any blocking `_invoke`."""
 
@@ -93,8 +99,9 @@ class EnvMethods:
     def state(self) -> StateSnapshot:
         return StateSnapshot.from_pb(self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id)))
 
-    def evaluate(self, scenario: str | None = None) -> Evaluation:
-        request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
+    def evaluate(self, scenario: str | None = None, *, checks: list[tuple[str, str]] | None = None) -> Evaluation:
+        """A scenario's checks, or ad-hoc `checks` as (check_item, check_func source) pairs."""
+        request = evaluate_request(self.episode_id, scenario, checks)
         return Evaluation.from_pb(self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
 
 
@@ -134,8 +141,9 @@ class AsyncEnvMethods:
         reply = await self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id))
         return StateSnapshot.from_pb(reply)
 
-    async def evaluate(self, scenario: str | None = None) -> Evaluation:
-        request = pb.EvaluateRequest(episode_id=self.episode_id, scenario_id=scenario or "")
+    async def evaluate(self, scenario: str | None = None, *,
+                       checks: list[tuple[str, str]] | None = None) -> Evaluation:
+        request = evaluate_request(self.episode_id, scenario, checks)
         return Evaluation.from_pb(await self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
 
 

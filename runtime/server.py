@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
-from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.models import CheckSpec, EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools, tool_names
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -200,14 +200,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
-        scenario_id = request.scenario_id or self.scenario_id
-        if not scenario_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          "the episode was reset to an explicit init_config: name a scenario_id to evaluate")
-        scenario = self.scenarios.get(scenario_id)
-        if scenario is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown scenario {scenario_id!r} for {self.spec.env_id}")
-        checks = scenario.checklist_with_func
+        if request.checks:
+            scenario_id = ""
+            checks = [CheckSpec(check_item=c.check_item, check_func=c.check_func or " ") for c in request.checks]
+        else:
+            scenario_id, checks = self._scenario_checks(request, context)
         if not checks:
             with self.lock:
                 self._current(context, request.episode_id)
@@ -248,6 +245,16 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 except WorkerError as exc:
                     context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
         return pb.EndEpisodeResponse()
+
+    def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:
+        scenario_id = request.scenario_id or self.scenario_id
+        if not scenario_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "the episode was reset to an explicit init_config: name a scenario_id to evaluate")
+        scenario = self.scenarios.get(scenario_id)
+        if scenario is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown scenario {scenario_id[:80]!r} for {self.spec.env_id}")
+        return scenario_id, scenario.checklist_with_func
 
     def close(self) -> None:
         with self.lock:

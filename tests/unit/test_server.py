@@ -203,3 +203,15 @@ def test_async_client_solves_a_scenario(corpus: Corpus, sock_dir: Path) -> None:
 
     with serve_env(spec, corpus.scenarios_of("env_6"), sock_dir) as running:
         assert asyncio.run(run(running.address)) == 1.0
+
+
+def test_ad_hoc_checks(bank: tuple[RunningServer, EnvClient]) -> None:
+    _, client = bank
+    client.reset(init_config={"accounts": {"A": {"balance": 5}}})
+    evaluation = client.evaluate(checks=[
+        ("has A", "def check_func(s):\n    return 'A' in s['accounts']\n"),
+        ("rich", "def check_func(s):\n    return s['accounts']['A']['balance'] > 100\n"),
+        ("broken", "def check_func(s):\n    raise KeyError('nope')\n"),
+    ])
+    assert [c.outcome for c in evaluation.checks] == ["PASS", "FAIL", "ERROR"]
+    assert evaluation.scenario_id == "" and evaluation.reward == 0.3333

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65nvscaler/v1/env.proto\x12\x0c\x65nvscaler.v1\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xfc\x01\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nv_class_name\x18\x02 \x01(\t\x12\x11\n\tspec_hash\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x04 \x01(\t\x12 \n\x18\x65nvironment_introduction\x18\x05 \x01(\t\x12\x19\n\x11\x63onstraints_rules\x18\x06 \x03(\t\x12!\n\x05tools\x18\x07 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x08 \x03(\t\x12\x1a\n\x12observation_format\x18\t \x01(\t\"Y\n\x0cResetRequest\x12\x15\n\x0bscenario_id\x18\x01 \x01(\tH\x00\x12\x1a\n\x10init_config_json\x18\x02 \x01(\tH\x00\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x42\x08\n\x06target\"p\n\rResetResponse\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x12\n\nstate_json\x18\x04 \x01(\t\x12\x14\n\x0cstate_sha256\x18\x05 \x01(\t\"C\n\tToolError\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.envscaler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\"_\n\x0f\x43\x61llToolRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\"\x91\x01\n\x10\x43\x61llToolResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\t\x12\x13\n\x0bobservation\x18\x02 \x01(\t\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.envscaler.v1.ToolError\x12\x16\n\x0e\x65pisode_broken\x18\x04 \x01(\x08\x12\x13\n\x0b\x64uration_us\x18\x05 \x01(\x04\"%\n\x0fGetStateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\"6\n\x10GetStateResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"N\n\x0f\x45valuateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"n\n\x0b\x43heckResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncheck_item\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.envscaler.v1.CheckOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x92\x01\n\x10\x45valuateResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x0e\n\x06passed\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.envscaler.v1.CheckResult\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x13\n\x11\x45ndEpisodeRequest\"\x14\n\x12\x45ndEpisodeResponse*\xed\x01\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNKNOWN_TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x12\n\x0eTOOL_EXCEPTION\x10\x03\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x04\x12\x12\n\x0eWORKER_CRASHED\x10\x05\x12\x14\n\x10RESULT_TOO_LARGE\x10\x06\x12\x17\n\x13\x41RGUMENTS_TOO_LARGE\x10\x07\x12\x19\n\x15UNSERIALIZABLE_RESULT\x10\x08\x12\x12\n\x0ePROTOCOL_ERROR\x10\t*L\n\x0c\x43heckOutcome\x12\x1d\n\x19\x43HECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04\x46\x41IL\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32\xcb\x03\n\nEnvService\x12I\n\x08\x44\x65scribe\x12\x1d.envscaler.v1.DescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12@\n\x05Reset\x12\x1a.envscaler.v1.ResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12I\n\x08\x43\x61llTool\x12\x1d.envscaler.v1.CallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12I\n\x08GetState\x12\x1d.envscaler.v1.GetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12I\n\x08\x45valuate\x12\x1d.envscaler.v1.EvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12O\n\nEndEpisode\x12\x1f.envscaler.v1.EndEpisodeRequest\x1a .envscaler.v1.EndEpisodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65nvscaler/v1/env.proto\x12\x0c\x65nvscaler.v1\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xfc\x01\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nv_class_name\x18\x02 \x01(\t\x12\x11\n\tspec_hash\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x04 \x01(\t\x12 \n\x18\x65nvironment_introduction\x18\x05 \x01(\t\x12\x19\n\x11\x63onstraints_rules\x18\x06 \x03(\t\x12!\n\x05tools\x18\x07 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x08 \x03(\t\x12\x1a\n\x12observation_format\x18\t \x01(\t\"Y\n\x0cResetRequest\x12\x15\n\x0bscenario_id\x18\x01 \x01(\tH\x00\x12\x1a\n\x10init_config_json\x18\x02 \x01(\tH\x00\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x42\x08\n\x06target\"p\n\rResetResponse\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x12\n\nstate_json\x18\x04 \x01(\t\x12\x14\n\x0cstate_sha256\x18\x05 \x01(\t\"C\n\tToolError\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.envscaler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\"_\n\x0f\x43\x61llToolRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\"\x91\x01\n\x10\x43\x61llToolResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\t\x12\x13\n\x0bobservation\x18\x02 \x01(\t\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.envscaler.v1.ToolError\x12\x16\n\x0e\x65pisode_broken\x18\x04 \x01(\x08\x12\x13\n\x0b\x64uration_us\x18\x05 \x01(\x04\"%\n\x0fGetStateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\"6\n\x10GetStateResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"{\n\x0f\x45valuateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\x12+\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x1b.envscaler.v1.CheckFunction\"7\n\rCheckFunction\x12\x12\n\ncheck_item\x18\x01 \x01(\t\x12\x12\n\ncheck_func\x18\x02 \x01(\t\"n\n\x0b\x43heckResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncheck_item\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.envscaler.v1.CheckOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x92\x01\n\x10\x45valuateResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x0e\n\x06passed\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.envscaler.v1.CheckResult\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x13\n\x11\x45ndEpisodeRequest\"\x14\n\x12\x45ndEpisodeResponse*\xed\x01\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNKNOWN_TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x12\n\x0eTOOL_EXCEPTION\x10\x03\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x04\x12\x12\n\x0eWORKER_CRASHED\x10\x05\x12\x14\n\x10RESULT_TOO_LARGE\x10\x06\x12\x17\n\x13\x41RGUMENTS_TOO_LARGE\x10\x07\x12\x19\n\x15UNSERIALIZABLE_RESULT\x10\x08\x12\x12\n\x0ePROTOCOL_ERROR\x10\t*L\n\x0c\x43heckOutcome\x12\x1d\n\x19\x43HECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04\x46\x41IL\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32\xcb\x03\n\nEnvService\x12I\n\x08\x44\x65scribe\x12\x1d.envscaler.v1.DescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12@\n\x05Reset\x12\x1a.envscaler.v1.ResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12I\n\x08\x43\x61llTool\x12\x1d.envscaler.v1.CallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12I\n\x08GetState\x12\x1d.envscaler.v1.GetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12I\n\x08\x45valuate\x12\x1d.envscaler.v1.EvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12O\n\nEndEpisode\x12\x1f.envscaler.v1.EndEpisodeRequest\x1a .envscaler.v1.EndEpisodeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'envscaler.v1.env_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORKIND']._serialized_start=1381
-  _globals['_ERRORKIND']._serialized_end=1618
-  _globals['_CHECKOUTCOME']._serialized_start=1620
-  _globals['_CHECKOUTCOME']._serialized_end=1696
+  _globals['_ERRORKIND']._serialized_start=1483
+  _globals['_ERRORKIND']._serialized_end=1720
+  _globals['_CHECKOUTCOME']._serialized_start=1722
+  _globals['_CHECKOUTCOME']._serialized_end=1798
   _globals['_TOOL']._serialized_start=40
   _globals['_TOOL']._serialized_end=106
   _globals['_DESCRIBEREQUEST']._serialized_start=108
@@ -56,15 +56,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATERESPONSE']._serialized_start=940
   _globals['_GETSTATERESPONSE']._serialized_end=994
   _globals['_EVALUATEREQUEST']._serialized_start=996
-  _globals['_EVALUATEREQUEST']._serialized_end=1074
-  _globals['_CHECKRESULT']._serialized_start=1076
-  _globals['_CHECKRESULT']._serialized_end=1186
-  _globals['_EVALUATERESPONSE']._serialized_start=1189
-  _globals['_EVALUATERESPONSE']._serialized_end=1335
-  _globals['_ENDEPISODEREQUEST']._serialized_start=1337
-  _globals['_ENDEPISODEREQUEST']._serialized_end=1356
-  _globals['_ENDEPISODERESPONSE']._serialized_start=1358
-  _globals['_ENDEPISODERESPONSE']._serialized_end=1378
-  _globals['_ENVSERVICE']._serialized_start=1699
-  _globals['_ENVSERVICE']._serialized_end=2158
+  _globals['_EVALUATEREQUEST']._serialized_end=1119
+  _globals['_CHECKFUNCTION']._serialized_start=1121
+  _globals['_CHECKFUNCTION']._serialized_end=1176
+  _globals['_CHECKRESULT']._serialized_start=1178
+  _globals['_CHECKRESULT']._serialized_end=1288
+  _globals['_EVALUATERESPONSE']._serialized_start=1291
+  _globals['_EVALUATERESPONSE']._serialized_end=1437
+  _globals['_ENDEPISODEREQUEST']._serialized_start=1439
+  _globals['_ENDEPISODEREQUEST']._serialized_end=1458
+  _globals['_ENDEPISODERESPONSE']._serialized_start=1460
+  _globals['_ENDEPISODERESPONSE']._serialized_end=1480
+  _globals['_ENVSERVICE']._serialized_start=1801
+  _globals['_ENVSERVICE']._serialized_end=2260
 # @@protoc_insertion_point(module_scope)

@@ -150,14 +150,24 @@ class GetStateResponse(_message.Message):
     def __init__(self, state_json: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("episode_id", "scenario_id", "timeout_ms")
+    __slots__ = ("episode_id", "scenario_id", "timeout_ms", "checks")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     scenario_id: str
     timeout_ms: int
-    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    checks: _containers.RepeatedCompositeFieldContainer[CheckFunction]
+    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., checks: _Optional[_Iterable[_Union[CheckFunction, _Mapping]]] = ...) -> None: ...
+
+class CheckFunction(_message.Message):
+    __slots__ = ("check_item", "check_func")
+    CHECK_ITEM_FIELD_NUMBER: _ClassVar[int]
+    CHECK_FUNC_FIELD_NUMBER: _ClassVar[int]
+    check_item: str
+    check_func: str
+    def __init__(self, check_item: _Optional[str] = ..., check_func: _Optional[str] = ...) -> None: ...
 
 class CheckResult(_message.Message):
     __slots__ = ("index", "check_item", "outcome", "message")
