@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,37 +115,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- replay
 
 
-def _replay_in_container(args: argparse.Namespace, corpus: Corpus, calls: list) -> tuple[object, str] | None:
-    """Replay in a hardened container; None when `auto` finds no engine or no runtime image."""
-    from envscaler.client.env_client import EnvClient
-    from envscaler.client.replay import replay
-    from envscaler.containers.launch import running
-    from envscaler.images.build import env_image, existing_runtime
-    from envscaler.images.engine import EngineError, connect
-
-    try:
-        client = connect(timeout=30)
-    except EngineError as exc:
-        if args.sandbox == "auto":
-            return None
-        raise CliError(str(exc)) from None
-    runtime = existing_runtime(client, args.base)
-    if runtime is None:
-        if args.sandbox == "auto":
-            return None
-        runtime = _runtime(client, args.base)
-    try:
-        image = env_image(client, corpus, args.env, runtime)
-        with running(client, image, owner=f"replay-{os.getpid()}") as env, EnvClient(env.address) as env_client:
-            return replay(env_client, args.scenario, calls), f"hardened container ({image})"
-    except (ValueError, EngineError) as exc:
-        raise CliError(str(exc)) from None
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
-    from envscaler.client.env_client import EnvClient, EnvClientError
+    from envscaler.client.env_client import EnvClientError
     from envscaler.client.replay import CallsFileError, read_calls, replay
-    from envscaler.runtime.server import serving
+    from envscaler.containers.sandbox import SandboxError, open_sandbox
 
     try:
         calls = read_calls(args.calls)
@@ -168,18 +140,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise CliError(str(exc)) from None
     try:
-        outcome = None if args.sandbox == "process" else _replay_in_container(args, corpus, calls)
-        if outcome is None:
-            with tempfile.TemporaryDirectory(prefix="envscaler-replay-") as tmp:
-                address = f"unix:{tmp}/env.sock"
-                with serving(spec, corpus.scenarios_of(spec.env_id), address, _server_config(args)) as running:
-                    if running.load_error:
-                        raise CliError(f"{spec.env_id}: {running.load_error}")
-                    with EnvClient(address) as client:
-                        outcome = replay(client, args.scenario, calls), "worker process (no container available)"
-    except EnvClientError as exc:
+        with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
+                          _server_config(args)) as (client, sandbox):
+            report = replay(client, args.scenario, calls)
+    except (EnvClientError, SandboxError) as exc:
         raise CliError(str(exc)) from None
-    report, sandbox = outcome
     return _print_replay(args, report, sandbox)
 
 

@@ -1,0 +1,67 @@
+"""One fresh sandbox serving one environment, the strongest available: a hardened
+container when an engine and the runtime image exist, else a worker process
+behind an in-process EnvService. Used by `replay` and by synthesis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from envscaler.client.env_client import EnvClient
+from envscaler.containers.launch import running
+from envscaler.images.build import ensure_runtime, env_image, existing_runtime
+from envscaler.images.engine import EngineError, connect
+from envscaler.runtime.server import ServerConfig, serving
+from envscaler.spec.loader import Corpus
+from envscaler.spec.models import EnvSpec, Scenario
+
+Mode = Literal["auto", "container", "process"]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started; the message says why."""
+
+
+def _container_runtime(mode: Mode, base: str | None, log: Path) -> tuple[object, str] | None:
+    try:
+        client = connect(timeout=30)
+    except EngineError:
+        if mode == "auto":
+            return None
+        raise
+    runtime = existing_runtime(client, base)
+    if runtime is None:
+        if mode == "auto":
+            return None
+        runtime = ensure_runtime(client, base, log)
+    return client, runtime
+
+
+@contextlib.contextmanager
+def open_sandbox(spec: EnvSpec, scenarios: dict[str, Scenario], mode: Mode = "auto", base: str | None = None,
+                 config: ServerConfig | None = None, timeout: float = 30.0) -> Iterator[tuple[EnvClient, str]]:
+    """Yields a client of the sandbox and a description of it."""
+    log = Path(tempfile.gettempdir()) / "envscaler-sandbox-images.log"
+    try:
+        found = None if mode == "process" else _container_runtime(mode, base, log)
+        if found is not None:
+            client, runtime = found
+            corpus = Corpus(envs={spec.env_id: spec}, scenarios={spec.env_id: scenarios})
+            image = env_image(client, corpus, spec.env_id, runtime)  # type: ignore[arg-type]
+            with running(client, image, owner=f"sandbox-{os.getpid()}") as env, \
+                    EnvClient(env.address, timeout=timeout) as env_client:  # type: ignore[arg-type]
+                yield env_client, f"hardened container ({image})"
+            return
+    except (EngineError, ValueError) as exc:
+        raise SandboxError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="envscaler-sandbox-") as tmp:
+        address = f"unix:{tmp}/env.sock"
+        with serving(spec, scenarios, address, config) as server:
+            if server.load_error:
+                raise SandboxError(f"{spec.env_id}: {server.load_error}")
+            with EnvClient(address, timeout=timeout) as env_client:
+                yield env_client, "worker process (no container available)"
