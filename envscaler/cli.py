@@ -340,6 +340,67 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- synth
+
+
+def _synth_llm(args: argparse.Namespace):
+    from openai import AsyncOpenAI
+
+    from envscaler.synth.llm import LLM
+
+    client = AsyncOpenAI(base_url=args.base_url, api_key=os.environ.get(args.api_key_env, "") or "EMPTY",
+                         max_retries=args.llm_retries, timeout=args.llm_timeout)
+    return LLM(client=client, model=args.model, cache_dir=args.out / "cache", concurrency=args.concurrency,
+               max_repairs=args.max_repairs)
+
+
+def cmd_synth_skel(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envscaler.cli_output import print_synth_report, status
+    from envscaler.synth.manifest import write_manifest
+    from envscaler.synth.skel import SkelSettings, build_skeletons, read_tasks
+
+    try:
+        tasks = read_tasks(args.tasks)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read tasks from {args.tasks}: {exc}") from None
+    if not tasks:
+        raise CliError(f"{args.tasks} holds no task")
+    settings = SkelSettings(min_usefulness=args.min_score, min_modelability=args.min_score, rounds=args.rounds,
+                            pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "")
+    llm = _synth_llm(args)
+    started = time.perf_counter()
+    with status(f"SkelBuilder over {len(tasks)} tasks (artifacts in {args.out})"):
+        report = asyncio.run(build_skeletons(llm, tasks, args.out, settings))
+    write_manifest(args.out, "skel", llm, args.base_url, settings, report, time.perf_counter() - started,
+                   args.price_in, args.price_out)
+    print_synth_report("environments", report["environments"], llm.usage, args.out / "env_metadata.json")
+    return 0
+
+
+def cmd_synth_scen(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from envscaler.cli_output import print_synth_report, status
+    from envscaler.synth.manifest import write_manifest
+    from envscaler.synth.scen import ScenSettings, generate_scenarios
+
+    try:
+        corpus = load_corpus(args.envs, None)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    settings = ScenSettings(per_env=args.per_env, min_task_words=args.min_task_words, sandbox=args.sandbox)
+    llm = _synth_llm(args)
+    started = time.perf_counter()
+    with status(f"ScenGenerator over {len(corpus.envs)} environments (artifacts in {args.out})"):
+        report = asyncio.run(generate_scenarios(llm, list(corpus.envs.values()), args.out, settings))
+    write_manifest(args.out, "scen", llm, args.base_url, settings, report, time.perf_counter() - started,
+                   args.price_in, args.price_out)
+    print_synth_report("scenarios", report, llm.usage, args.out / "scenarios.json")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -417,6 +478,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="only these environments")
     p.add_argument("--pool", metavar="ADDRESS", help="a running pool; default: start one in this process")
     p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency)")
+
+    synth = sub.add_parser("synth", help="synthesize environments (skel) and scenarios (scen) with an LLM")
+    synth_sub = synth.add_subparsers(dest="synth_command", required=True, metavar="COMMAND")
+
+    def llm_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--out", type=Path, required=True, help="artifact directory (resumable)")
+        p.add_argument("--model", required=True)
+        p.add_argument("--base-url", required=True, help="an OpenAI-compatible endpoint")
+        p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+        p.add_argument("--concurrency", type=int, default=8, help="LLM requests at once (8)")
+        p.add_argument("--max-repairs", type=int, default=2, help="re-asks after an unusable reply (2)")
+        p.add_argument("--llm-retries", type=int, default=4)
+        p.add_argument("--llm-timeout", type=float, default=120.0)
+        p.add_argument("--price-in", type=float, default=0.0, help="$ per million prompt tokens, for the manifest")
+        p.add_argument("--price-out", type=float, default=0.0, help="$ per million completion tokens")
+        p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto")
+
+    p = synth_sub.add_parser("skel", help="SkelBuilder: tasks -> checked environment classes (env_metadata.json)")
+    p.set_defaults(func=cmd_synth_skel)
+    p.add_argument("--tasks", type=Path, required=True, help="user requests: JSON list or JSONL")
+    llm_args(p)
+    p.add_argument("--min-score", type=int, default=7, help="usefulness and modelability threshold (7)")
+    p.add_argument("--rounds", type=int, default=30, help="dual-agent rounds per environment (30)")
+    p.add_argument("--pass-rate", type=float, default=0.85, help="(pass + warning) / total to keep (0.85)")
+    p.add_argument("--embed-model", help="embedding model for near-duplicate removal (same endpoint)")
+
+    p = synth_sub.add_parser("scen", help="ScenGenerator: environments -> scenarios with checks (scenarios.json)")
+    p.set_defaults(func=cmd_synth_scen)
+    p.add_argument("--envs", type=Path, required=True, help="env metadata, e.g. the output of synth skel")
+    llm_args(p)
+    p.add_argument("--per-env", type=int, default=5, help="scenarios attempted per environment (5)")
+    p.add_argument("--min-task-words", type=int, default=50)
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)

@@ -119,3 +119,17 @@ def print_rollout_summary(summary: Summary, out: object) -> None:
     table.add_row(str(summary.episodes), str(summary.skipped), f"{summary.mean_reward:.3f}",
                   f"{summary.success_rate:.1%}", errors, f"{summary.llm_seconds:.1f} s", f"{summary.env_seconds:.1f} s")
     console.print(table)
+
+
+def print_synth_report(kind: str, rows: dict, usage: object, output: object) -> None:
+    console = _console()
+    table = Table(title=f"synthesis: {kind} -> {output}")
+    columns = sorted({k for row in rows.values() for k in row}) if rows else []
+    table.add_column("name")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for name, row in rows.items():
+        table.add_row(name, *(_clip(str(row.get(c, "")), 120) for c in columns))
+    console.print(table)
+    console.print(f"LLM: {usage.requests} requests, {usage.cached} from cache, {usage.repairs} repairs, "  # type: ignore[attr-defined]
+                  f"{usage.prompt_tokens} + {usage.completion_tokens} tokens", highlight=False)  # type: ignore[attr-defined]

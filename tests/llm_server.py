@@ -9,6 +9,8 @@ Turn forms:
     {"content": "text"}                                        a text reply
     {"content": "...", "finish_reason": "length"}              an overlong, cut reply
     {"status": 500, "times": 1, "then": {...}}                 fail `times` times, then play `then`
+
+Or pass `respond(messages) -> turn`, to answer from the prompt itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,9 +27,9 @@ Turn = dict[str, Any]
 
 
 class ScriptedLLM:
-    def __init__(self, agent: dict[str, list[Turn]], users: dict[str, list[str]] | None = None,
-                 delay: float = 0.0) -> None:
-        self.agent, self.users, self.delay = agent, users or {}, delay
+    def __init__(self, agent: dict[str, list[Turn]] | None = None, users: dict[str, list[str]] | None = None,
+                 delay: float = 0.0, respond: Callable[[list[dict[str, Any]]], Turn | None] | None = None) -> None:
+        self.agent, self.users, self.delay, self.respond = agent or {}, users or {}, delay, respond
         self.requests: list[dict[str, Any]] = []
         self.failures: Counter[tuple[str, int]] = Counter()
         self.lock = threading.Lock()
@@ -78,6 +81,10 @@ class ScriptedLLM:
             self.requests.append(body)
         if self.delay:
             time.sleep(self.delay)
+        if self.respond is not None:
+            scripted = self.respond(body.get("messages", []))
+            if scripted is not None:
+                return 200, completion(body, scripted)
         key, script, index = self._script(body.get("messages", []))
         turn: Any = script[index] if index < len(script) else {"content": "Task Completed"}
         if isinstance(turn, str):  # a user-simulator line
