@@ -41,7 +41,7 @@ class ScriptedLLM:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, payload = llm.answer(body)
+                status, payload = llm.embed(body) if self.path.endswith("/embeddings") else llm.answer(body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -75,6 +75,15 @@ class ScriptedLLM:
         if messages[1:2] and messages[1]["role"] == "assistant" and not messages[1].get("tool_calls"):
             turns -= 1  # the conversational greeting is not a scripted turn
         return key, self.agent.get(key, []), turns
+
+    def embed(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Bag-of-words vectors: texts sharing words are close, as real embeddings would be."""
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vocabulary = sorted({w for t in texts for w in t.lower().split()})
+        data = [{"object": "embedding", "index": i,
+                 "embedding": [float(t.lower().split().count(w)) for w in vocabulary]} for i, t in enumerate(texts)]
+        return 200, {"object": "list", "data": data, "model": body.get("model", "embed"),
+                     "usage": {"prompt_tokens": 1, "total_tokens": 1}}
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
