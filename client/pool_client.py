@@ -44,17 +44,28 @@ def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: 
                               lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
 
 
+def _bind_lease(session: PoolSession | AsyncPoolSession, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease,
+                timeout: float) -> None:
+    """What a session knows of its lease (shared by the blocking and asyncio sessions)."""
+    session.pool_stub = stub
+    session.lease_id = lease.lease_id
+    session.env_id = lease.env_id
+    session.timeout = timeout
+    session._info = None
+    session.initial = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
+    session.episode_id = session.initial.episode_id if session.initial else ""
+
+
 class PoolSession(EnvMethods):
     """One leased container, with EnvClient's methods."""
 
+    pool_stub: ppb_grpc.PoolServiceStub
+    lease_id: str
+    env_id: str
+    initial: ResetResult | None
+
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
-        self.pool_stub = stub
-        self.lease_id = lease.lease_id
-        self.env_id = lease.env_id
-        self.timeout = timeout
-        self._info = None
-        self.initial: ResetResult | None = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
-        self.episode_id = self.initial.episode_id if self.initial else ""
+        _bind_lease(self, stub, lease, timeout)
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
@@ -119,14 +130,13 @@ class Pool:
 
 
 class AsyncPoolSession(AsyncEnvMethods):
+    pool_stub: ppb_grpc.PoolServiceStub
+    lease_id: str
+    env_id: str
+    initial: ResetResult | None
+
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
-        self.pool_stub = stub
-        self.lease_id = lease.lease_id
-        self.env_id = lease.env_id
-        self.timeout = timeout
-        self._info = None
-        self.initial: ResetResult | None = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
-        self.episode_id = self.initial.episode_id if self.initial else ""
+        _bind_lease(self, stub, lease, timeout)
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
