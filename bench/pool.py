@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.floor import echo_samples
+from bench.floor import aio_throughput, echo_samples, stream_samples
 from bench.machine import machine
 from envscaler.client import EnvClient
 from envscaler.client.pool_client import Pool
@@ -30,6 +30,7 @@ from envscaler.pool.runner import PoolOptions, build_images, serve_pool
 from envscaler.spec import load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
 ENV, SCENARIO, TOOL, ARGS = "env_4", "0502-142201", "get_account", {"account_id": "AC-300"}
 
 
@@ -93,6 +94,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     images, _ = build_images(client, corpus, PoolOptions(), Path(tempfile.gettempdir()) / "bench-images.log")
     result: dict[str, Any] = {"machine": machine(), "env": ENV, "tool": TOOL}
     result["grpc_echo_floor"] = stats(echo_samples(args.n))
+    result["grpc_stream_floor"] = stats(stream_samples(args.n))
+    result["aio_echo_throughput_64"] = aio_throughput(64, args.seconds)
 
     cold = []
     for _ in range(5):
@@ -109,10 +112,42 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(3)
                 memory = [container_memory_mib(s.env.container.id) for s in pool.manager.slots.values() if s.env]
                 result["idle_memory_mib"] = {"median": statistics.median(memory), "max": max(memory)}
+                result["throughput_calls_per_s"] = {
+                    str(n): await session_throughput(pool.options.listen, corpus, n, args.seconds)
+                    for n in (1, 8, size)}
             if size != min(args.sizes):
                 continue
             result.update(await asyncio.to_thread(session_latencies, pool, args.n))
     return result
+
+
+async def session_throughput(address: str, corpus: Any, sessions: int, seconds: float) -> float:
+    """Aggregate CallTool rate of `sessions` concurrent sessions spread over the environments."""
+    from envscaler.client.pool_client import AsyncPool
+
+    plans = []
+    for env_id, scenarios in corpus.scenarios.items():
+        task_id = next(iter(scenarios))
+        first = json.loads((SOLUTIONS / f"{env_id}__{task_id}.jsonl").read_text().splitlines()[0])
+        plans.append((env_id, task_id, first["name"], first["arguments"]))
+    counts = [0] * sessions
+    async with AsyncPool(address, timeout=60) as pool:
+        leased = [await pool.acquire(plans[i % len(plans)][0], plans[i % len(plans)][1], wait=120)
+                  for i in range(sessions)]
+        until = time.perf_counter() + seconds
+
+        async def loop(i: int) -> None:
+            _, _, name, arguments = plans[i % len(plans)]
+            while time.perf_counter() < until:
+                await leased[i].call(name, arguments)
+                counts[i] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(i) for i in range(sessions)))
+        elapsed = time.perf_counter() - started
+        for session in leased:
+            await session.release()
+    return sum(counts) / elapsed
 
 
 def session_latencies(pool: RunningPool, n: int) -> dict[str, Any]:
@@ -143,6 +178,7 @@ def report(result: dict[str, Any]) -> str:
     floor = result["grpc_echo_floor"]["p50_ms"]
     rows = [
         ("bare grpcio echo over UDS (floor)", "grpc_echo_floor"),
+        ("bare grpcio bidi-stream message over UDS", "grpc_stream_floor"),
         ("CallTool direct to the container's EnvService", "call_direct_envservice"),
         ("CallTool through the pool", "call_through_pool"),
         ("Reset through the pool (fresh worker)", "reset_through_pool"),
@@ -157,6 +193,11 @@ def report(result: dict[str, Any]) -> str:
     lines += ["", f"Reset is {cold / reset:.0f}x faster than a fresh container.", "",
               "| containers | time to all ready |", "|---:|---:|"]
     lines += [f"| {size} | {seconds:.1f} s |" for size, seconds in result["time_to_ready_s"].items()]
+    echo = result["aio_echo_throughput_64"]
+    lines += ["", "| concurrent sessions | CallTool/s through the pool | x grpc.aio echo at 64 callers |",
+              "|---:|---:|---:|"]
+    lines += [f"| {n} | {rate:.0f} | {rate / echo:.2f} |" for n, rate in result["throughput_calls_per_s"].items()]
+    lines += [f"| (grpc.aio echo, 64 callers) | {echo:.0f} | 1.00 |"]
     memory = result["idle_memory_mib"]
     lines += ["", f"Idle memory per container (cgroup): median {memory['median']:.1f} MiB, "
                   f"max {memory['max']:.1f} MiB."]
@@ -167,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput measurement")
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     RESULTS.mkdir(exist_ok=True)
