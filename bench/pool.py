@@ -93,9 +93,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     corpus = load_corpus()
     images, _ = build_images(client, corpus, PoolOptions(), Path(tempfile.gettempdir()) / "bench-images.log")
     result: dict[str, Any] = {"machine": machine(), "env": ENV, "tool": TOOL}
-    result["grpc_echo_floor"] = stats(echo_samples(args.n))
-    result["grpc_stream_floor"] = stats(stream_samples(args.n))
-    result["aio_echo_throughput_64"] = aio_throughput(64, args.seconds)
+    result["grpc_echo_floor"] = stats(await asyncio.to_thread(echo_samples, args.n))
+    result["grpc_stream_floor"] = stats(await asyncio.to_thread(stream_samples, args.n))
+    result["aio_echo_throughput_64"] = await asyncio.to_thread(aio_throughput, 64, args.seconds)
 
     cold = []
     for _ in range(5):
