@@ -31,16 +31,19 @@ def targets() -> list[tuple[str, str, bool]]:
     ready = pool["time_to_ready_s"].get("64", float("nan"))
     memory = pool["idle_memory_mib"]["median"]
     throughput = pool["throughput_calls_per_s"].get("64", 0.0) / pool["aio_echo_throughput_64"]
+    direct_throughput = pool["throughput_direct_calls_per_s"].get("64", 0.0) / pool["aio_echo_throughput_64"]
     per_env = build["cold_per_env_s"]["p50"]
     return [
         ("round trip through the pool <= 2.0x the gRPC floor p50", f"{ratio_pool:.2f}x", ratio_pool <= 2.0),
-        ("round trip to an EnvService <= 1.3x the gRPC floor p50", f"{ratio_direct:.2f}x", ratio_direct <= 1.3),
+        ("round trip to an EnvService (a lease's direct route) <= 1.3x the gRPC floor p50", f"{ratio_direct:.2f}x",
+         ratio_direct <= 1.3),
         ("Reset <= 5 ms p50", f"{reset_ms:.2f} ms", reset_ms <= 5.0),
         ("Reset >= 40x faster than a fresh container", f"{cold_ratio:.0f}x", cold_ratio >= 40),
         ("warm acquire (+ release) <= 2 ms p50", f"{acquire:.2f} ms", acquire <= 2.0),
         ("64 containers ready <= 20 s", f"{ready:.1f} s", ready <= 20.0),
         ("idle memory <= 30 MiB per container", f"{memory:.1f} MiB", memory <= 30.0),
         ("throughput at 64 sessions >= 1.0x a grpc.aio echo server", f"{throughput:.2f}x", throughput >= 1.0),
+        ("  the same, by direct routes", f"{direct_throughput:.2f}x", direct_throughput >= 1.0),
         ("<= 0.5 s per environment build", f"{per_env:.3f} s", per_env <= 0.5),
         ("faster than openenv-core by >= 3x", "not measured", False),
     ]

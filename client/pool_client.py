@@ -19,7 +19,9 @@ import grpc.aio
 
 from envscaler.client.env_client import (
     CHANNEL_OPTIONS,
+    AsyncEnvClient,
     AsyncEnvMethods,
+    EnvClient,
     EnvClientError,
     EnvMethods,
     target_of,
@@ -54,20 +56,26 @@ def _bind_lease(session: PoolSession | AsyncPoolSession, stub: ppb_grpc.PoolServ
     session._info = None
     session.initial = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
     session.episode_id = session.initial.episode_id if session.initial else ""
+    session.direct_address = lease.direct_address
 
 
 class PoolSession(EnvMethods):
-    """One leased container, with EnvClient's methods."""
+    """One leased container, with EnvClient's methods. With `direct`, the calls go
+    straight to the container's own socket (same host only), skipping the pool's hop."""
 
     pool_stub: ppb_grpc.PoolServiceStub
     lease_id: str
     env_id: str
     initial: ResetResult | None
+    direct_address: str
+    direct: EnvClient | None = None
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        if self.direct is not None:
+            return self.direct._invoke(method, request, timeout)
         try:
             return getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
                                                    timeout=timeout or self.timeout)
@@ -81,6 +89,9 @@ class PoolSession(EnvMethods):
             raise wrap_rpc_error("Renew", exc) from None
 
     def release(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
+            self.direct = None
         try:
             self.pool_stub.Release(ppb.ReleaseRequest(lease_id=self.lease_id), timeout=self.timeout)
         except grpc.RpcError as exc:
@@ -94,19 +105,22 @@ class Pool:
         self.timeout = timeout
 
     def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
-                wait: float | None = None, seed: int = 0) -> PoolSession:
+                wait: float | None = None, seed: int = 0, direct: bool = False) -> PoolSession:
         """Lease a container; call `release()` on the session when done (or use `session`)."""
         deadline = max(self.timeout, (wait or 30.0) + 30.0)
         try:
             lease = self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
-        return PoolSession(self.stub, lease, self.timeout)
+        session = PoolSession(self.stub, lease, self.timeout)
+        if direct and lease.direct_address:
+            session.direct = EnvClient(lease.direct_address, timeout=self.timeout)
+        return session
 
     @contextlib.contextmanager
     def session(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
-                wait: float | None = None, seed: int = 0) -> Iterator[PoolSession]:
-        session = self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed)
+                wait: float | None = None, seed: int = 0, direct: bool = False) -> Iterator[PoolSession]:
+        session = self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed, direct=direct)
         try:
             yield session
         finally:
@@ -134,11 +148,15 @@ class AsyncPoolSession(AsyncEnvMethods):
     lease_id: str
     env_id: str
     initial: ResetResult | None
+    direct_address: str
+    direct: AsyncEnvClient | None = None
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        if self.direct is not None:
+            return await self.direct._invoke(method, request, timeout)
         try:
             return await getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
                                                          timeout=timeout or self.timeout)
@@ -146,6 +164,9 @@ class AsyncPoolSession(AsyncEnvMethods):
             raise wrap_rpc_error(method, exc) from None
 
     async def release(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
+            self.direct = None
         try:
             await self.pool_stub.Release(ppb.ReleaseRequest(lease_id=self.lease_id), timeout=self.timeout)
         except grpc.RpcError as exc:
@@ -159,18 +180,22 @@ class AsyncPool:
         self.timeout = timeout
 
     async def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
-                      wait: float | None = None, seed: int = 0) -> AsyncPoolSession:
+                      wait: float | None = None, seed: int = 0, direct: bool = False) -> AsyncPoolSession:
         deadline = max(self.timeout, (wait or 30.0) + 30.0)
         try:
             lease = await self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
-        return AsyncPoolSession(self.stub, lease, self.timeout)
+        session = AsyncPoolSession(self.stub, lease, self.timeout)
+        if direct and lease.direct_address:
+            session.direct = AsyncEnvClient(lease.direct_address, timeout=self.timeout)
+        return session
 
     @contextlib.asynccontextmanager
     async def session(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
-                      wait: float | None = None, seed: int = 0) -> AsyncIterator[AsyncPoolSession]:
-        session = await self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed)
+                      wait: float | None = None, seed: int = 0,
+                      direct: bool = False) -> AsyncIterator[AsyncPoolSession]:
+        session = await self.acquire(env_id, scenario, ttl=ttl, wait=wait, seed=seed, direct=direct)
         try:
             yield session
         finally:

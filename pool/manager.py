@@ -413,10 +413,13 @@ class PoolManager:
         slot.state = "releasing"
         try:
             assert slot.stub is not None
-            await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
+            ended = await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
         except grpc.aio.AioRpcError as exc:
             log.warning("clean release of %s failed (%s); replacing it", slot.id, exc.details())
             self._retire(slot, "unclean_release")
+            return
+        if ended.dirty:  # broken through a direct route, out of the pool's sight
+            self._retire(slot, "tainted")
             return
         if slot.state == "releasing":  # not died meanwhile
             slot.state = "idle"

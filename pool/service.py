@@ -46,8 +46,9 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
 
     def _lease_message(self, lease: Any, reset: pb.ResetResponse | None = None) -> ppb.Lease:
         now = asyncio.get_running_loop().time()
+        direct = lease.slot.env.address if lease.slot.env is not None else ""
         return ppb.Lease(lease_id=lease.lease_id, env_id=lease.slot.env_id, expires_unix_ms=lease.expires_unix_ms(now),
-                         reset=reset)
+                         reset=reset, direct_address=direct)
 
     async def Acquire(self, request: ppb.AcquireRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
         remaining = context.time_remaining()

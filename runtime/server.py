@@ -78,6 +78,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes,
         ))
         self.lock = threading.Lock()
+        self.dirty = False  # a worker broke since the last EndEpisode
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
         self.scenario_id = ""
@@ -181,6 +182,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
                                        f"tool {name!r}")
             except WorkerError as exc:
+                self.dirty = True
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
         if not reply.get("ok"):
             return _tool_error(str(reply.get("kind")), str(reply.get("message")), started=started)
@@ -194,6 +196,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             try:
                 reply = worker.request({"op": "state"}, timeout, "GetState")
             except WorkerError as exc:
+                self.dirty = True
                 context.abort(grpc.StatusCode.ABORTED, exc.message)
         if not reply.get("ok"):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
@@ -221,6 +224,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 reply = worker.request({"op": "evaluate", "checks": [c.check_func for c in checks],
                                         "check_timeout": check_timeout}, total_timeout, "Evaluate")
             except WorkerError as exc:
+                self.dirty = True
                 context.abort(grpc.StatusCode.ABORTED, exc.message)
         results = reply.get("results") if reply.get("ok") else None
         if not isinstance(results, list) or len(results) != len(checks):
@@ -239,12 +243,13 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             self._end_episode()
             self.episode_id = self.scenario_id = ""
+            dirty, self.dirty = self.dirty, False
             if not self.zygote.alive():
                 try:
                     self.zygote.start()
                 except WorkerError as exc:
                     context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
-        return pb.EndEpisodeResponse()
+        return pb.EndEpisodeResponse(dirty=dirty)
 
     def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:
         scenario_id = request.scenario_id or self.scenario_id

@@ -181,3 +181,20 @@ def test_replay_through_the_pool(local_pool: LocalPool) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
+
+
+def test_direct_routes_skip_the_pool_hop_and_are_checked_on_release(local_pool: LocalPool) -> None:
+    pool = local_pool.pool
+    with pool.session("env_4", "0502-142201", wait=60, direct=True) as session:
+        assert session.direct is not None and session.direct_address.startswith("unix:")
+        for line in (SOLUTIONS / "env_4__0502-142201.jsonl").read_text().splitlines():
+            call = json.loads(line)
+            assert session.call(call["name"], call["arguments"]).ok
+        assert session.evaluate().reward == 1.0
+    replaced = pool.stats().replaced
+    with pool.session("env_hostile", "t1", wait=60, direct=True) as session:
+        slot_id = local_pool.manager.leases[session.lease_id].slot.id
+        assert session.call("spin", timeout=0.5).error_kind == "DEADLINE_EXCEEDED"  # the pool did not see it
+    assert pool.stats().replaced == replaced + 1  # ...but EndEpisode told it on release
+    slot = local_pool.manager.slots.get(slot_id)
+    assert slot is None or slot.state == "removing"

@@ -202,5 +202,7 @@ class EndEpisodeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class EndEpisodeResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("dirty",)
+    DIRTY_FIELD_NUMBER: _ClassVar[int]
+    dirty: bool
+    def __init__(self, dirty: _Optional[bool] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from envscaler.v1 import env_pb2 as envscaler_dot_v1_dot_env__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nvscaler/v1/pool.proto\x12\x0c\x65nvscaler.v1\x1a\x16\x65nvscaler/v1/env.proto\"j\n\x0e\x41\x63quireRequest\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x14\n\x0clease_ttl_ms\x18\x03 \x01(\r\x12\x0f\n\x07wait_ms\x18\x04 \x01(\r\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"n\n\x05Lease\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65xpires_unix_ms\x18\x03 \x01(\x03\x12*\n\x05reset\x18\x04 \x01(\x0b\x32\x1b.envscaler.v1.ResetResponse\"\"\n\x0eReleaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"\x11\n\x0fReleaseResponse\" \n\x0cRenewRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"(\n\x14LeaseDescribeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"R\n\x11LeaseResetRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12+\n\x07request\x18\x02 \x01(\x0b\x32\x1a.envscaler.v1.ResetRequest\"X\n\x14LeaseCallToolRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.CallToolRequest\"X\n\x14LeaseGetStateRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.GetStateRequest\"X\n\x14LeaseEvaluateRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.EvaluateRequest\"\x11\n\x0fListEnvsRequest\"\x85\x01\n\nEnvSummary\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x11\n\tspec_hash\x18\x02 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x03 \x01(\t\x12!\n\x05tools\x18\x04 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x05 \x03(\t\":\n\x10ListEnvsResponse\x12&\n\x04\x65nvs\x18\x01 \x03(\x0b\x32\x18.envscaler.v1.EnvSummary\"\x0e\n\x0cStatsRequest\"Z\n\x08\x45nvStats\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x0c\n\x04idle\x18\x02 \x01(\x05\x12\x0e\n\x06leased\x18\x03 \x01(\x05\x12\x10\n\x08starting\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\"\x93\x01\n\rStatsResponse\x12\x0c\n\x04size\x18\x01 \x01(\x05\x12\x12\n\ncontainers\x18\x02 \x01(\x05\x12$\n\x04\x65nvs\x18\x03 \x03(\x0b\x32\x16.envscaler.v1.EnvStats\x12\x10\n\x08\x61\x63quired\x18\x04 \x01(\x03\x12\x10\n\x08replaced\x18\x05 \x01(\x03\x12\x16\n\x0eleases_expired\x18\x06 \x01(\x03\x32\xe1\x05\n\x0bPoolService\x12<\n\x07\x41\x63quire\x12\x1c.envscaler.v1.AcquireRequest\x1a\x13.envscaler.v1.Lease\x12\x46\n\x07Release\x12\x1c.envscaler.v1.ReleaseRequest\x1a\x1d.envscaler.v1.ReleaseResponse\x12\x38\n\x05Renew\x12\x1a.envscaler.v1.RenewRequest\x1a\x13.envscaler.v1.Lease\x12N\n\x08\x44\x65scribe\x12\".envscaler.v1.LeaseDescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12\x45\n\x05Reset\x12\x1f.envscaler.v1.LeaseResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12N\n\x08\x43\x61llTool\x12\".envscaler.v1.LeaseCallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12N\n\x08GetState\x12\".envscaler.v1.LeaseGetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12N\n\x08\x45valuate\x12\".envscaler.v1.LeaseEvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12I\n\x08ListEnvs\x12\x1d.envscaler.v1.ListEnvsRequest\x1a\x1e.envscaler.v1.ListEnvsResponse\x12@\n\x05Stats\x12\x1a.envscaler.v1.StatsRequest\x1a\x1b.envscaler.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nvscaler/v1/pool.proto\x12\x0c\x65nvscaler.v1\x1a\x16\x65nvscaler/v1/env.proto\"j\n\x0e\x41\x63quireRequest\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x14\n\x0clease_ttl_ms\x18\x03 \x01(\r\x12\x0f\n\x07wait_ms\x18\x04 \x01(\r\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"\x86\x01\n\x05Lease\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65xpires_unix_ms\x18\x03 \x01(\x03\x12*\n\x05reset\x18\x04 \x01(\x0b\x32\x1b.envscaler.v1.ResetResponse\x12\x16\n\x0e\x64irect_address\x18\x05 \x01(\t\"\"\n\x0eReleaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"\x11\n\x0fReleaseResponse\" \n\x0cRenewRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"(\n\x14LeaseDescribeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"R\n\x11LeaseResetRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12+\n\x07request\x18\x02 \x01(\x0b\x32\x1a.envscaler.v1.ResetRequest\"X\n\x14LeaseCallToolRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.CallToolRequest\"X\n\x14LeaseGetStateRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.GetStateRequest\"X\n\x14LeaseEvaluateRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x07request\x18\x02 \x01(\x0b\x32\x1d.envscaler.v1.EvaluateRequest\"\x11\n\x0fListEnvsRequest\"\x85\x01\n\nEnvSummary\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x11\n\tspec_hash\x18\x02 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x03 \x01(\t\x12!\n\x05tools\x18\x04 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x05 \x03(\t\":\n\x10ListEnvsResponse\x12&\n\x04\x65nvs\x18\x01 \x03(\x0b\x32\x18.envscaler.v1.EnvSummary\"\x0e\n\x0cStatsRequest\"Z\n\x08\x45nvStats\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x0c\n\x04idle\x18\x02 \x01(\x05\x12\x0e\n\x06leased\x18\x03 \x01(\x05\x12\x10\n\x08starting\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\"\x93\x01\n\rStatsResponse\x12\x0c\n\x04size\x18\x01 \x01(\x05\x12\x12\n\ncontainers\x18\x02 \x01(\x05\x12$\n\x04\x65nvs\x18\x03 \x03(\x0b\x32\x16.envscaler.v1.EnvStats\x12\x10\n\x08\x61\x63quired\x18\x04 \x01(\x03\x12\x10\n\x08replaced\x18\x05 \x01(\x03\x12\x16\n\x0eleases_expired\x18\x06 \x01(\x03\x32\xe1\x05\n\x0bPoolService\x12<\n\x07\x41\x63quire\x12\x1c.envscaler.v1.AcquireRequest\x1a\x13.envscaler.v1.Lease\x12\x46\n\x07Release\x12\x1c.envscaler.v1.ReleaseRequest\x1a\x1d.envscaler.v1.ReleaseResponse\x12\x38\n\x05Renew\x12\x1a.envscaler.v1.RenewRequest\x1a\x13.envscaler.v1.Lease\x12N\n\x08\x44\x65scribe\x12\".envscaler.v1.LeaseDescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12\x45\n\x05Reset\x12\x1f.envscaler.v1.LeaseResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12N\n\x08\x43\x61llTool\x12\".envscaler.v1.LeaseCallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12N\n\x08GetState\x12\".envscaler.v1.LeaseGetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12N\n\x08\x45valuate\x12\".envscaler.v1.LeaseEvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12I\n\x08ListEnvs\x12\x1d.envscaler.v1.ListEnvsRequest\x1a\x1e.envscaler.v1.ListEnvsResponse\x12@\n\x05Stats\x12\x1a.envscaler.v1.StatsRequest\x1a\x1b.envscaler.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +34,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACQUIREREQUEST']._serialized_start=65
   _globals['_ACQUIREREQUEST']._serialized_end=171
-  _globals['_LEASE']._serialized_start=173
-  _globals['_LEASE']._serialized_end=283
-  _globals['_RELEASEREQUEST']._serialized_start=285
-  _globals['_RELEASEREQUEST']._serialized_end=319
-  _globals['_RELEASERESPONSE']._serialized_start=321
-  _globals['_RELEASERESPONSE']._serialized_end=338
-  _globals['_RENEWREQUEST']._serialized_start=340
-  _globals['_RENEWREQUEST']._serialized_end=372
-  _globals['_LEASEDESCRIBEREQUEST']._serialized_start=374
-  _globals['_LEASEDESCRIBEREQUEST']._serialized_end=414
-  _globals['_LEASERESETREQUEST']._serialized_start=416
-  _globals['_LEASERESETREQUEST']._serialized_end=498
-  _globals['_LEASECALLTOOLREQUEST']._serialized_start=500
-  _globals['_LEASECALLTOOLREQUEST']._serialized_end=588
-  _globals['_LEASEGETSTATEREQUEST']._serialized_start=590
-  _globals['_LEASEGETSTATEREQUEST']._serialized_end=678
-  _globals['_LEASEEVALUATEREQUEST']._serialized_start=680
-  _globals['_LEASEEVALUATEREQUEST']._serialized_end=768
-  _globals['_LISTENVSREQUEST']._serialized_start=770
-  _globals['_LISTENVSREQUEST']._serialized_end=787
-  _globals['_ENVSUMMARY']._serialized_start=790
-  _globals['_ENVSUMMARY']._serialized_end=923
-  _globals['_LISTENVSRESPONSE']._serialized_start=925
-  _globals['_LISTENVSRESPONSE']._serialized_end=983
-  _globals['_STATSREQUEST']._serialized_start=985
-  _globals['_STATSREQUEST']._serialized_end=999
-  _globals['_ENVSTATS']._serialized_start=1001
-  _globals['_ENVSTATS']._serialized_end=1091
-  _globals['_STATSRESPONSE']._serialized_start=1094
-  _globals['_STATSRESPONSE']._serialized_end=1241
-  _globals['_POOLSERVICE']._serialized_start=1244
-  _globals['_POOLSERVICE']._serialized_end=1981
+  _globals['_LEASE']._serialized_start=174
+  _globals['_LEASE']._serialized_end=308
+  _globals['_RELEASEREQUEST']._serialized_start=310
+  _globals['_RELEASEREQUEST']._serialized_end=344
+  _globals['_RELEASERESPONSE']._serialized_start=346
+  _globals['_RELEASERESPONSE']._serialized_end=363
+  _globals['_RENEWREQUEST']._serialized_start=365
+  _globals['_RENEWREQUEST']._serialized_end=397
+  _globals['_LEASEDESCRIBEREQUEST']._serialized_start=399
+  _globals['_LEASEDESCRIBEREQUEST']._serialized_end=439
+  _globals['_LEASERESETREQUEST']._serialized_start=441
+  _globals['_LEASERESETREQUEST']._serialized_end=523
+  _globals['_LEASECALLTOOLREQUEST']._serialized_start=525
+  _globals['_LEASECALLTOOLREQUEST']._serialized_end=613
+  _globals['_LEASEGETSTATEREQUEST']._serialized_start=615
+  _globals['_LEASEGETSTATEREQUEST']._serialized_end=703
+  _globals['_LEASEEVALUATEREQUEST']._serialized_start=705
+  _globals['_LEASEEVALUATEREQUEST']._serialized_end=793
+  _globals['_LISTENVSREQUEST']._serialized_start=795
+  _globals['_LISTENVSREQUEST']._serialized_end=812
+  _globals['_ENVSUMMARY']._serialized_start=815
+  _globals['_ENVSUMMARY']._serialized_end=948
+  _globals['_LISTENVSRESPONSE']._serialized_start=950
+  _globals['_LISTENVSRESPONSE']._serialized_end=1008
+  _globals['_STATSREQUEST']._serialized_start=1010
+  _globals['_STATSREQUEST']._serialized_end=1024
+  _globals['_ENVSTATS']._serialized_start=1026
+  _globals['_ENVSTATS']._serialized_end=1116
+  _globals['_STATSRESPONSE']._serialized_start=1119
+  _globals['_STATSRESPONSE']._serialized_end=1266
+  _globals['_POOLSERVICE']._serialized_start=1269
+  _globals['_POOLSERVICE']._serialized_end=2006
 # @@protoc_insertion_point(module_scope)
