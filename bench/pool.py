@@ -197,8 +197,8 @@ def report(result: dict[str, Any]) -> str:
               "| containers | time to all ready |", "|---:|---:|"]
     lines += [f"| {size} | {seconds:.1f} s |" for size, seconds in result["time_to_ready_s"].items()]
     echo = result["aio_echo_throughput_64"]
-    lines += ["", "| concurrent sessions | CallTool/s through the pool | x echo | CallTool/s by direct route | x echo |",
-              "|---:|---:|---:|---:|---:|"]
+    lines += ["", "| concurrent sessions | CallTool/s through the pool | x echo | CallTool/s by direct route "
+                  "| x echo |", "|---:|---:|---:|---:|---:|"]
     direct = result["throughput_direct_calls_per_s"]
     lines += [f"| {n} | {rate:.0f} | {rate / echo:.2f} | {direct[n]:.0f} | {direct[n] / echo:.2f} |"
               for n, rate in result["throughput_calls_per_s"].items()]
