@@ -72,7 +72,10 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = grpc_address(options.listen)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc's "Failed to bind"
+        raise EngineError(f"cannot listen on {options.listen}: {exc}") from None
     if not address.startswith("unix:"):
         if port == 0:
             raise EngineError(f"cannot listen on {options.listen}")
@@ -81,8 +84,11 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     await manager.start()
     try:
         if options.metrics_listen:
-            host, metrics_port = options.metrics_listen.rsplit(":", 1)
-            metrics_server, _ = start_http_server(int(metrics_port), host, registry=manager.metrics.registry)
+            try:
+                host, metrics_port = options.metrics_listen.rsplit(":", 1)
+                metrics_server, _ = start_http_server(int(metrics_port), host, registry=manager.metrics.registry)
+            except (OSError, ValueError) as exc:
+                raise EngineError(f"cannot serve metrics on {options.metrics_listen!r}: {exc}") from None
         await server.start()
         await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
