@@ -1,8 +1,15 @@
 """envscaler-runtime: sandboxed, pooled runtime for synthesized tool environments."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("envscaler-runtime")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # Lazy: importlib.metadata costs ~45 ms and several MiB in every sandbox process that imports the package.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("envscaler-runtime")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            return "0.0.0"
+    raise AttributeError(f"module 'envscaler' has no attribute {name!r}")

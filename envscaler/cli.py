@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envscaler import __version__
+import envscaler
 from envscaler.spec.loader import Corpus, SpecError, load_corpus
 
 if TYPE_CHECKING:
@@ -404,9 +404,16 @@ def cmd_synth_scen(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- main
 
 
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked for (it is slow to import on every start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        parser.exit(message=f"{parser.prog} {envscaler.__version__}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envscaler-runtime", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
