@@ -194,6 +194,20 @@ def cmd_images_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_prune(args: argparse.Namespace) -> int:
+    from envscaler.images.prune import prune
+
+    result = prune(_engine(), args.base, args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for name in result.removed:
+        print(f"{verb} {name}")
+    for name in result.kept_in_use:
+        print(f"kept {name} (a container uses it)")
+    print(f"{verb} {len(result.removed)} images" + ("" if args.dry_run else
+                                                     f", {result.freed_bytes / 2**20:.0f} MiB of unshared size"))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from envscaler.cli_output import print_build, progress_bar
     from envscaler.images.build import build_envs
@@ -442,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_images_bootstrap)
     p.add_argument("--base", help="use this image as the base (e.g. python:3.11-slim) instead of bootstrapping "
                                   "Debian from the host's apt mirror")
+
+    p = images_sub.add_parser("prune", help="remove runtime and environment images of older sources")
+    p.set_defaults(func=cmd_images_prune)
+    p.add_argument("--base", help="the base in use, when not the bootstrapped one")
+    p.add_argument("--dry-run", action="store_true", help="only list what would go")
 
     p = command("build", cmd_build, "build one image per environment (content-addressed; unchanged ones are cached)")
     _corpus_args(p)

@@ -71,3 +71,22 @@ def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str,
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
     assert "failed" in rows["env_9"] and "does not parse" in out
     assert all("cached" in rows[f"env_{i}"] for i in range(1, 9))
+
+
+def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient, runtime_image: str,
+                                                    example_images: dict[str, str]) -> None:
+    from envscaler.images.env_image import load_archive, plan_image
+    from envscaler.images.prune import prune, stale_images
+
+    corpus = load_corpus()
+    runtime = engine.images.get(runtime_image).attrs
+    stale = plan_image(corpus.env("env_1"), corpus.scenarios_of("env_1"), "sha256:" + "0" * 64)
+    stale = type(stale)(env_id=stale.env_id, tag="envscaler-env/env_1:stale0000000", content_hash=stale.content_hash,
+                        labels=stale.labels, layer=stale.layer)
+    engine.images.load(load_archive(runtime, [stale]))
+    assert "envscaler-env/env_1:stale0000000" in {t for i in stale_images(engine) for t in i.tags}
+    assert "envscaler-env/env_1:stale0000000" in prune(engine, dry_run=True).removed
+    result = prune(engine)
+    assert "envscaler-env/env_1:stale0000000" in result.removed
+    for tag in [runtime_image, *example_images.values()]:
+        engine.images.get(tag)  # what the current sources use is kept
