@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from docker import DockerClient
+
 from envscaler.client.env_client import EnvClient
 from envscaler.containers.launch import running
 from envscaler.images.build import ensure_runtime, env_image, existing_runtime
@@ -26,7 +28,7 @@ class SandboxError(RuntimeError):
     """The sandbox could not be started; the message says why."""
 
 
-def _container_runtime(mode: Mode, base: str | None, log: Path) -> tuple[object, str] | None:
+def _container_runtime(mode: Mode, base: str | None, log: Path) -> tuple[DockerClient, str] | None:
     try:
         client = connect(timeout=30)
     except EngineError:
@@ -51,9 +53,9 @@ def open_sandbox(spec: EnvSpec, scenarios: dict[str, Scenario], mode: Mode = "au
         if found is not None:
             client, runtime = found
             corpus = Corpus(envs={spec.env_id: spec}, scenarios={spec.env_id: scenarios})
-            image = env_image(client, corpus, spec.env_id, runtime)  # type: ignore[arg-type]
+            image = env_image(client, corpus, spec.env_id, runtime)
             with running(client, image, owner=f"sandbox-{os.getpid()}") as env, \
-                    EnvClient(env.address, timeout=timeout) as env_client:  # type: ignore[arg-type]
+                    EnvClient(env.address, timeout=timeout) as env_client:
                 yield env_client, f"hardened container ({image})"
             return
     except (EngineError, ValueError) as exc:

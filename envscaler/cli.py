@@ -11,15 +11,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import envscaler
 from envscaler.spec.loader import Corpus, SpecError, load_corpus
 
 if TYPE_CHECKING:
+    from docker import DockerClient
+
     from envscaler.client.replay import ReplayReport
     from envscaler.runtime.server import ServerConfig
     from envscaler.spec.models import EnvSpec
+    from envscaler.synth.llm import LLM
 
 
 class CliError(Exception):
@@ -161,7 +164,7 @@ def _print_replay(args: argparse.Namespace, report: ReplayReport, sandbox: str) 
 # ---------------------------------------------------------------- images
 
 
-def _engine():
+def _engine() -> DockerClient:
     from envscaler.images.engine import EngineError, connect
 
     try:
@@ -176,14 +179,14 @@ def _log_path() -> Path:
     return path
 
 
-def _runtime(client: object, base: str | None) -> str:
+def _runtime(client: DockerClient, base: str | None) -> str:
     from envscaler.cli_output import status
     from envscaler.images.build import ensure_runtime
     from envscaler.images.engine import EngineError
 
     try:
         with status("base and runtime images (first time: about a minute; log in ~/.cache/envscaler-runtime)"):
-            return ensure_runtime(client, base, _log_path())  # type: ignore[arg-type]
+            return ensure_runtime(client, base, _log_path())
     except EngineError as exc:
         raise CliError(str(exc)) from None
 
@@ -243,10 +246,12 @@ def cmd_pool(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from rich.console import Console
+
     from envscaler.cli_output import print_build, progress_bar
     from envscaler.images.engine import EngineError
     from envscaler.pool.runner import PoolOptions, build_images, serve_pool
-    from envscaler.pool.status import console, interactive, status_line, status_table
+    from envscaler.pool.status import status_line, status_table
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
@@ -272,14 +277,14 @@ def cmd_pool(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        state: dict[str, object] = {}
+        state: dict[str, Any] = {}
 
         def started(manager: object, address: str) -> None:
             state.update(manager=manager, address=address)
 
         task = asyncio.create_task(serve_pool(client, corpus, images, options, stop, started))
-        out = console()
-        live = Live(console=out, refresh_per_second=4, transient=False) if interactive() else None
+        out = Console()
+        live = Live(console=out, refresh_per_second=4, transient=False) if sys.stdout.isatty() else None
         last = ""
         with live if live is not None else contextlib.nullcontext():
             while not task.done():
@@ -287,7 +292,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
                 manager = state.get("manager")
                 if manager is None:
                     continue
-                stats = manager.stats()  # type: ignore[attr-defined]
+                stats = manager.stats()
                 if live is not None:
                     live.update(status_table(stats, str(state["address"])))
                 elif (line := status_line(stats)) != last:
@@ -350,14 +355,14 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         with LocalPool(envs=args.envs, scenarios=args.scenarios,
                        options=PoolOptions(size=size, only=envs, acquire_wait=600)) as local:
             summary = run(local.address)
-    print_rollout_summary(summary, args.out)  # type: ignore[arg-type]
+    print_rollout_summary(summary, args.out)
     return 0
 
 
 # ---------------------------------------------------------------- synth
 
 
-def _synth_llm(args: argparse.Namespace):
+def _synth_llm(args: argparse.Namespace) -> LLM:
     from openai import AsyncOpenAI
 
     from envscaler.synth.llm import LLM

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +16,7 @@ from envscaler.client.replay import ReplayReport
 from envscaler.images.build import BuildResult
 from envscaler.rollout.runner import Summary
 from envscaler.spec.validate import ValidationReport
+from envscaler.synth.llm import Usage
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
                 "warning": "yellow", "error": "bold red", "PASS": "green", "FAIL": "red",
@@ -109,7 +112,7 @@ def print_build(results: list[BuildResult], seconds: float) -> None:
                   f"in {seconds:.2f} s", highlight=False)
 
 
-def print_rollout_summary(summary: Summary, out: object) -> None:
+def print_rollout_summary(summary: Summary, out: Path) -> None:
     console = _console()
     table = Table(title=f"rollout -> {out}")
     for column in ("episodes", "skipped (already done)", "mean reward", "success rate", "errors by kind",
@@ -121,7 +124,7 @@ def print_rollout_summary(summary: Summary, out: object) -> None:
     console.print(table)
 
 
-def print_synth_report(kind: str, rows: dict, usage: object, output: object) -> None:
+def print_synth_report(kind: str, rows: dict[str, dict[str, Any]], usage: Usage, output: Path) -> None:
     console = _console()
     table = Table(title=f"synthesis: {kind} -> {output}")
     columns = sorted({k for row in rows.values() for k in row}) if rows else []
@@ -131,5 +134,5 @@ def print_synth_report(kind: str, rows: dict, usage: object, output: object) -> 
     for name, row in rows.items():
         table.add_row(name, *(_clip(str(row.get(c, "")), 120) for c in columns))
     console.print(table)
-    console.print(f"LLM: {usage.requests} requests, {usage.cached} from cache, {usage.repairs} repairs, "  # type: ignore[attr-defined]
-                  f"{usage.prompt_tokens} + {usage.completion_tokens} tokens", highlight=False)  # type: ignore[attr-defined]
+    console.print(f"LLM: {usage.requests} requests, {usage.cached} from cache, {usage.repairs} repairs, "
+                  f"{usage.prompt_tokens} + {usage.completion_tokens} tokens", highlight=False)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 
@@ -31,10 +29,3 @@ def status_line(stats: dict[str, Any]) -> str:
             f"{parts['starting']} starting, {parts['failed']} failed starts; {stats['acquired']} leases, "
             f"{stats['replaced']} replaced")
 
-
-def interactive() -> bool:
-    return sys.stdout.isatty()
-
-
-def console() -> Console:
-    return Console()

@@ -62,7 +62,6 @@ class AgentOptions:
 @dataclass
 class Episode:
     record: TrajectoryRecord
-    started: float
     steps: int = 0
 
 
@@ -191,7 +190,7 @@ async def run_episode(llm: AsyncOpenAI, session: AsyncEnvMethods, scenario: Scen
                               tools=info.tools, messages=[{"role": "system",
                                                            "content": agent_system_prompt(info, options.mode)}],
                               mode=options.mode, model=options.model)
-    episode = Episode(record=record, started=started)
+    episode = Episode(record=record)
     if options.mode == "non-conv" or user_llm is None:
         record.messages.append({"role": "user", "content": scenario.task})
     else:
