@@ -2,6 +2,11 @@
 
 Frames from a worker are untrusted: the reader caps their size and treats
 anything malformed as a protocol error.
+
+Deadlines are kernel-side (SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket): one
+syscall per read, where a Python socket timeout costs a poll() and a failed
+recv() first, about half of a whole round trip here. Each side sends exactly one
+frame and waits for the answer, so a frame usually arrives in one read.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import time
 from typing import Any
 
 HEADER = struct.Struct("!I")
+_TIMEVAL = struct.Struct("@ll")
+FIRST_READ = 1 << 16
+MAX_READ = 1 << 20
 
 
 class FrameError(Exception):
@@ -30,37 +38,55 @@ def encode(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+def set_deadline(sock: socket.socket, deadline: float) -> None:
+    """Make reads and writes on `sock` give up at `deadline` (time.monotonic())."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FrameError("timeout", "deadline exceeded")
+    seconds = int(remaining)
+    micros = max(int((remaining - seconds) * 1e6), 0 if seconds else 1)  # 0/0 would mean "never"
+    value = _TIMEVAL.pack(seconds, micros)
+    if sock.gettimeout() is not None:
+        sock.settimeout(None)  # kernel timeouts apply to blocking sockets only
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     data = encode(message)
-    if fds:
-        sent = socket.send_fds(sock, [data], fds)
-        if sent < len(data):
-            sock.sendall(data[sent:])
-    else:
-        sock.sendall(data)
+    try:
+        if fds:
+            sent = socket.send_fds(sock, [data], fds)
+            if sent < len(data):
+                sock.sendall(data[sent:])
+        else:
+            sock.sendall(data)
+    except BlockingIOError:  # SO_SNDTIMEO: the peer stopped reading
+        raise FrameError("timeout", "deadline exceeded while sending") from None
+    except OSError as exc:
+        raise FrameError("eof", f"channel error: {exc.strerror or exc}") from None
 
 
-def _recv_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FrameError("timeout", "deadline exceeded")
-            sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(min(size - len(chunks), 1 << 20))
-        except TimeoutError:
-            raise FrameError("timeout", "deadline exceeded") from None
-        except OSError as exc:
-            raise FrameError("eof", f"channel error: {exc.strerror or exc}") from None
-        if not chunk:
-            raise FrameError("eof", "peer closed the channel")
-        chunks += chunk
-    return bytes(chunks)
+def exchange(sock: socket.socket, message: dict[str, Any], max_bytes: int, deadline: float) -> dict[str, Any]:
+    """Send one frame and read the answer, both within `deadline`."""
+    set_deadline(sock, deadline)
+    send(sock, message)
+    return recv(sock, max_bytes, deadline, deadline_set=True)
 
 
-def _decode(body: bytes) -> dict[str, Any]:
+def _read(sock: socket.socket, size: int) -> bytes:
+    try:
+        chunk = sock.recv(size)
+    except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO expired
+        raise FrameError("timeout", "deadline exceeded") from None
+    except OSError as exc:
+        raise FrameError("eof", f"channel error: {exc.strerror or exc}") from None
+    if not chunk:
+        raise FrameError("eof", "peer closed the channel")
+    return chunk
+
+
+def _decode(body: bytes | bytearray) -> dict[str, Any]:
     try:
         message = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -75,30 +101,47 @@ def _check_size(size: int, max_bytes: int) -> None:
         raise FrameError("protocol", f"frame of {size} bytes exceeds the {max_bytes}-byte limit")
 
 
-def recv(sock: socket.socket, max_bytes: int, deadline: float | None = None) -> dict[str, Any]:
-    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline))
+def _complete(sock: socket.socket, data: bytes, max_bytes: int, deadline: float | None) -> dict[str, Any]:
+    """Read the rest of a frame whose first bytes are `data`."""
+    buffer = bytearray(data)
+    while len(buffer) < HEADER.size:
+        if deadline is not None:
+            set_deadline(sock, deadline)
+        buffer += _read(sock, HEADER.size - len(buffer))
+    (size,) = HEADER.unpack_from(buffer)
     _check_size(size, max_bytes)
-    return _decode(_recv_exact(sock, size, deadline))
+    total = HEADER.size + size
+    if len(buffer) > total:
+        raise FrameError("protocol", "the peer sent more than one frame")
+    while len(buffer) < total:
+        if deadline is not None:
+            set_deadline(sock, deadline)
+        buffer += _read(sock, min(total - len(buffer), MAX_READ))
+    return _decode(memoryview(buffer)[HEADER.size:].tobytes())
+
+
+def recv(sock: socket.socket, max_bytes: int, deadline: float | None = None,
+         deadline_set: bool = False) -> dict[str, Any]:
+    if deadline is not None and not deadline_set:
+        set_deadline(sock, deadline)
+    return _complete(sock, _read(sock, FIRST_READ), max_bytes, deadline)
 
 
 def recv_with_fds(sock: socket.socket, max_bytes: int, max_fds: int,
                   deadline: float | None = None) -> tuple[dict[str, Any], list[int]]:
     """A frame sent with `send(..., fds=...)`: the descriptors ride on its first bytes."""
     if deadline is not None:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        set_deadline(sock, deadline)
     try:
         head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, max_fds)
-    except TimeoutError:
+    except (BlockingIOError, TimeoutError):
         raise FrameError("timeout", "deadline exceeded") from None
     except OSError as exc:
         raise FrameError("eof", f"channel error: {exc.strerror or exc}") from None
     try:
         if not head:
             raise FrameError("eof", "peer closed the channel")
-        head += _recv_exact(sock, HEADER.size - len(head), deadline)
-        (size,) = HEADER.unpack(head)
-        _check_size(size, max_bytes)
-        return _decode(_recv_exact(sock, size, deadline)), fds
+        return _complete(sock, head, max_bytes, deadline), fds
     except FrameError:
         for fd in fds:
             _close(fd)

@@ -84,14 +84,8 @@ class EpisodeWorker:
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
-            framing.send(self.sock, message)
-            return self.receive(timeout, what)
-        except OSError:  # the worker is gone before we could even write
-            raise self._fail("WORKER_CRASHED", what) from None
-
-    def receive(self, timeout: float, what: str) -> dict[str, Any]:
-        try:
-            return framing.recv(self.sock, self.zygote.settings.max_frame_bytes, time.monotonic() + timeout)
+            return framing.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
+                                    time.monotonic() + timeout)
         except framing.FrameError as exc:
             kind = {"timeout": "DEADLINE_EXCEEDED", "eof": "WORKER_CRASHED"}.get(exc.reason, "PROTOCOL_ERROR")
             raise self._fail(kind, what, timeout, str(exc)) from None
@@ -153,8 +147,8 @@ class Zygote:
         theirs.close()
         self.control = ours
         try:
-            framing.send(ours, self.settings.load_message())
-            reply = framing.recv(ours, CONTROL_FRAME_BYTES, time.monotonic() + self.settings.load_timeout)
+            reply = framing.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
+                                     time.monotonic() + self.settings.load_timeout)
         except framing.FrameError as exc:
             self.stop()
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
@@ -169,11 +163,12 @@ class Zygote:
     def _control_request(self, message: dict[str, Any], timeout: float,
                          max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
         assert self.control is not None
-        framing.send(self.control, message)
         deadline = time.monotonic() + timeout
         if max_fds:
+            framing.set_deadline(self.control, deadline)
+            framing.send(self.control, message)
             return framing.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline)
-        return framing.recv(self.control, CONTROL_FRAME_BYTES, deadline), []
+        return framing.exchange(self.control, message, CONTROL_FRAME_BYTES, deadline), []
 
     def spawn(self, init_config: dict[str, Any], seed: int, timeout: float) -> tuple[EpisodeWorker, dict[str, Any]]:
         """Fork a fresh worker and instantiate the environment in it; returns it and its initial state."""
