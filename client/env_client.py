@@ -1,6 +1,7 @@
 """Clients for the EnvService methods: `EnvClient` / `AsyncEnvClient` talk to one
 environment server; pool sessions (pool_client.py) reuse the same methods and only
-change how a request travels (wrapped with a lease, through the pool).
+change how a request travels (wrapped with a lease, through the pool). Both send
+their calls on one Session stream (session_stream.py).
 """
 
 from __future__ import annotations
@@ -12,27 +13,12 @@ import grpc
 import grpc.aio
 
 from envscaler.client.models import EnvInfo, Evaluation, ResetResult, StateSnapshot, ToolResult
+from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 EVALUATE_TIMEOUT = 120.0
-
-
-class EnvClientError(RuntimeError):
-    """A call the server refused or could not complete; `code` is the gRPC status name."""
-
-    def __init__(self, method: str, code: str, details: str) -> None:
-        super().__init__(f"{method}: {code}: {details}")
-        self.method = method
-        self.code = code
-        self.details = details
-
-
-def wrap_rpc_error(method: str, exc: grpc.RpcError) -> EnvClientError:
-    code = exc.code() if hasattr(exc, "code") else None
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    return EnvClientError(method, code.name if code else "UNKNOWN", details or "")
 
 
 def target_of(address: str) -> str:
@@ -153,17 +139,16 @@ class EnvClient(EnvMethods):
     def __init__(self, address: str, *, timeout: float = 30.0) -> None:
         self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
-        self.timeout = timeout  # gRPC deadline of each RPC
+        self.stream = SessionStream(self.stub.Session)
+        self.timeout = timeout  # deadline of each call
         self.episode_id = ""
         self._info = None
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error(method, exc) from None
+        return self.stream.request(method, request, timeout or self.timeout)
 
     def close(self) -> None:
+        self.stream.close()
         self.channel.close()
 
     def __enter__(self) -> EnvClient:
@@ -179,17 +164,16 @@ class AsyncEnvClient(AsyncEnvMethods):
     def __init__(self, address: str, *, timeout: float = 30.0) -> None:
         self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
+        self.stream = AsyncSessionStream(self.stub.Session)
         self.timeout = timeout
         self.episode_id = ""
         self._info = None
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return await getattr(self.stub, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error(method, exc) from None
+        return await self.stream.request(method, request, timeout or self.timeout)
 
     async def close(self) -> None:
+        await self.stream.close()
         await self.channel.close()
 
     async def __aenter__(self) -> AsyncEnvClient:

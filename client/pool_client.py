@@ -22,28 +22,24 @@ from envscaler.client.env_client import (
     AsyncEnvClient,
     AsyncEnvMethods,
     EnvClient,
-    EnvClientError,
     EnvMethods,
     target_of,
-    wrap_rpc_error,
 )
+from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ResetResult
+from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
-
-LEASED_REQUESTS = {
-    "Describe": lambda lease, request: ppb.LeaseDescribeRequest(lease_id=lease),
-    "Reset": lambda lease, request: ppb.LeaseResetRequest(lease_id=lease, request=request),
-    "CallTool": lambda lease, request: ppb.LeaseCallToolRequest(lease_id=lease, request=request),
-    "GetState": lambda lease, request: ppb.LeaseGetStateRequest(lease_id=lease, request=request),
-    "Evaluate": lambda lease, request: ppb.LeaseEvaluateRequest(lease_id=lease, request=request),
-}
 
 
 def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: float | None,
                     seed: int) -> ppb.AcquireRequest:
     return ppb.AcquireRequest(env_id=env_id, scenario_id=scenario or "", seed=seed,
                               lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
+
+
+def _leased(lease_id: str) -> Any:
+    return lambda request: ppb.LeaseSessionRequest(lease_id=lease_id, request=request)
 
 
 def _bind_lease(session: PoolSession | AsyncPoolSession, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease,
@@ -72,15 +68,12 @@ class PoolSession(EnvMethods):
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
+        self.stream = SessionStream(stub.Session, _leased(self.lease_id))
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         if self.direct is not None:
             return self.direct._invoke(method, request, timeout)
-        try:
-            return getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
-                                                   timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error(method, exc) from None
+        return self.stream.request(method, request, timeout or self.timeout)
 
     def renew(self) -> None:
         try:
@@ -89,6 +82,7 @@ class PoolSession(EnvMethods):
             raise wrap_rpc_error("Renew", exc) from None
 
     def release(self) -> None:
+        self.stream.close()
         if self.direct is not None:
             self.direct.close()
             self.direct = None
@@ -153,17 +147,15 @@ class AsyncPoolSession(AsyncEnvMethods):
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
+        self.stream = AsyncSessionStream(stub.Session, _leased(self.lease_id))
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         if self.direct is not None:
             return await self.direct._invoke(method, request, timeout)
-        try:
-            return await getattr(self.pool_stub, method)(LEASED_REQUESTS[method](self.lease_id, request),
-                                                         timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error(method, exc) from None
+        return await self.stream.request(method, request, timeout or self.timeout)
 
     async def release(self) -> None:
+        await self.stream.close()
         if self.direct is not None:
             await self.direct.close()
             self.direct = None

@@ -119,7 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from envscaler.client.env_client import EnvClientError
+    from envscaler.client.errors import EnvClientError
     from envscaler.client.replay import CallsFileError, read_calls, replay
     from envscaler.containers.sandbox import SandboxError, open_sandbox
 

@@ -27,6 +27,7 @@ from envscaler.containers.hardening import Hardening
 from envscaler.pool import liveness
 from envscaler.pool.metrics import PoolMetrics
 from envscaler.pool.policy import EnvCounts, plan
+from envscaler.runtime.grpc_handlers import RequestError
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
@@ -41,13 +42,8 @@ def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-class PoolError(Exception):
+class PoolError(RequestError):
     """A refusal with its gRPC status."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -62,6 +58,10 @@ class PoolConfig:
     starts_per_second: float = 16.0
     ready_timeout: float = 60.0
     release_timeout: float = 5.0
+    # How long the pool waits for a container's answer on a session stream before it gives up on it;
+    # longer than the server's own deadlines (10 s per call, per check), which answer first.
+    call_timeout: float = 30.0
+    evaluate_timeout: float = 300.0
 
     @property
     def idle_floor(self) -> int:
@@ -440,31 +440,83 @@ class PoolManager:
 
     # ------------------------------------------------------------ routing
 
-    async def forward(self, lease_id: str, method: str, request: Any, timeout: float | None) -> Any:
-        """Send one EnvService call to the lease's container."""
-        lease = self.lease(lease_id)
-        slot = lease.slot
+    def _routable(self, lease_id: str) -> Slot:
+        slot = self.lease(lease_id).slot
         if slot.state == "dead":
             raise PoolError(grpc.StatusCode.UNAVAILABLE, f"{slot.dead}; release this lease and acquire a new one")
         assert slot.stub is not None
+        return slot
+
+    def _hop_failed(self, slot: Slot, method: str, code: grpc.StatusCode, details: str) -> PoolError:
+        self.metrics.errors.labels(kind=f"rpc_{code.name.lower()}").inc()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            slot.tainted = slot.tainted or "its server stopped answering"
+            return PoolError(grpc.StatusCode.UNAVAILABLE, "the sandbox container of this lease stopped answering; "
+                                                          "release this lease and acquire a new one")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a container too slow to answer is not trusted
+            slot.tainted = slot.tainted or "it overran a deadline"
+            return PoolError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} got no answer from the sandbox "
+                                                                "container within the deadline")
+        return PoolError(code, details or code.name)
+
+    @staticmethod
+    def _check_taint(slot: Slot, response: pb.CallToolResponse) -> None:
+        if response.episode_broken and response.error.kind in TAINTING_ERRORS:
+            slot.tainted = response.error.message  # replaced on release, never leased again
+
+    async def forward(self, lease_id: str, method: str, request: Any, timeout: float | None) -> Any:
+        """Send one EnvService call to the lease's container."""
+        slot = self._routable(lease_id)
         started = time.perf_counter()
         try:
             response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            self.metrics.errors.labels(kind=f"rpc_{exc.code().name.lower()}").inc()
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                slot.tainted = slot.tainted or "its server stopped answering"
-                raise PoolError(grpc.StatusCode.UNAVAILABLE, "the sandbox container of this lease stopped answering; "
-                                                             "release this lease and acquire a new one") from None
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # a container too slow to answer is not trusted
-                slot.tainted = slot.tainted or "it overran a deadline"
-                raise PoolError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} got no answer from the sandbox "
-                                                                   "container within the deadline") from None
-            raise PoolError(exc.code(), exc.details() or exc.code().name) from None
+            raise self._hop_failed(slot, method, exc.code(), exc.details() or "") from None
         finally:
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
-        if method == "CallTool" and response.episode_broken and response.error.kind in TAINTING_ERRORS:
-            slot.tainted = response.error.message  # replaced on release, never leased again
+        if method == "CallTool":
+            self._check_taint(slot, response)
+        return response
+
+    def hop_timeout(self, request: pb.SessionRequest, kind: str) -> float:
+        """How long to wait for the container: the caller's deadline, or a bound past the server's own."""
+        if request.deadline_ms:
+            return request.deadline_ms / 1000
+        if kind == "evaluate":
+            return self.config.evaluate_timeout
+        if kind == "call_tool" and request.call_tool.timeout_ms:
+            return request.call_tool.timeout_ms / 1000 + 5.0
+        return self.config.call_timeout
+
+    async def forward_session(self, lease_id: str, request: pb.SessionRequest, kind: str, method: str,
+                              upstreams: dict[str, Any]) -> pb.SessionResponse:
+        """One message of a client's Session stream, on this stream's own Session stream to the container."""
+        slot = self._routable(lease_id)
+        call = upstreams.get(lease_id)
+        if call is None:
+            for gone in [known for known in upstreams if known not in self.leases]:
+                upstreams.pop(gone).cancel()
+            assert slot.stub is not None
+            call = upstreams[lease_id] = slot.stub.Session()
+        timeout = self.hop_timeout(request, kind)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await call.write(request)
+                response = await call.read()
+        except TimeoutError:
+            upstreams.pop(lease_id).cancel()
+            raise self._hop_failed(slot, method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
+        except grpc.aio.AioRpcError as exc:
+            upstreams.pop(lease_id).cancel()
+            raise self._hop_failed(slot, method, exc.code(), exc.details() or "") from None
+        finally:
+            self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+        if response is grpc.aio.EOF:
+            upstreams.pop(lease_id)
+            raise self._hop_failed(slot, method, grpc.StatusCode.UNAVAILABLE, "")
+        if kind == "call_tool":
+            self._check_taint(slot, response.call_tool)
         return response
 
     # ------------------------------------------------------------ reporting

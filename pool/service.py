@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import grpc.aio
 
 from envscaler.pool.manager import PoolError, PoolManager
+from envscaler.runtime.grpc_handlers import RequestError, session_methods
 from envscaler.spec.loader import Corpus
 from envscaler.spec.toolschema import served_tools
 from envscaler.v1 import env_pb2 as pb
@@ -31,6 +33,7 @@ def list_envs_response(corpus: Corpus, env_ids: list[str]) -> ppb.ListEnvsRespon
 
 
 HOP_MARGIN = 0.05
+SESSION_METHODS = session_methods(pb.SessionRequest)
 
 
 class PoolServicer(ppb_grpc.PoolServiceServicer):
@@ -87,6 +90,32 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
 
     async def Evaluate(self, request: ppb.LeaseEvaluateRequest, context: grpc.aio.ServicerContext) -> Any:
         return await self._route(context, request.lease_id, "Evaluate", request.request)
+
+    async def Session(self, requests: AsyncIterator[ppb.LeaseSessionRequest | RequestError],
+                      context: grpc.aio.ServicerContext) -> AsyncIterator[pb.SessionResponse]:
+        upstreams: dict[str, Any] = {}  # lease id -> this stream's own stream to that lease's container
+        try:
+            async for request in requests:
+                yield await self._session_step(request, upstreams)
+        finally:
+            for call in upstreams.values():
+                call.cancel()
+
+    async def _session_step(self, request: ppb.LeaseSessionRequest | RequestError,
+                            upstreams: dict[str, Any]) -> pb.SessionResponse:
+        try:
+            if isinstance(request, RequestError):
+                raise request
+            kind = request.request.WhichOneof("request")
+            if kind is None:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
+                                                                     f"of {', '.join(SESSION_METHODS)}")
+            if kind == "end_episode":
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
+            return await self.manager.forward_session(request.lease_id, request.request, kind,
+                                                      SESSION_METHODS[kind], upstreams)
+        except RequestError as exc:
+            return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
 
     async def ListEnvs(self, request: ppb.ListEnvsRequest, context: grpc.aio.ServicerContext) -> Any:
         return self.envs

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import openai
 from openai import AsyncOpenAI
 
-from envscaler.client.env_client import AsyncEnvMethods, EnvClientError
+from envscaler.client.env_client import AsyncEnvMethods
+from envscaler.client.errors import EnvClientError
 from envscaler.client.models import EnvInfo
 from envscaler.rollout.trajectory import Action, Observation, Step, TaskInfo, TrajectoryRecord
 from envscaler.spec.models import Scenario

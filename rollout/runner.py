@@ -16,7 +16,7 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
-from envscaler.client.env_client import EnvClientError
+from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool
 from envscaler.rollout.agent import AgentOptions, run_episode
 from envscaler.rollout.trajectory import TaskInfo, TrajectoryRecord

@@ -1,9 +1,14 @@
 """Service handlers that parse requests themselves, so a malformed request is an
-INVALID_ARGUMENT naming the message, not an UNKNOWN with a logged traceback."""
+INVALID_ARGUMENT naming the message, not an UNKNOWN with a logged traceback.
+
+Servicer methods refuse a request by raising RequestError; a unary RPC ends with
+its status, and a Session stream answers that one message with a SessionError
+and stays open.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -12,17 +17,55 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 
 
+class RequestError(Exception):
+    """A refusal with its gRPC status."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def session_methods(request_cls: Any) -> dict[str, str]:
+    """A SessionRequest's fields by the RPC each stands for: call_tool -> CallTool."""
+    fields = request_cls.DESCRIPTOR.oneofs_by_name["request"].fields
+    return {f.name: "".join(part.title() for part in f.name.split("_")) for f in fields}
+
+
 def _problem(cls: Any, exc: Exception) -> str:
     return f"malformed {cls.DESCRIPTOR.full_name}: {exc}"
+
+
+def parse(cls: Any, raw: bytes) -> Any:
+    try:
+        return cls.FromString(raw)
+    except DecodeError as exc:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, _problem(cls, exc)) from None
+
+
+def parse_each(cls: Any, raws: Iterator[bytes]) -> Iterator[Any]:
+    """A stream's messages, with a RequestError in place of each malformed one."""
+    for raw in raws:
+        try:
+            yield parse(cls, raw)
+        except RequestError as exc:
+            yield exc
+
+
+async def parse_each_async(cls: Any, raws: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    async for raw in raws:
+        try:
+            yield parse(cls, raw)
+        except RequestError as exc:
+            yield exc
 
 
 def _sync(impl: Callable[[Any, Any], Any], cls: Any) -> Callable[[bytes, grpc.ServicerContext], Any]:
     def handler(raw: bytes, context: grpc.ServicerContext) -> Any:
         try:
-            request = cls.FromString(raw)
-        except DecodeError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problem(cls, exc))
-        return impl(request, context)
+            return impl(parse(cls, raw), context)
+        except RequestError as exc:
+            context.abort(exc.code, exc.message)
 
     return handler
 
@@ -30,21 +73,47 @@ def _sync(impl: Callable[[Any, Any], Any], cls: Any) -> Callable[[bytes, grpc.Se
 def _async(impl: Callable[[Any, Any], Awaitable[Any]], cls: Any) -> Callable[[bytes, Any], Awaitable[Any]]:
     async def handler(raw: bytes, context: Any) -> Any:
         try:
-            request = cls.FromString(raw)
-        except DecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _problem(cls, exc))
-        return await impl(request, context)
+            return await impl(parse(cls, raw), context)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+
+    return handler
+
+
+def _sync_stream(impl: Callable[[Any, Any], Iterator[Any]], cls: Any) -> Callable[[Iterator[bytes], Any], Any]:
+    def handler(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from impl(parse_each(cls, raws), context)
+        except RequestError as exc:
+            context.abort(exc.code, exc.message)
+
+    return handler
+
+
+def _async_stream(impl: Callable[[Any, Any], AsyncIterator[Any]], cls: Any) -> Callable[[Any, Any], Any]:
+    async def handler(raws: AsyncIterator[bytes], context: Any) -> AsyncIterator[Any]:
+        try:
+            async for response in impl(parse_each_async(cls, raws), context):
+                yield response
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
 
     return handler
 
 
 def service_handler(service: ServiceDescriptor, servicer: object, asynchronous: bool) -> grpc.GenericRpcHandler:
-    """Every unary method of `service`, implemented by the servicer's method of the same name."""
+    """Every method of `service` (unary, or bidi streams), implemented by the servicer's method of the same name."""
     handlers = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
         impl = getattr(servicer, method.name)
+        if method.client_streaming and method.server_streaming:
+            wrap_stream = _async_stream if asynchronous else _sync_stream
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                wrap_stream(impl, request_cls), request_deserializer=None,
+                response_serializer=response_cls.SerializeToString)
+            continue
         wrap = _async if asynchronous else _sync
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             wrap(impl, request_cls), request_deserializer=None, response_serializer=response_cls.SerializeToString)

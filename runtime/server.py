@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from envscaler.runtime.grpc_handlers import service_handler
+from envscaler.runtime.grpc_handlers import RequestError, service_handler, session_methods
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.spec.models import CheckSpec, EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools, tool_names
@@ -28,6 +28,8 @@ from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
 SERVICE_NAME = "envscaler.v1.EnvService"
+MAX_SESSIONS = 4  # open Session streams; each holds a server thread
+SESSION_METHODS = session_methods(pb.SessionRequest)
 DEADLINE_MARGIN = 0.05  # answer before the caller's own deadline fires
 
 
@@ -65,6 +67,16 @@ def _tool_error(kind: str, message: str, broken: bool = False, started: float | 
     )
 
 
+@dataclass(frozen=True)
+class MessageContext:
+    """A stream message's own deadline, reported as a unary RPC's context reports its deadline."""
+
+    deadline: float  # time.monotonic()
+
+    def time_remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
 class EnvServicer(pb_grpc.EnvServiceServicer):
     def __init__(self, spec: EnvSpec, scenarios: dict[str, Scenario], config: ServerConfig) -> None:
         self.spec = spec
@@ -78,6 +90,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes,
         ))
         self.lock = threading.Lock()
+        self.sessions = threading.BoundedSemaphore(MAX_SESSIONS)
         self.dirty = False  # a worker broke since the last EndEpisode
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
@@ -105,12 +118,12 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
 
     def _current(self, context: grpc.ServicerContext, episode_id: str) -> EpisodeWorker:
         if self.episode is None:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no episode: call Reset first")
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "no episode: call Reset first")
         if episode_id and episode_id != self.episode_id:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                           f"episode {episode_id!r} is over; the current episode is {self.episode_id!r}")
         if self.episode.broken:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, self.episode.broken)
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, self.episode.broken)
         return self.episode
 
     def _end_episode(self) -> None:
@@ -132,16 +145,17 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             scenario = self.scenarios.get(request.scenario_id)
             if scenario is None:
                 known = ", ".join(list(self.scenarios)[:10]) or "none"
-                context.abort(grpc.StatusCode.NOT_FOUND,
+                raise RequestError(grpc.StatusCode.NOT_FOUND,
                               f"unknown scenario {request.scenario_id[:80]!r} for {self.spec.env_id} (known: {known})")
             scenario_id, task, init_config = scenario.task_id, scenario.task, scenario.init_config
         elif target == "init_config_json":
             try:
                 init_config = json.loads(request.init_config_json)
             except (json.JSONDecodeError, RecursionError) as exc:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"init_config_json is not valid JSON: {exc}")
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"init_config_json is not valid JSON: {exc}") from None
             if not isinstance(init_config, dict):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                               f"init_config_json must be a JSON object, got {type(init_config).__name__}")
         timeout = self._timeout(context, 0, self.config.reset_timeout)
         with self.lock:
@@ -151,7 +165,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             except WorkerError as exc:
                 code = grpc.StatusCode.DEADLINE_EXCEEDED if exc.kind == "DEADLINE_EXCEEDED" \
                     else grpc.StatusCode.FAILED_PRECONDITION
-                context.abort(code, exc.message)
+                raise RequestError(code, exc.message) from None
             self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
             return pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
                                     state_json=first["state"], state_sha256=first["sha256"])
@@ -197,9 +211,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 reply = worker.request({"op": "state"}, timeout, "GetState")
             except WorkerError as exc:
                 self.dirty = True
-                context.abort(grpc.StatusCode.ABORTED, exc.message)
+                raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         if not reply.get("ok"):
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
         return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
@@ -225,10 +239,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                         "check_timeout": check_timeout}, total_timeout, "Evaluate")
             except WorkerError as exc:
                 self.dirty = True
-                context.abort(grpc.StatusCode.ABORTED, exc.message)
+                raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         results = reply.get("results") if reply.get("ok") else None
         if not isinstance(results, list) or len(results) != len(checks):
-            context.abort(grpc.StatusCode.INTERNAL, f"the worker gave no usable evaluation: {reply.get('message')}")
+            raise RequestError(grpc.StatusCode.INTERNAL,
+                               f"the worker gave no usable evaluation: {reply.get('message')}")
         response = pb.EvaluateResponse(scenario_id=scenario_id, total=len(checks))
         for i, (check, result) in enumerate(zip(checks, results, strict=True)):
             outcome = pb.CheckOutcome.Value(result.get("outcome", "ERROR")) \
@@ -248,17 +263,45 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 try:
                     self.zygote.start()
                 except WorkerError as exc:
-                    context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+                    raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
         return pb.EndEpisodeResponse(dirty=dirty)
+
+    def Session(self, requests: Iterator[pb.SessionRequest | RequestError],
+                context: grpc.ServicerContext) -> Iterator[pb.SessionResponse]:
+        if not self.sessions.acquire(blocking=False):
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"this server already holds {MAX_SESSIONS} open sessions; close one first")
+        try:
+            for request in requests:
+                yield self._session_step(request, context)
+        finally:
+            self.sessions.release()
+
+    def _session_step(self, request: pb.SessionRequest | RequestError,
+                      context: grpc.ServicerContext) -> pb.SessionResponse:
+        try:
+            if isinstance(request, RequestError):
+                raise request
+            kind = request.WhichOneof("request")
+            if kind is None:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
+                                                                     f"of {', '.join(SESSION_METHODS)}")
+            if request.deadline_ms:
+                context = MessageContext(time.monotonic() + request.deadline_ms / 1000)
+            reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
+        except RequestError as exc:
+            return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
+        return pb.SessionResponse(**{kind: reply})
 
     def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:
         scenario_id = request.scenario_id or self.scenario_id
         if not scenario_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                           "the episode was reset to an explicit init_config: name a scenario_id to evaluate")
         scenario = self.scenarios.get(scenario_id)
         if scenario is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown scenario {scenario_id[:80]!r} for {self.spec.env_id}")
+            raise RequestError(grpc.StatusCode.NOT_FOUND,
+                               f"unknown scenario {scenario_id[:80]!r} for {self.spec.env_id}")
         return scenario_id, scenario.checklist_with_func
 
     def close(self) -> None:

@@ -78,3 +78,23 @@ def test_oversized_and_malformed_calls_through_the_pool(small_pool: LocalPool) -
         assert session.call("get_ticket", {"ticket_id": "MOB-1"}).ok
     stats = small_pool.pool.stats()
     assert stats.containers == 2
+
+
+def test_a_session_stream_answers_bad_messages_in_band(small_pool: LocalPool) -> None:
+    """Garbage, an unknown lease, an empty request and end_episode each get their own error; the stream carries on."""
+    with small_pool.pool.session("env_5") as session, grpc.insecure_channel(small_pool.address) as channel:
+        def leased(lease_id: str, **request: object) -> bytes:
+            return ppb.LeaseSessionRequest(lease_id=lease_id, request=pb.SessionRequest(**request)).SerializeToString()
+
+        messages = [b"\xff\xff\xff\xff", leased("no-such-lease", describe=pb.DescribeRequest()),
+                    leased(session.lease_id), leased(session.lease_id, end_episode=pb.EndEpisodeRequest()),
+                    leased(session.lease_id, describe=pb.DescribeRequest())]
+        stream = channel.stream_stream("/envscaler.v1.PoolService/Session")
+        replies = [pb.SessionResponse.FromString(r) for r in stream(iter(messages), timeout=30)]
+    assert [r.WhichOneof("response") for r in replies] == ["error"] * 4 + ["describe"]
+    assert replies[0].error.message.startswith("malformed envscaler.v1.LeaseSessionRequest")
+    assert replies[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "unknown lease 'no-such-lease'" in replies[1].error.message
+    assert replies[2].error.message.startswith("empty envscaler.v1.SessionRequest")
+    assert replies[3].error.message == "a lease's episode ends with Release"
+    assert replies[4].describe.env_id == "env_5"

@@ -17,6 +17,7 @@ from envscaler.client import EnvClient
 from envscaler.runtime.server import RunningServer
 from envscaler.spec import Corpus, SpecError, load_corpus
 from envscaler.spec.toolschema import SchemaError, derive_tools
+from envscaler.v1 import env_pb2 as pb
 from tests.conftest import serve_env
 
 METHODS = ["Describe", "Reset", "CallTool", "GetState", "Evaluate", "EndEpisode"]
@@ -99,3 +100,18 @@ def test_huge_arguments_are_refused_in_band(server: tuple[RunningServer, EnvClie
     _, client = server
     result = client.call("search_products", json.dumps({"query": "x" * (3 << 20)}))
     assert result.error_kind == "ARGUMENTS_TOO_LARGE"
+
+
+def test_garbage_on_a_session_stream_is_answered_in_band(server: tuple[RunningServer, EnvClient]) -> None:
+    """A malformed or empty message gets an error of its own; the stream stays open for the next one."""
+    running, _ = server
+    with grpc.insecure_channel(running.address) as channel:
+        stream = channel.stream_stream("/envscaler.v1.EnvService/Session")
+        good = pb.SessionRequest(describe=pb.DescribeRequest()).SerializeToString()
+        replies = [pb.SessionResponse.FromString(r)
+                   for r in stream(iter([b"\xff\xfe\xfd", b"", good]), timeout=10)]
+    assert [r.WhichOneof("response") for r in replies] == ["error", "error", "describe"]
+    assert replies[0].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert replies[0].error.message.startswith("malformed envscaler.v1.SessionRequest")
+    assert "empty envscaler.v1.SessionRequest: set one of describe, reset, call_tool" in replies[1].error.message
+    assert replies[2].describe.env_id == "env_3"

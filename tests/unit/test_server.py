@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from envscaler.client import AsyncEnvClient, EnvClient, EnvClientError
-from envscaler.runtime.server import RunningServer, ServerConfig
+from envscaler.runtime.server import MAX_SESSIONS, RunningServer, ServerConfig
 from envscaler.spec import Corpus, EnvSpec, Scenario
 from tests.conftest import serve_env
 
@@ -215,3 +215,55 @@ def test_ad_hoc_checks(bank: tuple[RunningServer, EnvClient]) -> None:
     ])
     assert [c.outcome for c in evaluation.checks] == ["PASS", "FAIL", "ERROR"]
     assert evaluation.scenario_id == "" and evaluation.reward == 0.3333
+
+
+def test_a_session_stream_survives_refusals(bank: tuple[RunningServer, EnvClient]) -> None:
+    """On a stream, a refusal answers that one request as a unary RPC's status would; later ones go through."""
+    _, client = bank
+    with pytest.raises(EnvClientError, match="NOT_FOUND: unknown scenario 'nope'"):
+        client.reset("nope")
+    stream = client.stream
+    client.reset("0502-091533")
+    assert client.call("get_account", {"account_id": "AC-100"}).ok
+    assert client.stream is stream and stream._call is not None  # one stream all along
+
+
+def test_open_sessions_are_capped(bank: tuple[RunningServer, EnvClient]) -> None:
+    running, _ = bank
+    clients = [EnvClient(running.address) for _ in range(MAX_SESSIONS + 1)]
+    try:
+        for held in clients[:MAX_SESSIONS]:
+            held.describe()
+        with pytest.raises(EnvClientError, match=f"RESOURCE_EXHAUSTED: this server already holds {MAX_SESSIONS}"):
+            clients[-1].describe()
+        clients[0].close()
+        deadline = time.monotonic() + 5
+        while True:  # the server sees the closed stream shortly after
+            try:
+                assert clients[-1].describe().env_id == "env_4"
+                break
+            except EnvClientError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        for held in clients:
+            held.close()
+
+
+def test_a_blocking_stream_gives_up_at_its_deadline(sock_dir: Path) -> None:
+    """The server answers within the caller's deadline; a server that never answers is left by the client."""
+    spec = EnvSpec(env_id="env_h", env_class_name="Env", env_class_code=HOSTILE)
+    scenario = Scenario(env_id="env_h", task_id="empty", init_config={})
+    with serve_env(spec, {"empty": scenario}, sock_dir, ServerConfig(call_timeout=30.0)) as running, \
+            EnvClient(running.address, timeout=0.5) as client:
+        client.reset("empty")
+        running.servicer.lock.acquire()  # the server is stuck: nothing answers
+        try:
+            started = time.monotonic()
+            with pytest.raises(EnvClientError, match=r"DEADLINE_EXCEEDED: no answer within 0\.5 s"):
+                client.call("bump")
+            assert time.monotonic() - started < 2.0
+        finally:
+            running.servicer.lock.release()
+        assert client.call("bump").ok  # a fresh stream on the next call

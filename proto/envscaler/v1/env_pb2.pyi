@@ -206,3 +206,47 @@ class EndEpisodeResponse(_message.Message):
     DIRTY_FIELD_NUMBER: _ClassVar[int]
     dirty: bool
     def __init__(self, dirty: _Optional[bool] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "deadline_ms")
+    DESCRIBE_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    CALL_TOOL_FIELD_NUMBER: _ClassVar[int]
+    GET_STATE_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    END_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    describe: DescribeRequest
+    reset: ResetRequest
+    call_tool: CallToolRequest
+    get_state: GetStateRequest
+    evaluate: EvaluateRequest
+    end_episode: EndEpisodeRequest
+    deadline_ms: int
+    def __init__(self, describe: _Optional[_Union[DescribeRequest, _Mapping]] = ..., reset: _Optional[_Union[ResetRequest, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolRequest, _Mapping]] = ..., get_state: _Optional[_Union[GetStateRequest, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeRequest, _Mapping]] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "error")
+    DESCRIBE_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    CALL_TOOL_FIELD_NUMBER: _ClassVar[int]
+    GET_STATE_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_FIELD_NUMBER: _ClassVar[int]
+    END_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    describe: DescribeResponse
+    reset: ResetResponse
+    call_tool: CallToolResponse
+    get_state: GetStateResponse
+    evaluate: EvaluateResponse
+    end_episode: EndEpisodeResponse
+    error: SessionError
+    def __init__(self, describe: _Optional[_Union[DescribeResponse, _Mapping]] = ..., reset: _Optional[_Union[ResetResponse, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolResponse, _Mapping]] = ..., get_state: _Optional[_Union[GetStateResponse, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...

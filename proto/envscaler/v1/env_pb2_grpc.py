@@ -67,6 +67,11 @@ class EnvServiceStub:
                 request_serializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.SerializeToString,
                 response_deserializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/envscaler.v1.EnvService/Session',
+                request_serializer=envscaler_dot_v1_dot_env__pb2.SessionRequest.SerializeToString,
+                response_deserializer=envscaler_dot_v1_dot_env__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class EnvServiceServicer:
@@ -118,6 +123,17 @@ class EnvServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """The same six calls on one open stream: each request gets exactly one
+        response, in order. A message on an open stream costs about half a unary
+        RPC (no HTTP/2 stream set-up per call), so clients use this for episodes.
+        A refusal that a unary RPC returns as a status comes back as `error`,
+        and the stream stays open. A server holds a few streams at most.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnvServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +166,11 @@ def add_EnvServiceServicer_to_server(servicer, server):
                     servicer.EndEpisode,
                     request_deserializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.FromString,
                     response_serializer=envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=envscaler_dot_v1_dot_env__pb2.SessionRequest.FromString,
+                    response_serializer=envscaler_dot_v1_dot_env__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -317,6 +338,33 @@ class EnvService:
             '/envscaler.v1.EnvService/EndEpisode',
             envscaler_dot_v1_dot_env__pb2.EndEpisodeRequest.SerializeToString,
             envscaler_dot_v1_dot_env__pb2.EndEpisodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/envscaler.v1.EnvService/Session',
+            envscaler_dot_v1_dot_env__pb2.SessionRequest.SerializeToString,
+            envscaler_dot_v1_dot_env__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

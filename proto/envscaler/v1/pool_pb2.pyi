@@ -89,6 +89,14 @@ class LeaseEvaluateRequest(_message.Message):
     request: _env_pb2.EvaluateRequest
     def __init__(self, lease_id: _Optional[str] = ..., request: _Optional[_Union[_env_pb2.EvaluateRequest, _Mapping]] = ...) -> None: ...
 
+class LeaseSessionRequest(_message.Message):
+    __slots__ = ("lease_id", "request")
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    lease_id: str
+    request: _env_pb2.SessionRequest
+    def __init__(self, lease_id: _Optional[str] = ..., request: _Optional[_Union[_env_pb2.SessionRequest, _Mapping]] = ...) -> None: ...
+
 class ListEnvsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -75,6 +75,11 @@ class PoolServiceStub:
                 request_serializer=envscaler_dot_v1_dot_pool__pb2.LeaseEvaluateRequest.SerializeToString,
                 response_deserializer=envscaler_dot_v1_dot_env__pb2.EvaluateResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/envscaler.v1.PoolService/Session',
+                request_serializer=envscaler_dot_v1_dot_pool__pb2.LeaseSessionRequest.SerializeToString,
+                response_deserializer=envscaler_dot_v1_dot_env__pb2.SessionResponse.FromString,
+                _registered_method=True)
         self.ListEnvs = channel.unary_unary(
                 '/envscaler.v1.PoolService/ListEnvs',
                 request_serializer=envscaler_dot_v1_dot_pool__pb2.ListEnvsRequest.SerializeToString,
@@ -142,6 +147,15 @@ class PoolServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """EnvService's Session, routed by lease: each message names its lease. The
+        pool keeps one stream open to the container per lease and stream. End
+        episodes with Release, not end_episode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEnvs(self, request, context):
         """The environments served: ids, tools and scenario ids.
         """
@@ -197,6 +211,11 @@ def add_PoolServiceServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=envscaler_dot_v1_dot_pool__pb2.LeaseEvaluateRequest.FromString,
                     response_serializer=envscaler_dot_v1_dot_env__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=envscaler_dot_v1_dot_pool__pb2.LeaseSessionRequest.FromString,
+                    response_serializer=envscaler_dot_v1_dot_env__pb2.SessionResponse.SerializeToString,
             ),
             'ListEnvs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEnvs,
@@ -425,6 +444,33 @@ class PoolService:
             '/envscaler.v1.PoolService/Evaluate',
             envscaler_dot_v1_dot_pool__pb2.LeaseEvaluateRequest.SerializeToString,
             envscaler_dot_v1_dot_env__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/envscaler.v1.PoolService/Session',
+            envscaler_dot_v1_dot_pool__pb2.LeaseSessionRequest.SerializeToString,
+            envscaler_dot_v1_dot_env__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
