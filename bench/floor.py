@@ -5,11 +5,12 @@ throughput of a grpc.aio echo server under many concurrent callers."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,9 +44,15 @@ async def serve_aio(address: str) -> None:
 
 
 def serve_sync(address: str) -> None:
+    """What an EnvService is: a grpcio server on a thread pool."""
+    def stream(requests: Iterator[bytes], context: object) -> Iterator[bytes]:
+        yield from requests
+
     server = grpc.server(futures.ThreadPoolExecutor(8))
-    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, {"Echo": handler})])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, {
+        "Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request),
+        "Stream": grpc.stream_stream_rpc_method_handler(stream),
+    })])
     server.add_insecure_port(address)
     server.start()
     server.wait_for_termination()
@@ -63,6 +70,23 @@ def echo_server(kind: str) -> Iterator[str]:
         finally:
             process.kill()
             process.wait()
+
+
+def unary_echo(channel: grpc.Channel, payload: bytes = b"x" * 200) -> Callable[[], object]:
+    echo = channel.unary_unary(f"/{SERVICE}/Echo")
+    return lambda: echo(payload)
+
+
+def stream_echo(channel: grpc.Channel, payload: bytes = b"x" * 200) -> tuple[Callable[[], object], Callable[[], None]]:
+    """One message there and back on an open bidi stream, driven the way our blocking clients drive theirs."""
+    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    responses = channel.stream_stream(f"/{SERVICE}/Stream")(iter(requests.get, None))
+
+    def once() -> object:
+        requests.put(payload)
+        return next(responses)
+
+    return once, lambda: requests.put(None)
 
 
 def echo_samples(n: int, payload: bytes = b"x" * 200) -> list[float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -20,14 +21,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.floor import aio_throughput, echo_samples, stream_samples
+import grpc
+
+from bench.env_server import in_process_env
+from bench.floor import aio_throughput, echo_server, stream_echo, unary_echo
 from bench.machine import machine
+from bench.openenv.serve import OpenEnvCaller, build_image, serving
+from bench.round_trip import Block, interleaved, raw_echo, timed, uds_echo_container
 from envscaler.client import EnvClient
+from envscaler.client.env_client import call_request
+from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import Pool
 from envscaler.containers import launch
+from envscaler.images.base import ensure_base
 from envscaler.images.engine import connect
 from envscaler.pool.runner import PoolOptions, build_images, serve_pool
 from envscaler.spec import load_corpus
+from envscaler.v1 import pool_pb2 as ppb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
@@ -38,15 +48,6 @@ def stats(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"p50_ms": statistics.median(ordered) * 1e3,
             "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3, "n": len(ordered)}
-
-
-def timed(fn: Any, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def container_memory_mib(container_id: str) -> float:
@@ -93,8 +94,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     corpus = load_corpus()
     images, _ = build_images(client, corpus, PoolOptions(), Path(tempfile.gettempdir()) / "bench-images.log")
     result: dict[str, Any] = {"machine": machine(), "env": ENV, "tool": TOOL}
-    result["grpc_echo_floor"] = stats(await asyncio.to_thread(echo_samples, args.n))
-    result["grpc_stream_floor"] = stats(await asyncio.to_thread(stream_samples, args.n))
     result["aio_echo_throughput_64"] = await asyncio.to_thread(aio_throughput, 64, args.seconds)
 
     cold = []
@@ -103,6 +102,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         with launch.running(client, images[ENV], owner="bench"):
             cold.append(time.perf_counter() - started)
     result["docker_run_until_serving"] = stats(cold)
+    openenv_image = None
+    if not args.no_openenv:
+        print("building the openenv-core image (once; pip install from PyPI)", flush=True)
+        base = ensure_base(client, args.base, Path(tempfile.gettempdir()) / "bench-base.log")
+        openenv_image = build_image(client, base, corpus.env(ENV), corpus.scenarios_of(ENV)[SCENARIO],
+                                    Path(tempfile.gettempdir()) / "bench-openenv.log")
 
     result["time_to_ready_s"] = {}
     for size in args.sizes:
@@ -120,7 +125,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     for n in (1, 8, size)}
             if size != min(args.sizes):
                 continue
-            result.update(await asyncio.to_thread(session_latencies, pool, args.n))
+            result.update(await asyncio.to_thread(lease_latencies, pool))
+            with contextlib.ExitStack() as stack:
+                socket = stack.enter_context(serving(client, openenv_image)) if openenv_image else None
+                result.update(await asyncio.to_thread(call_paths, pool, client, corpus, images, args.n, socket))
     return result
 
 
@@ -153,8 +161,48 @@ async def session_throughput(address: str, corpus: Any, sessions: int, seconds: 
     return sum(counts) / elapsed
 
 
-def session_latencies(pool: RunningPool, n: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, str], n: int,
+               openenv_socket: Path | None) -> dict[str, Any]:
+    """Every round-trip path of bench.round_trip, interleaved, on the same container and call."""
+    spec, scenario = corpus.env(ENV), corpus.scenarios_of(ENV)[SCENARIO]
+    local = in_process_env(spec.env_class_code, spec.env_class_name, scenario.init_config)
+    with contextlib.ExitStack() as stack:
+        unary_address = stack.enter_context(echo_server("sync"))
+        channel = stack.enter_context(grpc.insecure_channel(unary_address))
+        stream_once, stream_close = stream_echo(channel)
+        stack.callback(stream_close)
+        echo_socket = stack.enter_context(uds_echo_container(client, images[ENV]))
+        raw_once, raw_close = raw_echo(echo_socket)
+        stack.callback(raw_close)
+        pool_client = stack.enter_context(Pool(pool.options.listen))
+        session = stack.enter_context(pool_client.session(ENV, SCENARIO))
+        slot = pool.manager.leases[session.lease_id].slot
+        env = stack.enter_context(EnvClient(slot.env.address))
+        env.episode_id = ""  # the pool's session owns the episode; both paths act on it
+        unary_request = call_request(session.episode_id, TOOL, ARGS, None)
+        leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=unary_request)
+        paths: dict[str, Block] = {
+            "inproc_call": timed(lambda: str(getattr(local, TOOL)(**ARGS))),
+            "uds_echo_container": timed(raw_once),
+            "grpc_echo_floor": timed(unary_echo(channel)),
+            "grpc_stream_floor": timed(stream_once),
+            "call_direct_envservice": timed(lambda: env.call(TOOL, ARGS)),
+            "call_direct_unary": timed(lambda: ToolResult.from_pb(TOOL, env.stub.CallTool(unary_request))),
+            "call_through_pool": timed(lambda: session.call(TOOL, ARGS)),
+            "call_through_pool_unary": timed(
+                lambda: ToolResult.from_pb(TOOL, session.pool_stub.CallTool(leased_request))),
+        }
+        if openenv_socket is not None:
+            caller = OpenEnvCaller(openenv_socket, TOOL, ARGS)
+            stack.callback(caller.close)
+            paths["openenv_ws"] = caller.samples
+        samples = interleaved(paths, rounds=max(1, n // 50), per_round=50)
+        out = {name: stats(values) for name, values in samples.items()}
+        out["reset_through_pool"] = stats(timed(lambda: session.reset(SCENARIO))(200))
+    return out
+
+
+def lease_latencies(pool: RunningPool) -> dict[str, Any]:
     with Pool(pool.options.listen) as client:
         acquired, released = [], []
         for _ in range(200):  # acquire and release timed apart: the target is the acquire
@@ -164,50 +212,51 @@ def session_latencies(pool: RunningPool, n: int) -> dict[str, Any]:
             started = time.perf_counter()
             session.release()
             released.append(time.perf_counter() - started)
-        out["warm_acquire"], out["release"] = stats(acquired), stats(released)
-        with client.session(ENV, SCENARIO) as session:
-            slot = pool.manager.leases[session.lease_id].slot
-            for _ in range(200):
-                session.call(TOOL, ARGS)
-            direct, pooled = [], []
-            with EnvClient(slot.env.address) as env:
-                env.episode_id = ""
-                for _ in range(n):  # interleaved: same container, same call
-                    started = time.perf_counter()
-                    env.call(TOOL, ARGS)
-                    direct.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    session.call(TOOL, ARGS)
-                    pooled.append(time.perf_counter() - started)
-            out["call_direct_envservice"] = stats(direct)
-            out["call_through_pool"] = stats(pooled)
-            out["reset_through_pool"] = stats(timed(lambda: session.reset(SCENARIO), 200))
-    return out
+    return {"warm_acquire": stats(acquired), "release": stats(released)}
+
+
+ROUND_TRIPS = [
+    ("tool call, in-process method (EnvScaler's way)", "inproc_call"),
+    ("raw UDS echo into a `--network none` container (transport floor)", "uds_echo_container"),
+    ("bare grpcio echo over UDS, unary (**the gRPC floor**)", "grpc_echo_floor"),
+    ("bare grpcio echo over UDS, bidi-stream message", "grpc_stream_floor"),
+    ("CallTool direct to the container's EnvService, session stream", "call_direct_envservice"),
+    ("CallTool direct to the container's EnvService, unary", "call_direct_unary"),
+    ("CallTool through the pool, session stream", "call_through_pool"),
+    ("CallTool through the pool, unary", "call_through_pool_unary"),
+    ("openenv-core 0.3.0, same environment and base image, WebSocket session", "openenv_ws"),
+]
 
 
 def report(result: dict[str, Any]) -> str:
     floor = result["grpc_echo_floor"]["p50_ms"]
+    lines = [f"Machine: {result['machine']}", "", "### Tool-call round trip (interleaved, same call)", "",
+             "| path | p50 | p99 | x gRPC floor p50 |", "|---|---:|---:|---:|"]
+    for label, key in ROUND_TRIPS:
+        if key in result:
+            r = result[key]
+            lines.append(f"| {label} | {r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {r['p50_ms'] / floor:.2f} |")
+    if "openenv_ws" in result:
+        openenv = result["openenv_ws"]["p50_ms"]
+        lines += ["", f"openenv-core takes {openenv / result['call_direct_envservice']['p50_ms']:.1f}x as long as "
+                      f"a direct route and {openenv / result['call_through_pool']['p50_ms']:.1f}x as long as the pool."]
     rows = [
-        ("bare grpcio echo over UDS (floor)", "grpc_echo_floor"),
-        ("bare grpcio bidi-stream message over UDS", "grpc_stream_floor"),
-        ("CallTool direct to the container's EnvService (a lease's direct route)", "call_direct_envservice"),
-        ("CallTool through the pool", "call_through_pool"),
         ("Reset through the pool (fresh worker)", "reset_through_pool"),
         ("warm Acquire", "warm_acquire"),
         ("Release (clean reset to a fresh worker)", "release"),
         ("fresh hardened docker run until serving", "docker_run_until_serving"),
     ]
-    lines = [f"Machine: {result['machine']}", "", "| path | p50 | p99 | x floor p50 |", "|---|---:|---:|---:|"]
+    lines += ["", "### Episodes and leases", "", "| path | p50 | p99 |", "|---|---:|---:|"]
     for label, key in rows:
         r = result[key]
-        lines.append(f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['p50_ms'] / floor:.1f} |")
+        lines.append(f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
     reset, cold = result["reset_through_pool"]["p50_ms"], result["docker_run_until_serving"]["p50_ms"]
     lines += ["", f"Reset is {cold / reset:.0f}x faster than a fresh container.", "",
               "| containers | time to all ready |", "|---:|---:|"]
     lines += [f"| {size} | {seconds:.1f} s |" for size, seconds in result["time_to_ready_s"].items()]
     echo = result["aio_echo_throughput_64"]
-    lines += ["", "| concurrent sessions | CallTool/s through the pool | x echo | CallTool/s by direct route "
-                  "| x echo |", "|---:|---:|---:|---:|---:|"]
+    lines += ["", "### Throughput", "", "| concurrent sessions | CallTool/s through the pool | x echo "
+              "| CallTool/s by direct route | x echo |", "|---:|---:|---:|---:|---:|"]
     direct = result["throughput_direct_calls_per_s"]
     lines += [f"| {n} | {rate:.0f} | {rate / echo:.2f} | {direct[n]:.0f} | {direct[n] / echo:.2f} |"
               for n, rate in result["throughput_calls_per_s"].items()]
@@ -223,6 +272,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput measurement")
+    parser.add_argument("--base", help="base image of the openenv-core image (default: the bootstrapped one)")
+    parser.add_argument("--no-openenv", action="store_true", help="skip the openenv-core comparison")
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     RESULTS.mkdir(exist_ok=True)

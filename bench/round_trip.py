@@ -1,0 +1,94 @@
+"""Tool-call round trips along every path, interleaved: each round runs a short
+block of calls on every path in turn, so drift on a shared machine lands on all
+of them alike.
+
+The paths, from the bottom up: the method called in-process (EnvScaler's way); a
+raw Unix-socket echo into a `--network none` container (the transport floor); a
+bare grpcio echo, unary and bidi-stream (the gRPC floor); our EnvService direct,
+on a session stream and unary; the pool, likewise; openenv-core over its
+WebSocket, serving the same environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+
+from envscaler.containers import launch
+from envscaler.containers.hardening import Hardening, run_kwargs
+from envscaler.images.env_image import SOCKET_DIR
+
+Block = Callable[[int], list[float]]
+ECHO_SERVER = """
+import os, socket
+server = socket.socket(socket.AF_UNIX)
+server.bind("{path}")
+server.listen(1)
+conn, _ = server.accept()
+while data := conn.recv(65536):
+    conn.sendall(data)
+"""
+
+
+def timed(fn: Callable[[], object]) -> Block:
+    def block(n: int) -> list[float]:
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - started)
+        return samples
+
+    return block
+
+
+def interleaved(paths: dict[str, Block], rounds: int, per_round: int, warmup: int = 100) -> dict[str, list[float]]:
+    for block in paths.values():
+        block(warmup)
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, block in paths.items():
+            samples[name] += block(per_round)
+    return samples
+
+
+@contextlib.contextmanager
+def uds_echo_container(client: docker.DockerClient, image: str) -> Iterator[Path]:
+    """A raw echo server in a sandbox container (same image, same hardening); yields its socket."""
+    socket_dir = launch.socket_directory()
+    path = f"{SOCKET_DIR}/echo.sock"
+    container = client.containers.run(
+        image, ["-c", ECHO_SERVER.format(path=path)], entrypoint="/opt/envscaler/bin/python3", detach=True,
+        name=f"envscaler-echo-{uuid.uuid4().hex[:8]}", labels={launch.OWNER_LABEL: "bench"},
+        **run_kwargs(Hardening(), socket_dir))
+    try:
+        host_path = socket_dir / "echo.sock"
+        deadline = time.monotonic() + 30
+        while not host_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield host_path
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+        shutil.rmtree(socket_dir.parent, ignore_errors=True)
+
+
+def raw_echo(path: Path, payload: bytes = b"x" * 200) -> tuple[Callable[[], object], Callable[[], None]]:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(path))
+
+    def once() -> bytes:
+        sock.sendall(payload)
+        received = b""
+        while len(received) < len(payload):
+            received += sock.recv(65536)
+        return received
+
+    return once, sock.close
