@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 
 from envscaler.client.models import EnvInfo, Evaluation, ResetResult, StateSnapshot, ToolResult
+from envscaler.client.session_socket import AsyncSocketSession, SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -134,12 +135,14 @@ class AsyncEnvMethods:
 
 
 class EnvClient(EnvMethods):
-    """Blocking client of one server: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(...)`."""
+    """Blocking client of one server: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(...)`.
+    With `session_socket` (same host), calls go over that socket instead of a gRPC stream."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None) -> None:
         self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
-        self.stream = SessionStream(self.stub.Session)
+        self.stream: SessionStream | SocketSession = \
+            SocketSession(session_socket) if session_socket else SessionStream(self.stub.Session)
         self.timeout = timeout  # deadline of each call
         self.episode_id = ""
         self._info = None
@@ -161,10 +164,11 @@ class EnvClient(EnvMethods):
 class AsyncEnvClient(AsyncEnvMethods):
     """asyncio client of one server, with the same methods as EnvClient, awaited."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None) -> None:
         self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
-        self.stream = AsyncSessionStream(self.stub.Session)
+        self.stream: AsyncSessionStream | AsyncSocketSession = \
+            AsyncSocketSession(session_socket) if session_socket else AsyncSessionStream(self.stub.Session)
         self.timeout = timeout
         self.episode_id = ""
         self._info = None

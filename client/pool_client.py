@@ -11,6 +11,7 @@ the leased container. Leaving the `with` block releases the lease.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from envscaler.client.env_client import (
 )
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ResetResult
+from envscaler.client.session_socket import AsyncSocketSession, SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
@@ -36,6 +38,11 @@ def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: 
                     seed: int) -> ppb.AcquireRequest:
     return ppb.AcquireRequest(env_id=env_id, scenario_id=scenario or "", seed=seed,
                               lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
+
+
+def _local(path: str) -> bool:
+    """A session socket this client can reach: the pool runs on this host."""
+    return bool(path) and os.path.exists(path)
 
 
 def _leased(lease_id: str) -> Any:
@@ -68,7 +75,9 @@ class PoolSession(EnvMethods):
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
-        self.stream = SessionStream(stub.Session, _leased(self.lease_id))
+        self.stream: SessionStream | SocketSession = \
+            SocketSession(lease.session_socket, _leased(self.lease_id)) if _local(lease.session_socket) \
+            else SessionStream(stub.Session, _leased(self.lease_id))
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         if self.direct is not None:
@@ -108,7 +117,9 @@ class Pool:
             raise wrap_rpc_error("Acquire", exc) from None
         session = PoolSession(self.stub, lease, self.timeout)
         if direct and lease.direct_address:
-            session.direct = EnvClient(lease.direct_address, timeout=self.timeout)
+            session.direct = EnvClient(lease.direct_address, timeout=self.timeout,
+                                       session_socket=lease.direct_session_socket if _local(
+                                           lease.direct_session_socket) else None)
         return session
 
     @contextlib.contextmanager
@@ -147,7 +158,9 @@ class AsyncPoolSession(AsyncEnvMethods):
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         _bind_lease(self, stub, lease, timeout)
-        self.stream = AsyncSessionStream(stub.Session, _leased(self.lease_id))
+        self.stream: AsyncSessionStream | AsyncSocketSession = \
+            AsyncSocketSession(lease.session_socket, _leased(self.lease_id)) if _local(lease.session_socket) \
+            else AsyncSessionStream(stub.Session, _leased(self.lease_id))
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
         if self.direct is not None:
@@ -180,7 +193,9 @@ class AsyncPool:
             raise wrap_rpc_error("Acquire", exc) from None
         session = AsyncPoolSession(self.stub, lease, self.timeout)
         if direct and lease.direct_address:
-            session.direct = AsyncEnvClient(lease.direct_address, timeout=self.timeout)
+            session.direct = AsyncEnvClient(lease.direct_address, timeout=self.timeout,
+                                            session_socket=lease.direct_session_socket if _local(
+                                                lease.direct_session_socket) else None)
         return session
 
     @contextlib.asynccontextmanager

@@ -23,6 +23,7 @@ from docker.models.containers import Container
 from envscaler.containers.hardening import Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.runtime.healthcheck import check
+from envscaler.wire import session_socket_path
 
 OWNER_LABEL = "envscaler.owner"
 
@@ -35,6 +36,10 @@ class EnvContainer:
     @property
     def address(self) -> str:
         return f"unix:{self.socket_dir}/env.sock"
+
+    @property
+    def session_socket(self) -> str:
+        return session_socket_path(self.address)
 
 
 def socket_directory() -> Path:

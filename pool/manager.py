@@ -21,7 +21,9 @@ import docker
 import docker.errors
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
+from envscaler import wire
 from envscaler.containers import launch
 from envscaler.containers.hardening import Hardening
 from envscaler.pool import liveness
@@ -35,6 +37,8 @@ log = logging.getLogger("envscaler.pool")
 
 State = Literal["starting", "idle", "leased", "releasing", "dead", "removing"]
 TAINTING_ERRORS = {pb.DEADLINE_EXCEEDED, pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
+SESSIONS_FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # a connection to a container's session socket
 
 
 def clip(text: str, limit: int = 80) -> str:
@@ -80,6 +84,9 @@ class Slot:
     tainted: str = ""  # why this container must not be leased again
     dead: str = ""  # why its container is gone
     disposed: bool = False  # its container is removed: it no longer counts against --size
+    # Open connections to its session socket; closed on release, so a lease that ends while a client
+    # still holds its session does not keep one of the container's few session slots.
+    upstreams: set[asyncio.StreamWriter] = field(default_factory=set)
 
 
 @dataclass
@@ -400,6 +407,9 @@ class PoolManager:
         del self.leases[lease_id]
         slot = lease.slot
         slot.lease_id = ""
+        for writer in slot.upstreams:
+            writer.close()
+        slot.upstreams.clear()
         if slot.state == "dead":
             if slot.disposed:
                 self.slots.pop(slot.id, None)
@@ -489,35 +499,42 @@ class PoolManager:
         return self.config.call_timeout
 
     async def forward_session(self, lease_id: str, request: pb.SessionRequest, kind: str, method: str,
-                              upstreams: dict[str, Any]) -> pb.SessionResponse:
-        """One message of a client's Session stream, on this stream's own Session stream to the container."""
+                              upstreams: dict[str, Upstream]) -> pb.SessionResponse:
+        """One message of a client's session, on this session's own connection to the container's session socket."""
         slot = self._routable(lease_id)
-        call = upstreams.get(lease_id)
-        if call is None:
-            for gone in [known for known in upstreams if known not in self.leases]:
-                upstreams.pop(gone).cancel()
-            assert slot.stub is not None
-            call = upstreams[lease_id] = slot.stub.Session()
         timeout = self.hop_timeout(request, kind)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                await call.write(request)
-                response = await call.read()
+                upstream = upstreams.get(lease_id)
+                if upstream is None:
+                    for gone in [known for known in upstreams if known not in self.leases]:
+                        upstreams.pop(gone)[1].close()
+                    assert slot.env is not None
+                    upstream = upstreams[lease_id] = await asyncio.open_unix_connection(
+                        slot.env.session_socket, limit=wire.MAX_FRAME)
+                    slot.upstreams.add(upstream[1])
+                upstream[1].write(wire.frame(request))
+                response = pb.SessionResponse.FromString(await wire.read_frame(upstream[0]))
         except TimeoutError:
-            upstreams.pop(lease_id).cancel()
+            self._drop(upstreams, lease_id)
             raise self._hop_failed(slot, method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
-        except grpc.aio.AioRpcError as exc:
-            upstreams.pop(lease_id).cancel()
-            raise self._hop_failed(slot, method, exc.code(), exc.details() or "") from None
+        except (OSError, wire.WireError, DecodeError) as exc:
+            self._drop(upstreams, lease_id)
+            raise self._hop_failed(slot, method, grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         finally:
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
-        if response is grpc.aio.EOF:
-            upstreams.pop(lease_id)
-            raise self._hop_failed(slot, method, grpc.StatusCode.UNAVAILABLE, "")
         if kind == "call_tool":
             self._check_taint(slot, response.call_tool)
+        elif response.WhichOneof("response") == "error" and response.error.code == SESSIONS_FULL:
+            self._drop(upstreams, lease_id)  # the server closed this connection
         return response
+
+    @staticmethod
+    def _drop(upstreams: dict[str, Upstream], lease_id: str) -> None:
+        upstream = upstreams.pop(lease_id, None)
+        if upstream is not None:
+            upstream[1].close()
 
     # ------------------------------------------------------------ reporting
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -26,12 +27,14 @@ from prometheus_client import start_http_server
 from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
+from envscaler.pool import session_socket
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.service import PoolServicer
 from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.server import grpc_address
 from envscaler.spec.loader import Corpus, load_corpus
 from envscaler.v1 import pool_pb2 as ppb
+from envscaler.wire import session_socket_path
 
 SERVICE_NAME = "envscaler.v1.PoolService"
 MESSAGE_CAP = 64 << 20
@@ -67,11 +70,12 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     manager = PoolManager(client, config)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MESSAGE_CAP),
                                       ("grpc.max_send_message_length", MESSAGE_CAP)])
-    servicer = PoolServicer(manager, corpus)
+    address = grpc_address(options.listen)
+    session_path = session_socket_path(address) if address.startswith("unix:") else ""
+    servicer = PoolServicer(manager, corpus, session_path)
     server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    address = grpc_address(options.listen)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind"
@@ -81,6 +85,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
             raise EngineError(f"cannot listen on {options.listen}")
         address = f"{address.rsplit(':', 1)[0]}:{port}"
     metrics_server = None
+    session_server = None
     await manager.start()
     try:
         if options.metrics_listen:
@@ -90,14 +95,21 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
             except (OSError, ValueError) as exc:
                 raise EngineError(f"cannot serve metrics on {options.metrics_listen!r}: {exc}") from None
         await server.start()
+        if session_path:
+            session_server = await session_socket.start(manager, session_path, MESSAGE_CAP)
         await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         started(manager, address)
         await stop.wait()
         await health_servicer.enter_graceful_shutdown()
+        if session_server is not None:
+            session_server.close()
         await server.stop(grace=1.0)
     finally:
         await manager.shutdown()
+        if session_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(session_path)
         if metrics_server is not None:
             metrics_server.shutdown()
 

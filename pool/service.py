@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from envscaler.pool.manager import PoolError, PoolManager
+from envscaler.pool.manager import PoolError, PoolManager, Upstream
 from envscaler.runtime.grpc_handlers import RequestError, session_methods
 from envscaler.spec.loader import Corpus
 from envscaler.spec.toolschema import served_tools
@@ -36,9 +36,34 @@ HOP_MARGIN = 0.05
 SESSION_METHODS = session_methods(pb.SessionRequest)
 
 
+async def session_step(manager: PoolManager, request: ppb.LeaseSessionRequest | RequestError,
+                       upstreams: dict[str, Upstream]) -> pb.SessionResponse:
+    """One message of a client's session (a PoolService.Session stream or the pool's session socket)."""
+    try:
+        if isinstance(request, RequestError):
+            raise request
+        kind = request.request.WhichOneof("request")
+        if kind is None:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
+                                                                 f"of {', '.join(SESSION_METHODS)}")
+        if kind == "end_episode":
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
+        return await manager.forward_session(request.lease_id, request.request, kind, SESSION_METHODS[kind],
+                                             upstreams)
+    except RequestError as exc:
+        return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
+
+
+def close_upstreams(upstreams: dict[str, Upstream]) -> None:
+    for _, writer in upstreams.values():
+        writer.close()
+    upstreams.clear()
+
+
 class PoolServicer(ppb_grpc.PoolServiceServicer):
-    def __init__(self, manager: PoolManager, corpus: Corpus) -> None:
+    def __init__(self, manager: PoolManager, corpus: Corpus, session_socket: str = "") -> None:
         self.manager = manager
+        self.session_socket = session_socket  # the pool's own, when it listens on a Unix socket
         self.envs = list_envs_response(corpus, list(manager.config.images))
 
     async def _guard(self, context: grpc.aio.ServicerContext, coroutine: Any) -> Any:
@@ -49,9 +74,10 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
 
     def _lease_message(self, lease: Any, reset: pb.ResetResponse | None = None) -> ppb.Lease:
         now = asyncio.get_running_loop().time()
-        direct = lease.slot.env.address if lease.slot.env is not None else ""
+        env = lease.slot.env
         return ppb.Lease(lease_id=lease.lease_id, env_id=lease.slot.env_id, expires_unix_ms=lease.expires_unix_ms(now),
-                         reset=reset, direct_address=direct)
+                         reset=reset, direct_address=env.address if env else "",
+                         direct_session_socket=env.session_socket if env else "", session_socket=self.session_socket)
 
     async def Acquire(self, request: ppb.AcquireRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
         remaining = context.time_remaining()
@@ -93,29 +119,12 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
 
     async def Session(self, requests: AsyncIterator[ppb.LeaseSessionRequest | RequestError],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.SessionResponse]:
-        upstreams: dict[str, Any] = {}  # lease id -> this stream's own stream to that lease's container
+        upstreams: dict[str, Upstream] = {}
         try:
             async for request in requests:
-                yield await self._session_step(request, upstreams)
+                yield await session_step(self.manager, request, upstreams)
         finally:
-            for call in upstreams.values():
-                call.cancel()
-
-    async def _session_step(self, request: ppb.LeaseSessionRequest | RequestError,
-                            upstreams: dict[str, Any]) -> pb.SessionResponse:
-        try:
-            if isinstance(request, RequestError):
-                raise request
-            kind = request.request.WhichOneof("request")
-            if kind is None:
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
-                                                                     f"of {', '.join(SESSION_METHODS)}")
-            if kind == "end_episode":
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
-            return await self.manager.forward_session(request.lease_id, request.request, kind,
-                                                      SESSION_METHODS[kind], upstreams)
-        except RequestError as exc:
-            return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
+            close_upstreams(upstreams)
 
     async def ListEnvs(self, request: ppb.ListEnvsRequest, context: grpc.aio.ServicerContext) -> Any:
         return self.envs

@@ -19,8 +19,9 @@ import struct
 import time
 from typing import Any
 
+from envscaler.wire import set_timeouts
+
 HEADER = struct.Struct("!I")
-_TIMEVAL = struct.Struct("@ll")
 FIRST_READ = 1 << 16
 MAX_READ = 1 << 20
 
@@ -43,13 +44,7 @@ def set_deadline(sock: socket.socket, deadline: float) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FrameError("timeout", "deadline exceeded")
-    seconds = int(remaining)
-    micros = max(int((remaining - seconds) * 1e6), 0 if seconds else 1)  # 0/0 would mean "never"
-    value = _TIMEVAL.pack(seconds, micros)
-    if sock.gettimeout() is not None:
-        sock.settimeout(None)  # kernel timeouts apply to blocking sockets only
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    set_timeouts(sock, remaining)
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:

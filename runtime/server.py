@@ -16,16 +16,19 @@ import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.runtime.grpc_handlers import RequestError, service_handler, session_methods
+from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.spec.models import CheckSpec, EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools, tool_names
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
+from envscaler.wire import MAX_FRAME, session_socket_path
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 MAX_SESSIONS = 4  # open Session streams; each holds a server thread
@@ -71,10 +74,13 @@ def _tool_error(kind: str, message: str, broken: bool = False, started: float | 
 class MessageContext:
     """A stream message's own deadline, reported as a unary RPC's context reports its deadline."""
 
-    deadline: float  # time.monotonic()
+    deadline: float | None  # time.monotonic(); None: the caller set none
 
-    def time_remaining(self) -> float:
-        return self.deadline - time.monotonic()
+    def time_remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+
+NO_DEADLINE = MessageContext(None)
 
 
 class EnvServicer(pb_grpc.EnvServiceServicer):
@@ -269,16 +275,19 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def Session(self, requests: Iterator[pb.SessionRequest | RequestError],
                 context: grpc.ServicerContext) -> Iterator[pb.SessionResponse]:
         if not self.sessions.acquire(blocking=False):
-            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"this server already holds {MAX_SESSIONS} open sessions; close one first")
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.sessions_full())
         try:
             for request in requests:
-                yield self._session_step(request, context)
+                yield self.session_step(request, context)
         finally:
             self.sessions.release()
 
-    def _session_step(self, request: pb.SessionRequest | RequestError,
-                      context: grpc.ServicerContext) -> pb.SessionResponse:
+    @staticmethod
+    def sessions_full() -> str:
+        return f"this server already holds {MAX_SESSIONS} open sessions; close one first"
+
+    def session_step(self, request: pb.SessionRequest | RequestError, context: Any) -> pb.SessionResponse:
+        """One message of a Session stream or session socket; `context` None on a socket."""
         try:
             if isinstance(request, RequestError):
                 raise request
@@ -288,6 +297,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                                                      f"of {', '.join(SESSION_METHODS)}")
             if request.deadline_ms:
                 context = MessageContext(time.monotonic() + request.deadline_ms / 1000)
+            elif context is None:
+                context = NO_DEADLINE
             reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
         except RequestError as exc:
             return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
@@ -317,9 +328,12 @@ class RunningServer:
     address: str
     health: health.HealthServicer
     load_error: str = ""
+    session_socket: SessionSocket | None = None
 
     def stop(self, grace: float = 0.5) -> None:
         self.health.enter_graceful_shutdown()
+        if self.session_socket is not None:
+            self.session_socket.close()
         self.server.stop(grace).wait()
         self.servicer.close()
         if self.address.startswith("unix:"):
@@ -356,10 +370,14 @@ def start_server(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, status)
     server.start()
-    if not address.startswith("unix:"):
+    session_socket = None
+    if address.startswith("unix:"):
+        # The same frame cap as the pool's, so a frame the pool passes on is never one the server cuts off.
+        session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
+    else:
         host = address.rsplit(":", 1)[0]
         address = f"{host}:{bound}"
-    return RunningServer(server, servicer, address, health_servicer, load_error)
+    return RunningServer(server, servicer, address, health_servicer, load_error, session_socket)
 
 
 @contextlib.contextmanager

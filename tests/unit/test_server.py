@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from envscaler import wire
 from envscaler.client import AsyncEnvClient, EnvClient, EnvClientError
 from envscaler.runtime.server import MAX_SESSIONS, RunningServer, ServerConfig
 from envscaler.spec import Corpus, EnvSpec, Scenario
+from envscaler.v1 import env_pb2 as pb
 from tests.conftest import serve_env
 
 HOSTILE = '''
@@ -267,3 +270,90 @@ def test_a_blocking_stream_gives_up_at_its_deadline(sock_dir: Path) -> None:
         finally:
             running.servicer.lock.release()
         assert client.call("bump").ok  # a fresh stream on the next call
+
+
+@pytest.fixture
+def bank_socket(bank: tuple[RunningServer, EnvClient]) -> Iterator[tuple[RunningServer, EnvClient]]:
+    running, _ = bank
+    assert running.session_socket is not None
+    with EnvClient(running.address, session_socket=running.session_socket.path) as client:
+        yield running, client
+
+
+def test_the_session_socket_serves_an_episode(bank_socket: tuple[RunningServer, EnvClient]) -> None:
+    _, client = bank_socket
+    assert client.describe().env_id == "env_4"
+    with pytest.raises(EnvClientError, match="NOT_FOUND: unknown scenario 'nope'"):
+        client.reset("nope")
+    client.reset("0502-091533")
+    assert client.call("get_account", {"account_id": "AC-100"}).ok
+    assert client.call("teleport").error_kind == "UNKNOWN_TOOL"
+    assert 0.0 <= client.evaluate().reward <= 1.0
+
+
+def test_the_session_socket_refuses_bad_frames_in_band(bank_socket: tuple[RunningServer, EnvClient]) -> None:
+    running, client = bank_socket
+    assert running.session_socket is not None
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(running.session_socket.path)
+        reader = wire.FrameReader(raw)
+        raw.sendall(wire.HEADER.pack(3) + b"\xff\xfe\xfd" + wire.HEADER.pack(0))
+        garbage, empty = pb.SessionResponse.FromString(reader.read()), pb.SessionResponse.FromString(reader.read())
+        assert garbage.error.message.startswith("malformed envscaler.v1.SessionRequest")
+        assert empty.error.message.startswith("empty envscaler.v1.SessionRequest")
+        raw.sendall(wire.HEADER.pack(1 << 30))  # a length over the cap: answered, then closed
+        huge = pb.SessionResponse.FromString(reader.read())
+        assert huge.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "over the" in huge.error.message
+        with pytest.raises(wire.WireError, match="closed"):
+            reader.read()
+    assert client.describe().env_id == "env_4"  # the server is fine
+
+
+def test_the_session_socket_shares_the_session_cap(bank: tuple[RunningServer, EnvClient]) -> None:
+    running, _ = bank
+    assert running.session_socket is not None
+    clients = [EnvClient(running.address, session_socket=running.session_socket.path)
+               for _ in range(MAX_SESSIONS + 1)]
+    try:
+        for held in clients[:MAX_SESSIONS]:
+            held.describe()
+        with pytest.raises(EnvClientError, match="RESOURCE_EXHAUSTED"):
+            clients[-1].describe()
+        clients[0].close()
+        time.sleep(0.2)
+        assert clients[-1].describe().env_id == "env_4"  # it reconnects once a slot is free
+    finally:
+        for held in clients:
+            held.close()
+
+
+def test_the_session_socket_gives_up_at_its_deadline(sock_dir: Path) -> None:
+    spec = EnvSpec(env_id="env_h", env_class_name="Env", env_class_code=HOSTILE)
+    scenario = Scenario(env_id="env_h", task_id="empty", init_config={})
+    with serve_env(spec, {"empty": scenario}, sock_dir, ServerConfig(call_timeout=30.0)) as running:
+        assert running.session_socket is not None
+        with EnvClient(running.address, timeout=0.5, session_socket=running.session_socket.path) as client:
+            client.reset("empty")
+            assert client.call("spin").error_kind == "DEADLINE_EXCEEDED"  # the caller's deadline reaches the worker
+            running.servicer.lock.acquire()
+            try:
+                with pytest.raises(EnvClientError, match=r"DEADLINE_EXCEEDED: no answer within 0\.5 s"):
+                    client.call("bump")
+            finally:
+                running.servicer.lock.release()
+            client.reset("empty")
+            assert client.call("bump").ok
+
+
+def test_an_async_client_on_the_session_socket(bank: tuple[RunningServer, EnvClient]) -> None:
+    running, _ = bank
+    assert running.session_socket is not None
+    path = running.session_socket.path
+
+    async def episode() -> float:
+        async with AsyncEnvClient(running.address, session_socket=path) as client:
+            await client.reset("0502-091533")
+            assert (await client.call("get_account", {"account_id": "AC-100"})).ok
+            return (await client.evaluate()).reward
+
+    assert 0.0 <= asyncio.run(episode()) <= 1.0

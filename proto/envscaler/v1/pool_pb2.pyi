@@ -22,18 +22,22 @@ class AcquireRequest(_message.Message):
     def __init__(self, env_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., lease_ttl_ms: _Optional[int] = ..., wait_ms: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Lease(_message.Message):
-    __slots__ = ("lease_id", "env_id", "expires_unix_ms", "reset", "direct_address")
+    __slots__ = ("lease_id", "env_id", "expires_unix_ms", "reset", "direct_address", "session_socket", "direct_session_socket")
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     DIRECT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SOCKET_FIELD_NUMBER: _ClassVar[int]
+    DIRECT_SESSION_SOCKET_FIELD_NUMBER: _ClassVar[int]
     lease_id: str
     env_id: str
     expires_unix_ms: int
     reset: _env_pb2.ResetResponse
     direct_address: str
-    def __init__(self, lease_id: _Optional[str] = ..., env_id: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., reset: _Optional[_Union[_env_pb2.ResetResponse, _Mapping]] = ..., direct_address: _Optional[str] = ...) -> None: ...
+    session_socket: str
+    direct_session_socket: str
+    def __init__(self, lease_id: _Optional[str] = ..., env_id: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., reset: _Optional[_Union[_env_pb2.ResetResponse, _Mapping]] = ..., direct_address: _Optional[str] = ..., session_socket: _Optional[str] = ..., direct_session_socket: _Optional[str] = ...) -> None: ...
 
 class ReleaseRequest(_message.Message):
     __slots__ = ("lease_id",)

@@ -1,0 +1,89 @@
+"""The EnvService's session socket (see envscaler/wire.py): Session-stream
+semantics over length-prefixed protobuf frames, next to the gRPC socket.
+
+One thread per connection; connections share the servicer's cap on open sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from envscaler import wire
+from envscaler.runtime.grpc_handlers import RequestError, parse
+from envscaler.v1 import env_pb2 as pb
+
+
+def _error_frame(code: grpc.StatusCode, message: str) -> bytes:
+    return wire.frame(pb.SessionResponse(error=pb.SessionError(code=code.value[0], message=message)))
+
+
+@dataclass
+class SessionSocket:
+    servicer: Any  # runtime.server.EnvServicer
+    path: str
+    max_frame: int
+    listener: socket.socket = field(init=False)
+    connections: set[socket.socket] = field(default_factory=set)
+    closed: bool = False
+
+    def start(self) -> SessionSocket:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True, name="session-socket").start()
+        return self
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.servicer.sessions.acquire(blocking=False):
+                with contextlib.suppress(OSError):
+                    conn.sendall(_error_frame(grpc.StatusCode.RESOURCE_EXHAUSTED, self.servicer.sessions_full()))
+                conn.close()
+                continue
+            self.connections.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="session").start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = wire.FrameReader(conn, self.max_frame)
+        try:
+            while True:
+                try:
+                    body = reader.read()
+                except wire.WireError as exc:
+                    if exc.reason == "too_large":
+                        wire.send(conn, _error_frame(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing"))
+                    return
+                try:
+                    request: Any = parse(pb.SessionRequest, body)
+                except RequestError as exc:
+                    request = exc
+                wire.send(conn, wire.frame(self.servicer.session_step(request, None)))
+        except wire.WireError:
+            return
+        finally:
+            self.connections.discard(conn)
+            conn.close()
+            self.servicer.sessions.release()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.listener.close()
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
