@@ -32,6 +32,7 @@ from envscaler.client import EnvClient
 from envscaler.client.env_client import call_request
 from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import Pool
+from envscaler.client.session_stream import SessionStream
 from envscaler.containers import launch
 from envscaler.images.base import ensure_base
 from envscaler.images.engine import connect
@@ -177,18 +178,25 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
         pool_client = stack.enter_context(Pool(pool.options.listen))
         session = stack.enter_context(pool_client.session(ENV, SCENARIO))
         slot = pool.manager.leases[session.lease_id].slot
-        env = stack.enter_context(EnvClient(slot.env.address))
-        env.episode_id = ""  # the pool's session owns the episode; both paths act on it
+        env = stack.enter_context(EnvClient(slot.env.address, session_socket=slot.env.session_socket))
+        env_stream = stack.enter_context(EnvClient(slot.env.address))  # a gRPC session stream
+        env.episode_id = env_stream.episode_id = ""  # the pool's session owns the episode; all paths act on it
         unary_request = call_request(session.episode_id, TOOL, ARGS, None)
         leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=unary_request)
+        pool_stream = SessionStream(session.pool_stub.Session,
+                                    lambda r: ppb.LeaseSessionRequest(lease_id=session.lease_id, request=r))
+        stack.callback(pool_stream.close)
         paths: dict[str, Block] = {
             "inproc_call": timed(lambda: str(getattr(local, TOOL)(**ARGS))),
             "uds_echo_container": timed(raw_once),
             "grpc_echo_floor": timed(unary_echo(channel)),
             "grpc_stream_floor": timed(stream_once),
             "call_direct_envservice": timed(lambda: env.call(TOOL, ARGS)),
+            "call_direct_stream": timed(lambda: env_stream.call(TOOL, ARGS)),
             "call_direct_unary": timed(lambda: ToolResult.from_pb(TOOL, env.stub.CallTool(unary_request))),
             "call_through_pool": timed(lambda: session.call(TOOL, ARGS)),
+            "call_through_pool_stream": timed(lambda: ToolResult.from_pb(
+                TOOL, pool_stream.request("CallTool", unary_request, 30.0))),
             "call_through_pool_unary": timed(
                 lambda: ToolResult.from_pb(TOOL, session.pool_stub.CallTool(leased_request))),
         }
@@ -220,10 +228,12 @@ ROUND_TRIPS = [
     ("raw UDS echo into a `--network none` container (transport floor)", "uds_echo_container"),
     ("bare grpcio echo over UDS, unary (**the gRPC floor**)", "grpc_echo_floor"),
     ("bare grpcio echo over UDS, bidi-stream message", "grpc_stream_floor"),
-    ("CallTool direct to the container's EnvService, session stream", "call_direct_envservice"),
-    ("CallTool direct to the container's EnvService, unary", "call_direct_unary"),
-    ("CallTool through the pool, session stream", "call_through_pool"),
-    ("CallTool through the pool, unary", "call_through_pool_unary"),
+    ("**CallTool direct to the container's EnvService, session socket**", "call_direct_envservice"),
+    ("CallTool direct to the container's EnvService, gRPC session stream", "call_direct_stream"),
+    ("CallTool direct to the container's EnvService, gRPC unary", "call_direct_unary"),
+    ("**CallTool through the pool, session socket**", "call_through_pool"),
+    ("CallTool through the pool, gRPC session stream", "call_through_pool_stream"),
+    ("CallTool through the pool, gRPC unary", "call_through_pool_unary"),
     ("openenv-core 0.3.0, same environment and base image, WebSocket session", "openenv_ws"),
 ]
 

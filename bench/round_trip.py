@@ -23,7 +23,7 @@ import docker
 
 from envscaler.containers import launch
 from envscaler.containers.hardening import Hardening, run_kwargs
-from envscaler.images.env_image import SOCKET_DIR
+from envscaler.images.env_image import PYTHON, SOCKET_DIR
 
 Block = Callable[[int], list[float]]
 ECHO_SERVER = """
@@ -65,7 +65,7 @@ def uds_echo_container(client: docker.DockerClient, image: str) -> Iterator[Path
     socket_dir = launch.socket_directory()
     path = f"{SOCKET_DIR}/echo.sock"
     container = client.containers.run(
-        image, ["-c", ECHO_SERVER.format(path=path)], entrypoint="/opt/envscaler/bin/python3", detach=True,
+        image, ["-c", ECHO_SERVER.format(path=path)], entrypoint=PYTHON, detach=True,
         name=f"envscaler-echo-{uuid.uuid4().hex[:8]}", labels={launch.OWNER_LABEL: "bench"},
         **run_kwargs(Hardening(), socket_dir))
     try:

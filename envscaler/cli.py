@@ -87,20 +87,15 @@ def _corpus_env(args: argparse.Namespace) -> EnvSpec:
 
 
 def _server_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--call-timeout", type=float, default=10.0, help="seconds per tool call and check (10)")
-    parser.add_argument("--observation", choices=["repr", "json"], default="repr",
-                        help="what the agent sees: EnvScaler's str(result) (repr) or canonical JSON")
-    parser.add_argument("--max-result-bytes", type=int, default=1 << 20, help="cap on a result's size (1 MiB)")
-    parser.add_argument("--memory-bytes", type=int, default=int(os.environ.get("ENVSCALER_WORKER_MEMORY_BYTES", 0)),
-                        help="RLIMIT_AS per worker (0: none; default from ENVSCALER_WORKER_MEMORY_BYTES)")
+    from envscaler.runtime.serve_bundle import add_server_options
+
+    add_server_options(parser)
 
 
 def _server_config(args: argparse.Namespace) -> ServerConfig:
-    from envscaler.runtime.server import ServerConfig
+    from envscaler.runtime.serve_bundle import server_config
 
-    return ServerConfig(call_timeout=args.call_timeout, reset_timeout=max(args.call_timeout, 10.0),
-                        observation=args.observation, max_result_bytes=args.max_result_bytes,
-                        memory_bytes=args.memory_bytes)
+    return server_config(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ length, then the message's protobuf bytes.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # not imported at run time: workers import this module, and asyncio costs them MiBs
+    import asyncio
 
 HEADER = struct.Struct("!I")
 MAX_FRAME = 64 << 20
@@ -92,6 +94,8 @@ class FrameReader:
 
 
 async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME) -> bytes:
+    import asyncio
+
     try:
         (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
         if size > max_bytes:

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from envscaler import __version__
+from envscaler.runtime import served
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools
 
 ENV_DIR = "opt/envscaler/env"
 SOCKET_DIR = "/run/envscaler"
 SOCKET = f"{SOCKET_DIR}/env.sock"
+SERVED = "served.json"
+PYTHON = "/opt/envscaler/bin/python3"
 LAYER_MTIME = 0  # fixed, so equal content gives an equal layer digest
 # How images are laid out is part of their content: a change here rebuilds them.
 BUILDER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
@@ -51,6 +54,7 @@ def env_files(spec: EnvSpec, scenarios: dict[str, Scenario]) -> dict[str, bytes]
     return {
         "env.json": json.dumps(record, ensure_ascii=False).encode(),
         "scenarios.json": json.dumps(scenario_list, ensure_ascii=False).encode(),
+        SERVED: served.bundle(*served.from_spec(spec, scenarios)),  # what the server reads
     }
 
 
@@ -91,8 +95,8 @@ def image_config(runtime: dict[str, Any], image: EnvImage, layer_digest: str) ->
     """The runtime image's config with the layer, the labels and the serve command added."""
     config = dict(runtime["Config"])
     config["Labels"] = {**(config.get("Labels") or {}), **image.labels}
-    config["Cmd"] = ["serve", "--env", image.env_id, "--envs", f"/{ENV_DIR}/env.json",
-                     "--scenarios", f"/{ENV_DIR}/scenarios.json", "--listen", f"unix:{SOCKET}"]
+    config["Entrypoint"] = [PYTHON, "-m", "envscaler.runtime.serve_bundle"]
+    config["Cmd"] = [f"/{ENV_DIR}/{SERVED}", "--listen", f"unix:{SOCKET}"]
     return {
         "architecture": runtime["Architecture"],
         "os": runtime["Os"],

@@ -22,10 +22,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.runtime.grpc_handlers import RequestError, service_handler, session_methods
+from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
-from envscaler.spec.models import CheckSpec, EnvSpec, Scenario
-from envscaler.spec.toolschema import served_tools, tool_names
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 from envscaler.wire import MAX_FRAME, session_socket_path
@@ -84,12 +83,12 @@ NO_DEADLINE = MessageContext(None)
 
 
 class EnvServicer(pb_grpc.EnvServiceServicer):
-    def __init__(self, spec: EnvSpec, scenarios: dict[str, Scenario], config: ServerConfig) -> None:
+    def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig) -> None:
         self.spec = spec
         self.scenarios = scenarios
         self.config = config
-        self.tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name)
-        self.tool_set = frozenset(tool_names(self.tools))
+        self.tools = spec.tools
+        self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
@@ -225,7 +224,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
         if request.checks:
             scenario_id = ""
-            checks = [CheckSpec(check_item=c.check_item, check_func=c.check_func or " ") for c in request.checks]
+            checks = [ServedCheck(check_item=c.check_item, check_func=c.check_func or " ") for c in request.checks]
         else:
             scenario_id, checks = self._scenario_checks(request, context)
         if not checks:
@@ -341,10 +340,12 @@ class RunningServer:
                 os.unlink(self.address[5:])
 
 
-def start_server(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
+def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
                  config: ServerConfig | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
     config = config or ServerConfig()
+    if not isinstance(spec, ServedEnv):  # spec.models' EnvSpec and Scenarios, from a host-side caller
+        spec, scenarios = from_spec(spec, scenarios)
     address = grpc_address(listen)
     if address.startswith("unix:"):
         with contextlib.suppress(FileNotFoundError):
@@ -381,7 +382,7 @@ def start_server(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
 
 
 @contextlib.contextmanager
-def serving(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
+def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
             config: ServerConfig | None = None) -> Iterator[RunningServer]:
     running = start_server(spec, scenarios, listen, config)
     try:
@@ -390,7 +391,7 @@ def serving(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str,
         running.stop(grace=0)
 
 
-def serve_forever(spec: EnvSpec, scenarios: dict[str, Scenario], listen: str, config: ServerConfig) -> int:
+def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig) -> int:
     """Run until SIGTERM or SIGINT; stop gracefully within a second."""
     running = start_server(spec, scenarios, listen, config)
     stop = threading.Event()

@@ -1,0 +1,51 @@
+"""The bundle a sandbox container serves from: plain JSON, read without pydantic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from envscaler.client import EnvClient
+from envscaler.runtime import served
+from envscaler.runtime.healthcheck import check
+from envscaler.spec import Corpus
+
+
+def test_a_bundle_round_trips(corpus: Corpus, tmp_path: Path) -> None:
+    env, scenarios = served.from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
+    path = tmp_path / "served.json"
+    path.write_bytes(served.bundle(env, scenarios))
+    assert served.load_bundle(path) == (env, scenarios)
+    first = next(iter(scenarios.values()))
+    assert list(first.init_config) == list(corpus.scenarios_of("env_4")[first.task_id].init_config)  # key order kept
+
+
+def test_the_container_entry_serves_a_bundle_without_pydantic(corpus: Corpus, tmp_path: Path) -> None:
+    env, scenarios = served.from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
+    (tmp_path / "served.json").write_bytes(served.bundle(env, scenarios))
+    address = f"unix:{tmp_path}/env.sock"
+    probe = ("import sys\nimport envscaler.runtime.serve_bundle as entry\n"
+             "assert 'pydantic' not in sys.modules, 'pydantic was imported'\nsys.exit(entry.main())")
+    process = subprocess.Popen([sys.executable, "-c", probe, str(tmp_path / "served.json"), "--listen", address],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not check(address, timeout=1.0):
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with EnvClient(address) as client:
+            client.reset(next(iter(scenarios)))
+            assert client.call("get_account", {"account_id": "AC-100"}).ok
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def test_a_missing_bundle_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "envscaler.runtime.serve_bundle", str(tmp_path / "nope.json"),
+                           "--listen", f"unix:{tmp_path}/x.sock"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("serve_bundle: cannot read") and "Traceback" not in done.stderr
