@@ -15,7 +15,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +32,7 @@ from bench.floor import aio_throughput, echo_server, stream_echo, unary_echo
 from bench.machine import machine
 from bench.openenv.serve import OpenEnvCaller, build_image, serving
 from bench.round_trip import Block, interleaved, raw_echo, timed, uds_echo_container
-from envscaler.client import EnvClient
+from envscaler.client import EnvClient, EnvClientError
 from envscaler.client.env_client import call_request
 from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import Pool
@@ -36,7 +40,7 @@ from envscaler.client.session_stream import SessionStream
 from envscaler.containers import launch
 from envscaler.images.base import ensure_base
 from envscaler.images.engine import connect
-from envscaler.pool.runner import PoolOptions, build_images, serve_pool
+from envscaler.pool.runner import PoolOptions, build_images
 from envscaler.spec import load_corpus
 from envscaler.v1 import pool_pb2 as ppb
 
@@ -60,34 +64,49 @@ def container_memory_mib(container_id: str) -> float:
 
 
 class RunningPool:
-    def __init__(self, client: Any, corpus: Any, images: dict[str, str], size: int) -> None:
+    """`envscaler-runtime pool` in its own process, as users run it: the benchmark's clients never share its
+    event loop or its GIL."""
+
+    def __init__(self, size: int) -> None:
         self.tmp = tempfile.mkdtemp(prefix="envscaler-bench-")
-        self.options = PoolOptions(size=size, listen=f"unix:{self.tmp}/pool.sock", acquire_wait=120)
-        self.client, self.corpus, self.images = client, corpus, images
-        self.manager: Any = None
+        self.listen = f"unix:{self.tmp}/pool.sock"
+        self.size = size
 
     async def __aenter__(self) -> RunningPool:
-        self.stop = asyncio.Event()
-        ready = asyncio.Event()
-
-        def started(manager: Any, address: str) -> None:
-            self.manager = manager
-            ready.set()
-
-        self.task = asyncio.create_task(serve_pool(self.client, self.corpus, self.images, self.options, self.stop,
-                                                   started))
-        await ready.wait()
+        self.started = time.perf_counter()
+        self.log = (Path(self.tmp) / "pool.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "envscaler.cli", "pool", "--size", str(self.size), "--listen", self.listen,
+             "--metrics-listen", "", "--acquire-wait", "120"], stdout=subprocess.DEVNULL, stderr=self.log)
         return self
 
+    def ready(self) -> int:
+        try:
+            with Pool(self.listen, timeout=5) as pool:
+                stats = pool.stats()
+        except EnvClientError:
+            return 0
+        except grpc.RpcError:
+            return 0
+        return sum(env.idle + env.leased for env in stats.envs)
+
     async def wait_ready(self, count: int) -> float:
-        started = time.perf_counter()
-        while self.manager.ready() < count:
+        """Seconds from the pool's process start until `count` containers are ready."""
+        while await asyncio.to_thread(self.ready) < count:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the pool exited; see {self.log.name}")
             await asyncio.sleep(0.05)
-        return time.perf_counter() - started
+        return time.perf_counter() - self.started
+
+    def containers(self, client: Any) -> list[Any]:
+        return [c for c in client.containers.list(filters={"label": launch.OWNER_LABEL})
+                if c.labels.get(launch.OWNER_LABEL, "").startswith("pool-")]
 
     async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        await self.task
+        self.process.send_signal(signal.SIGINT)  # drains and removes its containers
+        await asyncio.to_thread(self.process.wait, 120)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,17 +131,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     result["time_to_ready_s"] = {}
     for size in args.sizes:
-        async with RunningPool(client, corpus, images, size) as pool:
+        async with RunningPool(size) as pool:
             result["time_to_ready_s"][str(size)] = await pool.wait_ready(size)
             if size == max(args.sizes):
                 await asyncio.sleep(3)
-                memory = [container_memory_mib(s.env.container.id) for s in pool.manager.slots.values() if s.env]
+                memory = [container_memory_mib(c.id) for c in pool.containers(client)]
                 result["idle_memory_mib"] = {"median": statistics.median(memory), "max": max(memory)}
                 result["throughput_calls_per_s"] = {
-                    str(n): await session_throughput(pool.options.listen, corpus, n, args.seconds)
+                    str(n): await session_throughput(pool.listen, corpus, n, args.seconds)
                     for n in (1, 8, size)}
                 result["throughput_direct_calls_per_s"] = {
-                    str(n): await session_throughput(pool.options.listen, corpus, n, args.seconds, direct=True)
+                    str(n): await session_throughput(pool.listen, corpus, n, args.seconds, direct=True)
                     for n in (1, 8, size)}
             if size != min(args.sizes):
                 continue
@@ -175,11 +194,10 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
         echo_socket = stack.enter_context(uds_echo_container(client, images[ENV]))
         raw_once, raw_close = raw_echo(echo_socket)
         stack.callback(raw_close)
-        pool_client = stack.enter_context(Pool(pool.options.listen))
+        pool_client = stack.enter_context(Pool(pool.listen))
         session = stack.enter_context(pool_client.session(ENV, SCENARIO))
-        slot = pool.manager.leases[session.lease_id].slot
-        env = stack.enter_context(EnvClient(slot.env.address, session_socket=slot.env.session_socket))
-        env_stream = stack.enter_context(EnvClient(slot.env.address))  # a gRPC session stream
+        env = stack.enter_context(EnvClient(session.direct_address, session_socket=session.direct_session_socket))
+        env_stream = stack.enter_context(EnvClient(session.direct_address))  # a gRPC session stream
         env.episode_id = env_stream.episode_id = ""  # the pool's session owns the episode; all paths act on it
         unary_request = call_request(session.episode_id, TOOL, ARGS, None)
         leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=unary_request)
@@ -211,7 +229,7 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
 
 
 def lease_latencies(pool: RunningPool) -> dict[str, Any]:
-    with Pool(pool.options.listen) as client:
+    with Pool(pool.listen) as client:
         acquired, released = [], []
         for _ in range(200):  # acquire and release timed apart: the target is the acquire
             started = time.perf_counter()

@@ -60,6 +60,7 @@ def _bind_lease(session: PoolSession | AsyncPoolSession, stub: ppb_grpc.PoolServ
     session.initial = ResetResult.from_pb(lease.reset) if lease.HasField("reset") else None
     session.episode_id = session.initial.episode_id if session.initial else ""
     session.direct_address = lease.direct_address
+    session.direct_session_socket = lease.direct_session_socket
 
 
 class PoolSession(EnvMethods):
@@ -71,6 +72,7 @@ class PoolSession(EnvMethods):
     env_id: str
     initial: ResetResult | None
     direct_address: str
+    direct_session_socket: str
     direct: EnvClient | None = None
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
@@ -154,6 +156,7 @@ class AsyncPoolSession(AsyncEnvMethods):
     env_id: str
     initial: ResetResult | None
     direct_address: str
+    direct_session_socket: str
     direct: AsyncEnvClient | None = None
 
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
