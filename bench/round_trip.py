@@ -12,7 +12,6 @@ WebSocket, serving the same environment.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import time
 import uuid
@@ -77,7 +76,7 @@ def uds_echo_container(client: docker.DockerClient, image: str) -> Iterator[Path
     finally:
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
-        shutil.rmtree(socket_dir.parent, ignore_errors=True)
+        launch.remove_socket_directory(socket_dir)
 
 
 def raw_echo(path: Path, payload: bytes = b"x" * 200) -> tuple[Callable[[], object], Callable[[], None]]:

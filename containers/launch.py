@@ -7,6 +7,8 @@ pool, a replay, a test session) can reap its leftovers even after a crash.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import tempfile
@@ -22,6 +24,7 @@ from docker.models.containers import Container
 
 from envscaler.containers.hardening import Hardening, run_kwargs
 from envscaler.images.engine import EngineError
+from envscaler.images.env_image import SOCKET_DIR
 from envscaler.runtime.healthcheck import check
 from envscaler.wire import session_socket_path
 
@@ -42,17 +45,36 @@ class EnvContainer:
         return session_socket_path(self.address)
 
 
+# The socket directory is the one host path a sandbox can write to. As root it is a tmpfs of its own this
+# small, so a hostile environment cannot fill the host's disk through it (sockets take no space).
+SOCKET_DIR_TMPFS = "size=256k,nr_inodes=64,mode=0700,uid=10001,gid=10001"
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MNT_DETACH = 2, 4, 8, 2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def socket_directory() -> Path:
     """A private parent (0700) with a leaf the sandbox user can write; only the leaf is mounted."""
     parent = Path(tempfile.mkdtemp(prefix="envscaler-"))
     leaf = parent / "sock"
     leaf.mkdir()
+    if os.geteuid() == 0 and _libc().mount(b"tmpfs", str(leaf).encode(), b"tmpfs",
+                                           _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, SOCKET_DIR_TMPFS.encode()) == 0:
+        return leaf
     try:
         os.chown(leaf, 10001, 10001)
         leaf.chmod(0o700)
     except PermissionError:  # not root: let the sandbox user in through the mode instead
         leaf.chmod(0o777)
     return leaf
+
+
+def remove_socket_directory(leaf: Path) -> None:
+    if os.path.ismount(leaf):
+        _libc().umount2(str(leaf).encode(), _MNT_DETACH)
+    shutil.rmtree(leaf.parent, ignore_errors=True)
 
 
 def start(client: docker.DockerClient, image: str, owner: str, hardening: Hardening | None = None,
@@ -63,7 +85,7 @@ def start(client: docker.DockerClient, image: str, owner: str, hardening: Harden
             image, detach=True, name=f"envscaler-{uuid.uuid4().hex[:12]}",
             labels={OWNER_LABEL: owner, **(labels or {})}, **run_kwargs(hardening or Hardening(), socket_dir))
     except docker.errors.APIError as exc:
-        shutil.rmtree(socket_dir.parent, ignore_errors=True)
+        remove_socket_directory(socket_dir)
         raise EngineError(f"cannot start {image}: {exc.explanation or exc}") from None
     return EnvContainer(container, socket_dir)
 
@@ -91,16 +113,26 @@ def remove(env: EnvContainer) -> bool:
         pass
     except Exception:  # the engine is unreachable or refused: nothing is removed yet
         return False
-    shutil.rmtree(env.socket_dir.parent, ignore_errors=True)
+    remove_socket_directory(env.socket_dir)
     return True
+
+
+def remove_leftover(container: Container) -> None:
+    """Remove a container found by its labels (its starter is gone), and the socket directory we made for it."""
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        container.remove(force=True)
+    for mount in container.attrs.get("Mounts") or []:
+        source = Path(mount.get("Source") or "")
+        if mount.get("Destination") == SOCKET_DIR and source.name == "sock" and \
+                source.parent.name.startswith("envscaler-") and source.parent.parent == Path(tempfile.gettempdir()):
+            remove_socket_directory(source)
 
 
 def reap(client: docker.DockerClient, owner: str) -> int:
     """Remove every container of `owner`; returns how many."""
     leftovers = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
     for container in leftovers:
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)
+        remove_leftover(container)
     return len(leftovers)
 
 

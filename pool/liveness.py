@@ -13,9 +13,8 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
-from envscaler.containers.launch import OWNER_LABEL
+from envscaler.containers.launch import OWNER_LABEL, remove_leftover
 
 POOL_LABEL = "envscaler.pool"
 LOCK_DIR = Path(os.environ.get("ENVSCALER_POOL_LOCKS", "/tmp/envscaler-pools"))
@@ -49,12 +48,8 @@ def reap_dead_pools(client: docker.DockerClient) -> int:
     dead = {pool_id for pool_id in {c.labels.get(POOL_LABEL, "") for c in containers} if not is_alive(pool_id)}
     doomed = [c for c in containers if c.labels.get(POOL_LABEL, "") in dead]
 
-    def remove(container: Container) -> None:
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(remove, doomed))
+        list(pool.map(remove_leftover, doomed))
     for pool_id in dead:
         with contextlib.suppress(OSError):
             (LOCK_DIR / f"{pool_id}.lock").unlink()

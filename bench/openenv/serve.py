@@ -100,7 +100,7 @@ def serving(client: docker.DockerClient, image: str, timeout: float = 120.0) -> 
     finally:
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
-        shutil.rmtree(socket_dir.parent, ignore_errors=True)
+        launch.remove_socket_directory(socket_dir)
 
 
 class OpenEnvCaller:

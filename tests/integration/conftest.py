@@ -77,10 +77,9 @@ def hostile_image(engine: docker.DockerClient, runtime_image: str) -> str:
 
 @pytest.fixture
 def socket_dir() -> Iterator[Path]:
-    from envscaler.containers.launch import socket_directory
+    from envscaler.containers.launch import remove_socket_directory, socket_directory
 
     path = socket_directory()
     yield path
-    import shutil
 
-    shutil.rmtree(path.parent, ignore_errors=True)
+    remove_socket_directory(path)

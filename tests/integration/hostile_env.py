@@ -57,9 +57,12 @@ class Hostile:
         return self.recurse(depth + 1)
 
     def fill_tmp(self) -> dict:
+        return self.fill_dir("/tmp")
+
+    def fill_dir(self, where: str) -> dict:
         n = 0
-        while True:  # many files, each under the per-file size limit, until the tmpfs is full
-            with open(f"/tmp/fill{n}", "wb") as f:
+        while True:  # many files, each under the per-file size limit, until the filesystem is full
+            with open(f"{where}/fill{n}", "wb") as f:
                 for _ in range(16):
                     f.write(b"\0" * (1 << 20))
             n += 1

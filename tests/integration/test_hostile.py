@@ -131,6 +131,18 @@ def test_filling_the_tmpfs(hostile: PoolSession) -> None:
     assert result.error_kind == "TOOL_EXCEPTION" and "No space left" in result.error_message
 
 
+def test_filling_the_host_through_the_socket_directory(hostile_pool: LocalPool, hostile: PoolSession) -> None:
+    """The one host path a sandbox can write to is a tmpfs of 256 KiB: the host's disk is out of reach."""
+    assert hostile_pool.manager is not None
+    slot = hostile_pool.manager.leases[hostile.lease_id].slot
+    assert slot.env is not None
+    result = hostile.call("fill_dir", {"where": "/run/envscaler"}, timeout=20)
+    assert result.error_kind == "TOOL_EXCEPTION" and "No space left" in result.error_message
+    written = sum(p.stat().st_size for p in slot.env.socket_dir.iterdir() if p.is_file())
+    assert written <= 256 << 10
+    assert hostile.call("note", {"text": "still served"}).ok
+
+
 def test_infinite_loop_in_a_check(hostile_pool: LocalPool) -> None:
     with hostile_pool.pool.session("env_hostile", "t_loop", wait=90) as session:
         session.call("note", {"text": "done"})
