@@ -14,14 +14,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
 
-from envscaler.containers import launch
-from envscaler.containers.hardening import Hardening, run_kwargs
+from bench.sandboxed import hardened
 from envscaler.images.env_image import PYTHON, SOCKET_DIR
 
 Block = Callable[[int], list[float]]
@@ -58,25 +56,10 @@ def interleaved(paths: dict[str, Block], rounds: int, per_round: int, warmup: in
     return samples
 
 
-@contextlib.contextmanager
-def uds_echo_container(client: docker.DockerClient, image: str) -> Iterator[Path]:
+def uds_echo_container(client: docker.DockerClient, image: str) -> contextlib.AbstractContextManager[Path]:
     """A raw echo server in a sandbox container (same image, same hardening); yields its socket."""
-    socket_dir = launch.socket_directory()
-    path = f"{SOCKET_DIR}/echo.sock"
-    container = client.containers.run(
-        image, ["-c", ECHO_SERVER.format(path=path)], entrypoint=PYTHON, detach=True,
-        name=f"envscaler-echo-{uuid.uuid4().hex[:8]}", labels={launch.OWNER_LABEL: "bench"},
-        **run_kwargs(Hardening(), socket_dir))
-    try:
-        host_path = socket_dir / "echo.sock"
-        deadline = time.monotonic() + 30
-        while not host_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        yield host_path
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
-        launch.remove_socket_directory(socket_dir)
+    return hardened(client, image, ["-c", ECHO_SERVER.format(path=f"{SOCKET_DIR}/echo.sock")], "echo.sock",
+                    entrypoint=PYTHON)
 
 
 def raw_echo(path: Path, payload: bytes = b"x" * 200) -> tuple[Callable[[], object], Callable[[], None]]:

@@ -16,16 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 
-from envscaler.containers import launch
-from envscaler.containers.hardening import Hardening, run_kwargs
+from bench.sandboxed import hardened
 from envscaler.images.engine import EngineError, image_exists
 from envscaler.images.env_image import SOCKET_DIR
 from envscaler.spec.models import EnvSpec, Scenario
@@ -77,30 +74,12 @@ def build_image(client: docker.DockerClient, base: str, spec: EnvSpec, scenario:
     return tag
 
 
-@contextlib.contextmanager
-def serving(client: docker.DockerClient, image: str, timeout: float = 120.0) -> Iterator[Path]:
+def serving(client: docker.DockerClient, image: str) -> contextlib.AbstractContextManager[Path]:
     """Run the OpenEnv server under the sandbox's hardening; yields its Unix socket on the host."""
-    socket_dir = launch.socket_directory()
-    kwargs: dict[str, Any] = run_kwargs(Hardening(), socket_dir)
-    kwargs["environment"] = {**kwargs["environment"], "PYTHONPATH": "/opt/openenv:/opt/bench", "HOME": "/tmp"}
     command = ["python3", "-m", "uvicorn", "adapter:app", "--uds", f"{SOCKET_DIR}/openenv.sock",
                "--log-level", "warning", "--no-access-log"]
-    container = client.containers.run(image, command, detach=True, name=f"envscaler-openenv-{uuid.uuid4().hex[:8]}",
-                                      labels={launch.OWNER_LABEL: "bench"}, **kwargs)
-    try:
-        socket = socket_dir / "openenv.sock"
-        deadline = time.monotonic() + timeout
-        while not socket.exists():
-            container.reload()
-            if container.status in ("exited", "dead") or time.monotonic() > deadline:
-                logs = container.logs(tail=20).decode(errors="replace")
-                raise EngineError(f"the openenv-core server did not start: {logs}")
-            time.sleep(0.1)
-        yield socket
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
-        launch.remove_socket_directory(socket_dir)
+    return hardened(client, image, command, "openenv.sock",
+                    environment={"PYTHONPATH": "/opt/openenv:/opt/bench", "HOME": "/tmp"})
 
 
 class OpenEnvCaller:

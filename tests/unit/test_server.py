@@ -254,12 +254,19 @@ def test_open_sessions_are_capped(bank: tuple[RunningServer, EnvClient]) -> None
             held.close()
 
 
-def test_a_blocking_stream_gives_up_at_its_deadline(sock_dir: Path) -> None:
-    """The server answers within the caller's deadline; a server that never answers is left by the client."""
+@pytest.fixture
+def patient(sock_dir: Path) -> Iterator[RunningServer]:
+    """The hostile environment on a server whose own deadline (30 s) is far past its callers'."""
     spec = EnvSpec(env_id="env_h", env_class_name="Env", env_class_code=HOSTILE)
     scenario = Scenario(env_id="env_h", task_id="empty", init_config={})
-    with serve_env(spec, {"empty": scenario}, sock_dir, ServerConfig(call_timeout=30.0)) as running, \
-            EnvClient(running.address, timeout=0.5) as client:
+    with serve_env(spec, {"empty": scenario}, sock_dir, ServerConfig(call_timeout=30.0)) as running:
+        yield running
+
+
+def test_a_blocking_stream_gives_up_at_its_deadline(patient: RunningServer) -> None:
+    """The server answers within the caller's deadline; a server that never answers is left by the client."""
+    running = patient
+    with EnvClient(running.address, timeout=0.5) as client:
         client.reset("empty")
         running.servicer.lock.acquire()  # the server is stuck: nothing answers
         try:
@@ -327,22 +334,20 @@ def test_the_session_socket_shares_the_session_cap(bank: tuple[RunningServer, En
             held.close()
 
 
-def test_the_session_socket_gives_up_at_its_deadline(sock_dir: Path) -> None:
-    spec = EnvSpec(env_id="env_h", env_class_name="Env", env_class_code=HOSTILE)
-    scenario = Scenario(env_id="env_h", task_id="empty", init_config={})
-    with serve_env(spec, {"empty": scenario}, sock_dir, ServerConfig(call_timeout=30.0)) as running:
-        assert running.session_socket is not None
-        with EnvClient(running.address, timeout=0.5, session_socket=running.session_socket.path) as client:
-            client.reset("empty")
-            assert client.call("spin").error_kind == "DEADLINE_EXCEEDED"  # the caller's deadline reaches the worker
-            running.servicer.lock.acquire()
-            try:
-                with pytest.raises(EnvClientError, match=r"DEADLINE_EXCEEDED: no answer within 0\.5 s"):
-                    client.call("bump")
-            finally:
-                running.servicer.lock.release()
-            client.reset("empty")
-            assert client.call("bump").ok
+def test_the_session_socket_gives_up_at_its_deadline(patient: RunningServer) -> None:
+    running = patient
+    assert running.session_socket is not None
+    with EnvClient(running.address, timeout=0.5, session_socket=running.session_socket.path) as client:
+        client.reset("empty")
+        assert client.call("spin").error_kind == "DEADLINE_EXCEEDED"  # the caller's deadline reaches the worker
+        running.servicer.lock.acquire()
+        try:
+            with pytest.raises(EnvClientError, match=r"DEADLINE_EXCEEDED: no answer within 0\.5 s"):
+                client.call("bump")
+        finally:
+            running.servicer.lock.release()
+        client.reset("empty")
+        assert client.call("bump").ok
 
 
 def test_an_async_client_on_the_session_socket(bank: tuple[RunningServer, EnvClient]) -> None:
