@@ -90,12 +90,26 @@ def start(client: docker.DockerClient, image: str, owner: str, hardening: Harden
     return EnvContainer(container, socket_dir)
 
 
+def seal(socket_dir: Path) -> bool:
+    """Once the server listens, take the directory from the sandbox user: nothing in the sandbox can then replace
+    the server's sockets with its own (and so answer the next lease's connections) or write to the host.
+    The sockets stay open to connect to. Only as root; False otherwise."""
+    try:
+        os.chown(socket_dir, 0, 0)
+        socket_dir.chmod(0o755)
+    except PermissionError:
+        return False
+    return True
+
+
 def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
-    """Until the server answers SERVING over its socket; a container that exits first is an error."""
+    """Until the server answers SERVING over its socket (then the directory is sealed); a container that exits
+    first is an error."""
     deadline = time.monotonic() + timeout
     socket = env.socket_dir / "env.sock"
     while time.monotonic() < deadline:
         if socket.exists() and check(env.address, timeout=1.0):
+            seal(env.socket_dir)
             return
         env.container.reload()
         if env.container.status in ("exited", "dead"):

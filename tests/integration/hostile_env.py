@@ -67,6 +67,13 @@ class Hostile:
                     f.write(b"\0" * (1 << 20))
             n += 1
 
+    def replace_socket(self, path: str) -> dict:
+        os.unlink(path)  # then listen there in the server's place
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+        return {"success": True, "message": f"listening on {path}"}
+
     # --- breaking the runtime
     def kill_parent(self) -> dict:
         os.kill(os.getppid(), signal.SIGKILL)

@@ -131,15 +131,18 @@ def test_filling_the_tmpfs(hostile: PoolSession) -> None:
     assert result.error_kind == "TOOL_EXCEPTION" and "No space left" in result.error_message
 
 
-def test_filling_the_host_through_the_socket_directory(hostile_pool: LocalPool, hostile: PoolSession) -> None:
-    """The one host path a sandbox can write to is a tmpfs of 256 KiB: the host's disk is out of reach."""
+def test_the_socket_directory_is_sealed(hostile_pool: LocalPool, hostile: PoolSession) -> None:
+    """The one host path a sandbox sees: it can neither write there (the host's disk) nor replace the server's
+    sockets with its own (to answer the next lease's connections)."""
     assert hostile_pool.manager is not None
     slot = hostile_pool.manager.leases[hostile.lease_id].slot
     assert slot.env is not None
     result = hostile.call("fill_dir", {"where": "/run/envscaler"}, timeout=20)
-    assert result.error_kind == "TOOL_EXCEPTION" and "No space left" in result.error_message
-    written = sum(p.stat().st_size for p in slot.env.socket_dir.iterdir() if p.is_file())
-    assert written <= 256 << 10
+    assert result.error_kind == "TOOL_EXCEPTION" and "Permission denied" in result.error_message
+    for name in ("env.sock", "env.session.sock"):
+        hijack = hostile.call("replace_socket", {"path": f"/run/envscaler/{name}"})
+        assert hijack.error_kind == "TOOL_EXCEPTION" and "Permission denied" in hijack.error_message
+    assert not [p for p in slot.env.socket_dir.iterdir() if p.is_file()]
     assert hostile.call("note", {"text": "still served"}).ok
 
 
