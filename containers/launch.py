@@ -108,7 +108,7 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     socket = env.socket_dir / "env.sock"
     while time.monotonic() < deadline:
-        if socket.exists() and check(env.address, timeout=1.0):
+        if socket.exists() and check(env.address, timeout=1.0) and Path(env.session_socket).exists():
             seal(env.socket_dir)
             return
         env.container.reload()

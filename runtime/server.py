@@ -371,12 +371,13 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         load_error, status = exc.message, health_pb2.HealthCheckResponse.NOT_SERVING
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, status)
-    server.start()
     session_socket = None
     if address.startswith("unix:"):
+        # Listening before gRPC answers: whoever sees SERVING finds both sockets (and may seal their directory).
         # The same frame cap as the pool's, so a frame the pool passes on is never one the server cuts off.
         session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
-    else:
+    server.start()
+    if not address.startswith("unix:"):
         host = address.rsplit(":", 1)[0]
         address = f"{host}:{bound}"
     return RunningServer(server, servicer, address, health_servicer, load_error, session_socket)
