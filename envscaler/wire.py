@@ -70,7 +70,7 @@ class FrameReader:
 
     def _fill(self, wanted: int) -> None:
         try:
-            chunk = self.sock.recv(max(wanted, 1 << 16))
+            chunk = self.sock.recv(min(max(wanted, 1 << 16), 1 << 20))  # recv(n) allocates n bytes first
         except (BlockingIOError, TimeoutError):
             raise WireError("timeout", "no answer in time") from None
         except OSError as exc:
