@@ -149,8 +149,8 @@ class PoolServiceServicer:
 
     def Session(self, request_iterator, context):
         """EnvService's Session, routed by lease: each message names its lease. The
-        pool keeps one stream open to the container per lease and stream. End
-        episodes with Release, not end_episode.
+        pool keeps one connection open to the container's session socket per
+        lease and stream. End episodes with Release, not end_episode.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
