@@ -54,6 +54,7 @@ def test_hardened_container_solves_a_scenario(started: tuple[DockerContainer, En
     assert attrs["NetworkMode"] == "none" and attrs["ReadonlyRootfs"] is True
     assert attrs["CapDrop"] == ["ALL"] and attrs["SecurityOpt"] == ["no-new-privileges"]
     assert attrs["PidsLimit"] == 256 and attrs["Memory"] == 512 << 20
+    assert (attrs["CpuQuota"], attrs["CpuPeriod"]) == (10_000, 10_000)  # one CPU, throttled in 10 ms steps
     client.reset("0915-101742")
     for line in (SOLUTIONS / "env_8__0915-101742.jsonl").read_text().splitlines():
         call = json.loads(line)
