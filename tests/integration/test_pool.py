@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,10 +17,13 @@ import docker
 import pytest
 
 from envscaler.client import EnvClientError
-from envscaler.client.pool_client import Pool
+from envscaler.client.pool_client import AsyncPool, Pool
+from envscaler.client.session_socket import SocketSession
+from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.pool.liveness import POOL_LABEL, reap_dead_pools
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+from envscaler.v1 import pool_pb2 as ppb
 from tests.conftest import SOLUTIONS
 from tests.integration.conftest import hostile_corpus
 
@@ -198,3 +202,35 @@ def test_direct_routes_skip_the_pool_hop_and_are_checked_on_release(local_pool: 
     assert pool.stats().replaced == replaced + 1  # ...but EndEpisode told it on release
     slot = local_pool.manager.slots.get(slot_id)
     assert slot is None or slot.state == "removing"
+
+
+@pytest.mark.parametrize("transport", ["session socket", "gRPC session stream"])
+def test_every_transport_solves_a_scenario(local_pool: LocalPool, transport: str) -> None:
+    """Clients off the pool's host have no session socket: the same session over PoolService.Session, to reward 1."""
+    with local_pool.pool.session("env_4", "0502-142201", wait=60) as session:
+        assert isinstance(session.stream, SocketSession)
+        if transport == "gRPC session stream":
+            session.stream.close()
+            session.stream = SessionStream(session.pool_stub.Session, lambda request: ppb.LeaseSessionRequest(
+                lease_id=session.lease_id, request=request))
+        for line in (SOLUTIONS / "env_4__0502-142201.jsonl").read_text().splitlines():
+            call = json.loads(line)
+            assert session.call(call["name"], call["arguments"]).ok
+        assert session.evaluate().reward == 1.0
+        with pytest.raises(EnvClientError, match="NOT_FOUND: unknown scenario 'nope'"):
+            session.reset("nope")
+        assert session.reset("0502-142201").task  # the session goes on after a refusal
+
+
+def test_an_async_session_over_the_grpc_stream(local_pool: LocalPool) -> None:
+    async def episode() -> float:
+        async with AsyncPool(local_pool.address) as pool, pool.session("env_4", "0502-142201", wait=60) as session:
+            await session.stream.close()
+            session.stream = AsyncSessionStream(session.pool_stub.Session, lambda request: ppb.LeaseSessionRequest(
+                lease_id=session.lease_id, request=request))
+            for line in (SOLUTIONS / "env_4__0502-142201.jsonl").read_text().splitlines():
+                call = json.loads(line)
+                assert (await session.call(call["name"], call["arguments"])).ok
+            return (await session.evaluate()).reward
+
+    assert asyncio.run(episode()) == 1.0
