@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 
 from envscaler.pool.manager import PoolError, PoolManager, Upstream
-from envscaler.runtime.grpc_handlers import RequestError, session_methods
+from envscaler.runtime.grpc_handlers import SESSION_METHODS, RequestError, session_error, session_kind
 from envscaler.spec.loader import Corpus
 from envscaler.spec.toolschema import served_tools
 from envscaler.v1 import env_pb2 as pb
@@ -33,25 +33,19 @@ def list_envs_response(corpus: Corpus, env_ids: list[str]) -> ppb.ListEnvsRespon
 
 
 HOP_MARGIN = 0.05
-SESSION_METHODS = session_methods(pb.SessionRequest)
 
 
 async def session_step(manager: PoolManager, request: ppb.LeaseSessionRequest | RequestError,
                        upstreams: dict[str, Upstream]) -> pb.SessionResponse:
     """One message of a client's session (a PoolService.Session stream or the pool's session socket)."""
     try:
-        if isinstance(request, RequestError):
-            raise request
-        kind = request.request.WhichOneof("request")
-        if kind is None:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
-                                                                 f"of {', '.join(SESSION_METHODS)}")
+        kind = session_kind(request if isinstance(request, RequestError) else request.request)
         if kind == "end_episode":
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
         return await manager.forward_session(request.lease_id, request.request, kind, SESSION_METHODS[kind],
                                              upstreams)
     except RequestError as exc:
-        return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
+        return session_error(exc.code, exc.message)
 
 
 def close_upstreams(upstreams: dict[str, Upstream]) -> None:

@@ -12,8 +12,7 @@ import grpc
 from envscaler import wire
 from envscaler.pool.manager import PoolManager, Upstream
 from envscaler.pool.service import close_upstreams, session_step
-from envscaler.runtime.grpc_handlers import RequestError, parse
-from envscaler.v1 import env_pb2 as pb
+from envscaler.runtime.grpc_handlers import RequestError, parse, session_error
 from envscaler.v1 import pool_pb2 as ppb
 
 
@@ -26,8 +25,7 @@ async def _serve(manager: PoolManager, reader: asyncio.StreamReader, writer: asy
                 body = await wire.read_frame(reader, max_frame)
             except wire.WireError as exc:
                 if exc.reason == "too_large":
-                    writer.write(wire.frame(pb.SessionResponse(error=pb.SessionError(
-                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=f"{exc}; closing"))))
+                    writer.write(wire.frame(session_error(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing")))
                 return
             try:
                 request: ppb.LeaseSessionRequest | RequestError = parse(ppb.LeaseSessionRequest, body)

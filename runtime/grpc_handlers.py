@@ -16,6 +16,8 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 
+from envscaler.v1 import env_pb2 as pb
+
 
 class RequestError(Exception):
     """A refusal with its gRPC status."""
@@ -30,6 +32,25 @@ def session_methods(request_cls: Any) -> dict[str, str]:
     """A SessionRequest's fields by the RPC each stands for: call_tool -> CallTool."""
     fields = request_cls.DESCRIPTOR.oneofs_by_name["request"].fields
     return {f.name: "".join(part.title() for part in f.name.split("_")) for f in fields}
+
+
+SESSION_METHODS = session_methods(pb.SessionRequest)
+
+
+def session_kind(request: pb.SessionRequest | RequestError) -> str:
+    """Which call a Session message makes; a malformed or empty one is a RequestError."""
+    if isinstance(request, RequestError):
+        raise request
+    kind = request.WhichOneof("request")
+    if kind is None:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one of "
+                                                             f"{', '.join(SESSION_METHODS)}")
+    return kind
+
+
+def session_error(code: grpc.StatusCode, message: str) -> pb.SessionResponse:
+    """What a unary RPC would have ended with, as the answer to one Session message."""
+    return pb.SessionResponse(error=pb.SessionError(code=code.value[0], message=message))
 
 
 def _problem(cls: Any, exc: Exception) -> str:

@@ -22,7 +22,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from envscaler.runtime.grpc_handlers import RequestError, service_handler, session_methods
+from envscaler.runtime.grpc_handlers import (
+    SESSION_METHODS,
+    RequestError,
+    service_handler,
+    session_error,
+    session_kind,
+)
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
@@ -32,7 +38,6 @@ from envscaler.wire import MAX_FRAME, session_socket_path
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 MAX_SESSIONS = 4  # open Session streams; each holds a server thread
-SESSION_METHODS = session_methods(pb.SessionRequest)
 DEADLINE_MARGIN = 0.05  # answer before the caller's own deadline fires
 
 
@@ -289,19 +294,14 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def session_step(self, request: pb.SessionRequest | RequestError, context: Any) -> pb.SessionResponse:
         """One message of a Session stream or session socket; `context` None on a socket."""
         try:
-            if isinstance(request, RequestError):
-                raise request
-            kind = request.WhichOneof("request")
-            if kind is None:
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one "
-                                                                     f"of {', '.join(SESSION_METHODS)}")
+            kind = session_kind(request)
             if request.deadline_ms:
                 context = MessageContext(time.monotonic() + request.deadline_ms / 1000)
             elif context is None:
                 context = NO_DEADLINE
             reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
         except RequestError as exc:
-            return pb.SessionResponse(error=pb.SessionError(code=exc.code.value[0], message=exc.message))
+            return session_error(exc.code, exc.message)
         return pb.SessionResponse(**{kind: reply})
 
     def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:

@@ -16,12 +16,12 @@ from typing import Any
 import grpc
 
 from envscaler import wire
-from envscaler.runtime.grpc_handlers import RequestError, parse
+from envscaler.runtime.grpc_handlers import RequestError, parse, session_error
 from envscaler.v1 import env_pb2 as pb
 
 
 def _error_frame(code: grpc.StatusCode, message: str) -> bytes:
-    return wire.frame(pb.SessionResponse(error=pb.SessionError(code=code.value[0], message=message)))
+    return wire.frame(session_error(code, message))
 
 
 @dataclass
