@@ -182,13 +182,26 @@ def test_crashing_the_interpreter(hostile: PoolSession) -> None:
     assert result.error_kind == "WORKER_CRASHED" and "SIGSEGV" in result.error_message
 
 
+def settled_leaks(session: PoolSession) -> dict:
+    """look_for_leaks once the sandbox is still: after a Reset the zygote forks its next spare in the background,
+    and a throttled sandbox may not have yet. A leak never goes away, so waiting cannot hide one."""
+    last = session.call("look_for_leaks").result
+    for _ in range(30):
+        time.sleep(0.1)
+        now = session.call("look_for_leaks").result
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_nothing_leaks_into_the_next_episode(hostile: PoolSession) -> None:
-    baseline = hostile.call("look_for_leaks").result["processes"]
+    baseline = settled_leaks(hostile)["processes"]
     assert hostile.call("plant").ok
     planted = hostile.call("look_for_leaks").result
     assert planted["global"] and planted["tmp"] and planted["processes"] > baseline
     hostile.reset("t1")
-    after = hostile.call("look_for_leaks").result
+    after = settled_leaks(hostile)
     assert after == {"global": {}, "tmp": False, "processes": baseline}
 
 
