@@ -43,6 +43,19 @@ def _decode(method: str, body: bytes) -> pb.SessionResponse:
         raise EnvClientError(method, "INTERNAL", "the server sent a malformed SessionResponse") from None
 
 
+def _send_then_read(sock: socket.socket, reader: wire.FrameReader, data: bytes) -> bytes:
+    try:
+        wire.send(sock, data)
+    except wire.WireError as exc:
+        if exc.reason != "eof":
+            raise
+        try:  # a server that refuses a connection (sessions full) answers first, then closes: read that answer
+            return reader.read()
+        except wire.WireError:
+            raise exc from None
+    return reader.read()
+
+
 class SocketSession:
     """Blocking; connects on first use and again after a failure."""
 
@@ -63,8 +76,7 @@ class SocketSession:
                     self._reader = wire.FrameReader(self._sock)
                 assert self._reader is not None
                 wire.set_timeouts(self._sock, timeout)
-                wire.send(self._sock, data)
-                body = self._reader.read()
+                body = _send_then_read(self._sock, self._reader, data)
             except wire.WireError as exc:
                 self._reset()
                 raise _failure(method, exc, timeout, self.path) from None
