@@ -8,8 +8,12 @@ from typing import Any
 
 from envscaler.images.env_image import SOCKET_DIR
 
-SANDBOX_USER = "10001:10001"
+SANDBOX_USER = "10001:10001"  # the server's uid; environment code runs as 10002 (runtime/serve_bundle.py)
+SERVER_UID = 10001
 CPU_PERIOD_US = 10_000
+# What the entry point needs, as root, to split privileges: the spawner keeps SETUID/SETGID to start each zygote as
+# the sandbox uid; the server keeps KILL to end the sandbox's processes. Nothing else is granted.
+SPLIT_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,12 @@ class Hardening:
     tmpfs_bytes: int = 64 << 20  # the only writable place besides the socket directory
     cap_drop_all: bool = True
     no_new_privileges: bool = True
-    user: str = SANDBOX_USER
+    user: str = SANDBOX_USER  # the container's user when privilege_split is off
+    # Start the entry point as root with only SPLIT_CAPABILITIES, so that the trusted server and environment code run
+    # under different uids; off: everything runs as `user`, fenced only by Landlock and non-dumpable processes.
+    privilege_split: bool = True
+    # Accept checks sent by clients (EvaluateRequest.checks): synthesis needs them; a pool turns them off by default.
+    client_checks: bool = True
     pids_limit: int = 256
     memory_bytes: int = 512 << 20
     cpus: float = 1.0
@@ -35,7 +44,7 @@ def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
         "network_mode": hardening.network,
         "read_only": hardening.read_only,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={hardening.tmpfs_bytes}"},
-        "user": hardening.user,
+        "user": "0:0" if hardening.privilege_split else hardening.user,
         "pids_limit": hardening.pids_limit,
         "mem_limit": hardening.memory_bytes,
         "memswap_limit": hardening.memory_bytes,
@@ -46,10 +55,13 @@ def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
         "init": hardening.init,
         "volumes": {str(socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}},
         # A worker that allocates without bound gets MemoryError before the cgroup's OOM killer picks a victim.
-        "environment": {"ENVSCALER_WORKER_MEMORY_BYTES": str(hardening.memory_bytes * 3 // 4)},
+        "environment": {"ENVSCALER_WORKER_MEMORY_BYTES": str(hardening.memory_bytes * 3 // 4),
+                        "ENVSCALER_CLIENT_CHECKS": "1" if hardening.client_checks else "0"},
     }
     if hardening.cap_drop_all:
         kwargs["cap_drop"] = ["ALL"]
+    if hardening.privilege_split:
+        kwargs["cap_add"] = SPLIT_CAPABILITIES
     if hardening.no_new_privileges:
         kwargs["security_opt"] = ["no-new-privileges"]
     if not hardening.docker_healthcheck:

@@ -11,6 +11,8 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import socket
+import struct
 import tempfile
 import time
 import uuid
@@ -22,7 +24,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from envscaler.containers.hardening import Hardening, run_kwargs
+from envscaler.containers.hardening import SERVER_UID, Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.images.env_image import SOCKET_DIR
 from envscaler.runtime.healthcheck import check
@@ -35,6 +37,7 @@ OWNER_LABEL = "envscaler.owner"
 class EnvContainer:
     container: Container
     socket_dir: Path
+    privilege_split: bool = True
 
     @property
     def address(self) -> str:
@@ -87,13 +90,31 @@ def start(client: docker.DockerClient, image: str, owner: str, hardening: Harden
     except docker.errors.APIError as exc:
         remove_socket_directory(socket_dir)
         raise EngineError(f"cannot start {image}: {exc.explanation or exc}") from None
-    return EnvContainer(container, socket_dir)
+    return EnvContainer(container, socket_dir, (hardening or Hardening()).privilege_split)
+
+
+def peer_uid(path: Path) -> int:
+    """The uid of the process listening on a Unix socket (SO_PEERCRED), as the kernel reports it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        sock.connect(str(path))
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return uid
+
+
+def verify_server(env: EnvContainer) -> None:
+    """Both sockets are the trusted server's own (its uid), not a listener that sandbox code put in their place."""
+    for path in (env.socket_dir / "env.sock", Path(env.session_socket)):
+        uid = peer_uid(path)
+        if uid != SERVER_UID:
+            raise EngineError(f"container {env.container.name}: {path.name} is served by uid {uid}, not the server's "
+                              f"uid {SERVER_UID}; the container is not trusted")
 
 
 def seal(socket_dir: Path) -> bool:
-    """Once the server listens, take the directory from the sandbox user: nothing in the sandbox can then replace
-    the server's sockets with its own (and so answer the next lease's connections) or write to the host.
-    The sockets stay open to connect to. Only as root; False otherwise."""
+    """Without a privilege split (one uid for the server and environment code): once the server listens, take the
+    directory from that uid, so nothing in the sandbox can replace the server's sockets or write to the host. With
+    the split the directory is the server's alone (0700) from the start, and stays so. Only as root."""
     try:
         os.chown(socket_dir, 0, 0)
         socket_dir.chmod(0o755)
@@ -106,10 +127,13 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
     """Until the server answers SERVING over its socket (then the directory is sealed); a container that exits
     first is an error."""
     deadline = time.monotonic() + timeout
-    socket = env.socket_dir / "env.sock"
+    grpc_socket = env.socket_dir / "env.sock"
     while time.monotonic() < deadline:
-        if socket.exists() and check(env.address, timeout=1.0) and Path(env.session_socket).exists():
-            seal(env.socket_dir)
+        if grpc_socket.exists() and check(env.address, timeout=1.0) and Path(env.session_socket).exists():
+            if env.privilege_split:
+                verify_server(env)
+            else:
+                seal(env.socket_dir)
             return
         env.container.reload()
         if env.container.status in ("exited", "dead"):

@@ -234,7 +234,8 @@ def _hardening(args: argparse.Namespace):
     from envscaler.containers.hardening import Hardening
 
     return Hardening(network=args.network, memory_bytes=args.memory_mb << 20, cpus=args.cpus,
-                     pids_limit=args.pids_limit, runtime=args.runtime, read_only=not args.writable_root)
+                     pids_limit=args.pids_limit, runtime=args.runtime, read_only=not args.writable_root,
+                     privilege_split=not args.no_privilege_split, client_checks=args.allow_client_checks)
 
 
 def cmd_pool(args: argparse.Namespace) -> int:
@@ -485,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     hardening.add_argument("--pids-limit", type=int, default=256, help="process limit per container (256)")
     hardening.add_argument("--runtime", help="OCI runtime, e.g. runsc for gVisor")
     hardening.add_argument("--writable-root", action="store_true", help="do not make the root filesystem read-only")
+    hardening.add_argument("--no-privilege-split", action="store_true",
+                           help="run the server and environment code under one uid (weaker; see SECURITY.md); "
+                                "default: environment code runs as uid 10002, the server as 10001")
+    hardening.add_argument("--allow-client-checks", action="store_true",
+                           help="accept check functions sent by clients in Evaluate (off by default: they are "
+                                "code from outside the scenario; they run as sandboxed as scenario checks)")
 
     p = command("rollout", cmd_rollout, "run an LLM agent over scenarios in parallel; trajectories and rewards")
     _corpus_args(p)

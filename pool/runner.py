@@ -48,7 +48,7 @@ class PoolOptions:
     min_idle: int | None = None
     lease_ttl: float = 600.0
     acquire_wait: float = 30.0
-    hardening: Hardening = field(default_factory=Hardening)
+    hardening: Hardening = field(default_factory=lambda: Hardening(client_checks=False))
     base: str | None = None
     only: list[str] | None = None
 

@@ -53,6 +53,11 @@ def session_error(code: grpc.StatusCode, message: str) -> pb.SessionResponse:
     return pb.SessionResponse(error=pb.SessionError(code=code.value[0], message=message))
 
 
+def internal_error(exc: BaseException) -> str:
+    """A server-side failure, named for the caller (the request failed; the server goes on)."""
+    return f"the server failed on this request ({type(exc).__name__}: {str(exc)[:200]}); it keeps serving"
+
+
 def _problem(cls: Any, exc: Exception) -> str:
     return f"malformed {cls.DESCRIPTOR.full_name}: {exc}"
 
@@ -87,6 +92,8 @@ def _sync(impl: Callable[[Any, Any], Any], cls: Any) -> Callable[[bytes, grpc.Se
             return impl(parse(cls, raw), context)
         except RequestError as exc:
             context.abort(exc.code, exc.message)
+        except Exception as exc:  # never a traceback: this call alone fails, with what went wrong
+            context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
 
     return handler
 
@@ -97,6 +104,10 @@ def _async(impl: Callable[[Any, Any], Awaitable[Any]], cls: Any) -> Callable[[by
             return await impl(parse(cls, raw), context)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
+        except grpc.RpcError:  # an abort already under way
+            raise
+        except Exception as exc:
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
 
     return handler
 

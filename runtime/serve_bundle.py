@@ -11,9 +11,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from envscaler.runtime import confine, spawner
 from envscaler.runtime.served import load_bundle
-from envscaler.runtime.server import ServerConfig, serve_forever
+
+if TYPE_CHECKING:
+    from envscaler.runtime.server import ServerConfig
+
+SERVER_UID, SANDBOX_UID = 10001, 10002
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +32,27 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
+    from envscaler.runtime.server import ServerConfig
+
     return ServerConfig(call_timeout=args.call_timeout, reset_timeout=max(args.call_timeout, 10.0),
                         observation=args.observation, max_result_bytes=args.max_result_bytes,
-                        memory_bytes=args.memory_bytes)
+                        memory_bytes=args.memory_bytes,
+                        allow_client_checks=os.environ.get("ENVSCALER_CLIENT_CHECKS", "1") == "1")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Started as root (the sandbox's default): split privileges before anything else runs, no thread exists yet
+    # and no environment data is read, so the spawner's memory holds none of it.
+    split = None
+    if os.getuid() == 0 and os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1":  # set by the runtime image only
+        needed = (1 << confine.CAP_SETUID) | (1 << confine.CAP_SETGID) | (1 << confine.CAP_KILL)
+        if confine.capabilities()[0] & needed != needed:
+            print("serve_bundle: started as root without CAP_SETUID, CAP_SETGID and CAP_KILL: cannot run environment "
+                  "code under a uid of its own; add those capabilities or start as a non-root user", file=sys.stderr)
+            return 2
+        split = spawner.split(SERVER_UID, SANDBOX_UID)
+    else:
+        confine.set_non_dumpable()
     parser = argparse.ArgumentParser(prog="serve_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
@@ -42,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"serve_bundle: cannot read {args.bundle}: {exc}", file=sys.stderr)
         return 2
-    return serve_forever(env, scenarios, args.listen, server_config(args))
+    from envscaler.runtime.server import serve_forever
+
+    return serve_forever(env, scenarios, args.listen, server_config(args), split)
 
 
 if __name__ == "__main__":

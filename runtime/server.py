@@ -22,15 +22,19 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from envscaler.runtime import confine
+from envscaler.runtime.confine import Isolation
 from envscaler.runtime.grpc_handlers import (
     SESSION_METHODS,
     RequestError,
+    internal_error,
     service_handler,
     session_error,
     session_kind,
 )
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
 from envscaler.runtime.session_socket import SessionSocket
+from envscaler.runtime.spawner import Spawner
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -50,8 +54,10 @@ class ServerConfig:
     max_argument_bytes: int = 1 << 20
     memory_bytes: int = 0
     max_workers: int = 8
-    # In a sandbox container (the image sets ENVSCALER_SANDBOX_SWEEP=1): clean the namespace between episodes.
+    # In a sandbox container (the image sets ENVSCALER_SANDBOX_SWEEP=1): clean the namespace between leases.
     sweep: bool = field(default_factory=lambda: os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1")
+    # Checks sent by a client (EvaluateRequest.checks): code from outside the scenario. A pool turns them off.
+    allow_client_checks: bool = True
 
 
 def grpc_address(listen: str) -> str:
@@ -88,18 +94,37 @@ class MessageContext:
 NO_DEADLINE = MessageContext(None)
 
 
+def parse_json(text: str, what: str) -> Any:
+    """JSON from a client, as the worker will see it: a lone surrogate (not UTF-8) or an integer past Python's
+    digit limit is the caller's error, named, never an exception in the server."""
+    try:
+        value = json.loads(text)
+        json.dumps(value, ensure_ascii=False).encode()
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} holds a string that is not valid Unicode (a lone surrogate escape)") from None
+    except ValueError as exc:  # int digits limit
+        raise ValueError(f"{what} holds a number out of range: {str(exc)[:120]}") from None
+    return value
+
+
 class EnvServicer(pb_grpc.EnvServiceServicer):
-    def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig) -> None:
+    def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig,
+                 spawner: Spawner | None = None) -> None:
         self.spec = spec
         self.scenarios = scenarios
         self.config = config
         self.tools = spec.tools
         self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
+        sandbox = "split" if spawner is not None else "container" if config.sweep else ""
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
-            max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes,
-        ))
+            max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes, sandbox=sandbox,
+        ), spawner)
+        self.isolation = Isolation(server_uid=os.getuid(), sandbox_uid=spawner.sandbox_uid if spawner else os.getuid(),
+                                   landlock_abi=confine.landlock_abi(), server_non_dumpable=not confine.is_dumpable())
         self.lock = threading.Lock()
         self.sessions = threading.BoundedSemaphore(MAX_SESSIONS)
         self.dirty = False  # a worker broke since the last EndEpisode
@@ -116,6 +141,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                                       sort_keys=True))
                    for t in self.tools],
             scenario_ids=list(scenarios), observation_format=config.observation,
+            isolation=pb.Isolation(server_uid=self.isolation.server_uid, sandbox_uid=self.isolation.sandbox_uid,
+                                   landlock_abi=self.isolation.landlock_abi,
+                                   server_non_dumpable=self.isolation.server_non_dumpable,
+                                   client_checks=config.allow_client_checks),
         )
 
     # ------------------------------------------------------------ helpers
@@ -141,8 +170,6 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         if self.episode is not None:
             self.episode.close()
             self.episode = None
-            if self.config.sweep:
-                self.zygote.sweep()
 
     # ------------------------------------------------------------ RPCs
 
@@ -161,10 +188,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             scenario_id, task, init_config = scenario.task_id, scenario.task, scenario.init_config
         elif target == "init_config_json":
             try:
-                init_config = json.loads(request.init_config_json)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"init_config_json is not valid JSON: {exc}") from None
+                init_config = parse_json(request.init_config_json, "init_config_json")
+            except ValueError as exc:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
             if not isinstance(init_config, dict):
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                               f"init_config_json must be a JSON object, got {type(init_config).__name__}")
@@ -193,10 +219,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             return _tool_error("UNKNOWN_TOOL", f"unknown tool {name[:80]!r}{private}; available: "
                                                f"{', '.join(sorted(self.tool_set))}", started=started)
         try:
-            arguments = json.loads(request.arguments_json) if request.arguments_json.strip() else {}
-        except (json.JSONDecodeError, RecursionError) as exc:
-            return _tool_error("INVALID_ARGUMENTS", f"arguments of {name!r} are not valid JSON: {exc}",
-                               started=started)
+            arguments = parse_json(request.arguments_json, f"arguments of {name!r}") \
+                if request.arguments_json.strip() else {}
+        except ValueError as exc:
+            return _tool_error("INVALID_ARGUMENTS", str(exc), started=started)
         if not isinstance(arguments, dict):
             return _tool_error("INVALID_ARGUMENTS", f"arguments of {name!r} must be a JSON object, "
                                                     f"got {type(arguments).__name__}", started=started)
@@ -229,6 +255,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
         if request.checks:
+            if not self.config.allow_client_checks:
+                raise RequestError(grpc.StatusCode.PERMISSION_DENIED,
+                                   "checks sent by a client are off on this server (a pool turns them on with "
+                                   "--allow-client-checks); evaluate the scenario's own checks instead")
             scenario_id = ""
             checks = [ServedCheck(check_item=c.check_item, check_func=c.check_func or " ") for c in request.checks]
         else:
@@ -246,15 +276,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "evaluate", "checks": [c.check_func for c in checks],
-                                        "check_timeout": check_timeout}, total_timeout, "Evaluate")
+                results = worker.evaluate([c.check_func for c in checks], check_timeout, total_timeout)
             except WorkerError as exc:
                 self.dirty = True
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
-        results = reply.get("results") if reply.get("ok") else None
-        if not isinstance(results, list) or len(results) != len(checks):
-            raise RequestError(grpc.StatusCode.INTERNAL,
-                               f"the worker gave no usable evaluation: {reply.get('message')}")
         response = pb.EvaluateResponse(scenario_id=scenario_id, total=len(checks))
         for i, (check, result) in enumerate(zip(checks, results, strict=True)):
             outcome = pb.CheckOutcome.Value(result.get("outcome", "ERROR")) \
@@ -266,10 +291,13 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         return response
 
     def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
+        """The end of a lease: nothing of it may reach the next (see Zygote.sweep)."""
         with self.lock:
             self._end_episode()
             self.episode_id = self.scenario_id = ""
             dirty, self.dirty = self.dirty, False
+            if self.config.sweep or self.zygote.spawner is not None:
+                self.zygote.sweep()
             if not self.zygote.alive():
                 try:
                     self.zygote.start()
@@ -300,9 +328,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             elif context is None:
                 context = NO_DEADLINE
             reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
+            return pb.SessionResponse(**{kind: reply})
         except RequestError as exc:
             return session_error(exc.code, exc.message)
-        return pb.SessionResponse(**{kind: reply})
+        except Exception as exc:  # never a traceback, never a dead session: this request alone fails
+            return session_error(grpc.StatusCode.INTERNAL, internal_error(exc))
 
     def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:
         scenario_id = request.scenario_id or self.scenario_id
@@ -342,7 +372,7 @@ class RunningServer:
 
 
 def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
-                 config: ServerConfig | None = None) -> RunningServer:
+                 config: ServerConfig | None = None, spawner: Spawner | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
     config = config or ServerConfig()
     if not isinstance(spec, ServedEnv):  # spec.models' EnvSpec and Scenarios, from a host-side caller
@@ -351,7 +381,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     if address.startswith("unix:"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address[5:])
-    servicer = EnvServicer(spec, scenarios, config)
+    servicer = EnvServicer(spec, scenarios, config, spawner)
     message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
@@ -393,9 +423,10 @@ def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         running.stop(grace=0)
 
 
-def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig) -> int:
+def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig,
+                  spawner: Spawner | None = None) -> int:
     """Run until SIGTERM or SIGINT; stop gracefully within a second."""
-    running = start_server(spec, scenarios, listen, config)
+    running = start_server(spec, scenarios, listen, config, spawner)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

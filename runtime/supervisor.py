@@ -7,19 +7,22 @@ Nothing here imports or executes environment code.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from envscaler.runtime import framing
+from envscaler.runtime.spawner import Spawner, worker_argv, worker_env
 
 CONTROL_FRAME_BYTES = 64 << 10
+CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
 
 
 class WorkerError(Exception):
@@ -43,6 +46,9 @@ class WorkerSettings:
     file_bytes: int = 64 << 20
     open_files: int = 256
     load_timeout: float = 30.0
+    # What the zygote cleans between leases: "" on a host (nothing: /tmp is the user's), "container" (files, IPC and
+    # every other process: one uid), "split" (files and IPC; the server ends the sandbox uid's processes).
+    sandbox: str = ""
 
     @property
     def max_frame_bytes(self) -> int:
@@ -57,6 +63,7 @@ class WorkerSettings:
             "tools": list(self.tools),
             "settings": {
                 "observation": self.observation,
+                "sandbox": self.sandbox,
                 "max_result_bytes": self.max_result_bytes,
                 "limits": {"memory_bytes": self.memory_bytes, "file_bytes": self.file_bytes,
                            "open_files": self.open_files},
@@ -67,6 +74,78 @@ class WorkerSettings:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _exited(pidfd: int) -> bool:
+    """A pidfd is readable once its process has exited."""
+    return bool(select.select([pidfd], [], [], 0)[0])
+
+
+def sandbox_pids(uid: int) -> list[int]:
+    """Every process whose real uid is `uid` (read from /proc/<pid>/status, which stays readable for
+    non-dumpable processes)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def kill_sandbox_processes(uid: int, keep: set[int], passes: int = 64) -> int:
+    """End every process of the sandbox uid but `keep`, whatever it calls itself, until a pass finds none
+    (a fork bomb adds processes while we look)."""
+    killed = 0
+    for _ in range(passes):
+        doomed = [pid for pid in sandbox_pids(uid) if pid not in keep]
+        if not doomed:
+            return killed
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def read_check_result(fd: int, timeout: float) -> dict[str, Any]:
+    """One check's result from the channel only that check holds: exactly one JSON line, then end of file, within
+    the check's deadline. Anything else is that check's ERROR."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return {"outcome": "ERROR", "message": f"check_func overran its {timeout:g} s deadline"}
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError as exc:
+            return {"outcome": "ERROR", "message": f"check_func's result channel broke: {exc.strerror}"}
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > CHECK_RESULT_BYTES:
+            return {"outcome": "ERROR", "message": "check_func wrote more than its result to its result channel"}
+    if not data:
+        return {"outcome": "ERROR", "message": "check_func ended without a result (the check's process died)"}
+    lines = data.split(b"\n")
+    try:
+        if len(lines) != 2 or lines[1]:
+            raise ValueError
+        result = json.loads(lines[0])
+        if not isinstance(result, dict) or result.get("outcome") not in ("PASS", "FAIL", "ERROR") \
+                or not isinstance(result.get("message", ""), str):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {"outcome": "ERROR", "message": "check_func wrote to its result channel itself; its result is void"}
+    return {"outcome": result["outcome"], "message": result.get("message", "")[:2000]}
 
 
 @dataclass
@@ -123,28 +202,69 @@ class EpisodeWorker:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
 
+    def evaluate(self, checks: list[str], check_timeout: float, timeout: float) -> list[dict[str, Any]]:
+        """Each check runs in its own process forked from the worker, which hands us the read end of that check's
+        own pipe: we read the result under the check's deadline, so no check can write another's result, outlive
+        its deadline by trickling bytes, or break the episode (the worker goes on)."""
+        if self.broken:
+            raise WorkerError("EPISODE_BROKEN", self.broken)
+        deadline = time.monotonic() + timeout
+        results: list[dict[str, Any]] = []
+        try:
+            framing.set_deadline(self.sock, deadline)
+            framing.send(self.sock, {"op": "evaluate", "checks": checks})
+            for _ in checks:
+                reply, fds = framing.recv_with_fds(self.sock, CONTROL_FRAME_BYTES, 1, deadline)
+                if not reply.get("ok") or len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    raise framing.FrameError("protocol", "no result channel for a check")
+                try:
+                    results.append(read_check_result(fds[0], min(check_timeout, deadline - time.monotonic())))
+                finally:
+                    os.close(fds[0])
+                framing.set_deadline(self.sock, deadline)
+                framing.send(self.sock, {"op": "next"})
+            done = framing.recv(self.sock, CONTROL_FRAME_BYTES, deadline)
+        except framing.FrameError as exc:
+            kind = {"timeout": "DEADLINE_EXCEEDED", "eof": "WORKER_CRASHED"}.get(exc.reason, "PROTOCOL_ERROR")
+            raise self._fail(kind, "Evaluate", timeout, str(exc)) from None
+        if not done.get("ok"):
+            raise self._fail("PROTOCOL_ERROR", "Evaluate", detail="no end of evaluation")
+        return results
+
 
 class Zygote:
-    """A worker process that loaded the environment module once; forks an episode worker per Reset."""
+    """A worker process that loaded the environment module once; forks an episode worker per Reset.
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    With a spawner (a container started as root), the zygote runs as the sandbox uid and we hold a pidfd of it;
+    without one (a server on a host), it is our own child, under our uid."""
+
+    def __init__(self, settings: WorkerSettings, spawner: Spawner | None = None) -> None:
         self.settings = settings
+        self.spawner = spawner
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self.pidfd = -1
         self.control: socket.socket | None = None
 
     def start(self) -> None:
         """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
         self.stop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        # -P -s: nothing from the working directory or the user's site reaches the worker's imports.
-        env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "HOME", "ENVSCALER_SANDBOX_SWEEP")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-P", "-s", "-m", "envscaler.runtime.worker", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd="/",
-        )
-        theirs.close()
+        try:
+            if self.spawner is not None:
+                self.pid, self.pidfd = self.spawner.spawn(theirs.fileno())
+            else:
+                self.process = subprocess.Popen(worker_argv(theirs.fileno()), pass_fds=[theirs.fileno()],
+                                                env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
+                self.pid = self.process.pid
+        except OSError as exc:
+            ours.close()
+            raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
+        finally:
+            theirs.close()
         self.control = ours
         try:
             reply = framing.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
@@ -158,7 +278,9 @@ class Zygote:
             raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.pidfd >= 0 and not _exited(self.pidfd)
 
     def _control_request(self, message: dict[str, Any], timeout: float,
                          max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
@@ -193,13 +315,22 @@ class Zygote:
         return worker, first
 
     def sweep(self) -> None:
-        """After an episode: in a container, kill what it left running and empty /tmp (see worker.sweep)."""
+        """After a lease: end every process it left (by uid, when the sandbox runs under its own), then have the
+        zygote empty /tmp, /dev/shm and System V IPC and fork the next worker, proven ready. A zygote that cannot
+        is replaced."""
         with self.lock:
             if not self.alive():
                 return
+            if self.spawner is not None:
+                kill_sandbox_processes(self.spawner.sandbox_uid, {self.pid})
             try:
-                self._control_request({"op": "sweep"}, 5.0)
+                with contextlib.suppress(OSError):
+                    if self.pidfd >= 0:  # an episode may have stopped it (SIGSTOP) without a Landlock fence
+                        signal.pidfd_send_signal(self.pidfd, signal.SIGCONT)
+                reply, _ = self._control_request({"op": "sweep"}, 10.0)
             except (framing.FrameError, OSError):
+                reply = {}
+            if not reply.get("ok"):
                 self.stop()
 
     def reap(self, pid: int) -> str:
@@ -224,3 +355,12 @@ class Zygote:
                 self.process.kill()
             self.process.wait()
             self.process = None
+        if self.pidfd >= 0:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            select.select([self.pidfd], [], [], 5.0)  # its parent, the spawner, reaps it
+            os.close(self.pidfd)
+            self.pidfd = -1
+        if self.spawner is not None and self.pid:
+            kill_sandbox_processes(self.spawner.sandbox_uid, set())  # what the old zygote's episodes left
+        self.pid = 0

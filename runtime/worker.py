@@ -10,7 +10,9 @@ can kill the worker without a pid-reuse race).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
+import ctypes
 import gc
 import inspect
 import json
@@ -25,10 +27,10 @@ import sys
 import types
 from typing import Any
 
-from envscaler.runtime import codec, framing
+from envscaler.runtime import codec, confine, framing
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
-SWEEP_ENV = "ENVSCALER_SANDBOX_SWEEP"  # set in the container image: this process tree owns its PID namespace
+READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
 
 
 # Each tool's name, with its function and its signature as bound to an instance, worked out once
@@ -128,66 +130,28 @@ class Episode:
                                               f"{self.max_bytes}-byte cap")
         return {"ok": True, "result": text, "observation": observation}
 
-    def evaluate(self, checks: list[Any], check_timeout: float) -> dict[str, Any]:
-        """Run checks in a forked child, so they cannot touch the live episode and a
-        check that overruns is killed alone: the episode survives it."""
+    def evaluate(self, sock: socket.socket, checks: list[Any]) -> dict[str, Any]:
+        """Each check in its own forked process, in a Landlock domain of its own (no signal or ptrace outside it, no
+        file writes), writing its result to its own pipe, whose read end goes to the trusted server: the server
+        reads it under the check's deadline, then tells us to end the check's process group and go on."""
         final_state = state_of(self.instance)
-        results: list[dict[str, Any]] = []
-        while len(results) < len(checks):
-            results += self._evaluate_from(checks, len(results), final_state, check_timeout)
-        return {"ok": True, "results": results}
-
-    def _evaluate_from(self, checks: list[Any], start: int, final_state: dict[str, Any],
-                       check_timeout: float) -> list[dict[str, Any]]:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
+        for source in checks:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
                 os.close(read_fd)
-                evaluator = os.getpid()
-                for source in checks[start:]:
-                    line = json.dumps(self.run_check(source, final_state)) + "\n"
-                    if os.getpid() != evaluator:  # a check forked: its copies must not answer
-                        os._exit(0)
-                    os.write(write_fd, line.encode())
+                sock.close()
+                run_check_process(source, final_state, self.initial_state, write_fd)
+            os.close(write_fd)
+            try:
+                framing.send(sock, {"ok": True, "check": pid}, fds=[read_fd])
             finally:
-                os._exit(0)
-        os.close(write_fd)
-        results: list[dict[str, Any]] = []
-        buffer = b""
-        try:
-            while start + len(results) < len(checks):
-                while b"\n" not in buffer:
-                    ready, _, _ = select.select([read_fd], [], [], check_timeout)
-                    chunk = os.read(read_fd, 65536) if ready else b""
-                    if not chunk:
-                        os.kill(pid, signal.SIGKILL)
-                        reason = (f"check_func overran its {check_timeout:g} s deadline" if not ready
-                                  else "check_func crashed the interpreter")
-                        results.append({"outcome": "ERROR", "message": reason})
-                        return results
-                    buffer += chunk
-                line, buffer = buffer.split(b"\n", 1)
-                results.append(json.loads(line))
-        finally:
-            os.close(read_fd)
-            os.waitpid(pid, 0)
-        return results
-
-    def run_check(self, source: Any, final_state: dict[str, Any]) -> dict[str, Any]:
-        namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "envscaler_check",
-                                     "initial_state": copy.deepcopy(self.initial_state)}
-        try:
-            exec(compile(str(source), "<check_func>", "exec"), namespace)
-            func = namespace.get("check_func")
-            if not callable(func):
-                return {"outcome": "ERROR", "message": "the source does not define check_func"}
-            value = func(copy.deepcopy(final_state))
-        except Exception as exc:
-            return {"outcome": "ERROR", "message": f"check_func raised {_describe_exception(exc)}"[:2000]}
-        if not isinstance(value, bool):
-            return {"outcome": "ERROR", "message": f"check_func returned {type(value).__name__}, not bool"}
-        return {"outcome": "PASS" if value else "FAIL", "message": ""}
+                os.close(read_fd)
+            try:
+                framing.recv(sock, MAX_REQUEST_BYTES)  # {"op": "next"}: the server has its result
+            finally:
+                _end_group(pid)
+        return {"ok": True}
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -195,9 +159,51 @@ class Episode:
             return self.call(request.get("name"), request.get("arguments"))
         if op == "state":
             return self.encode_state()
-        if op == "evaluate":
-            return self.evaluate(list(request.get("checks") or []), float(request.get("check_timeout", 10.0)))
         return _error("PROTOCOL_ERROR", f"unknown op {op!r}")
+
+
+def _end_group(pid: int) -> None:
+    """End a check's process and whatever it forked (they lead their own group), then reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def check_outcome(source: Any, final_state: dict[str, Any], initial_state: dict[str, Any]) -> dict[str, Any]:
+    """EnvScaler's check: exec the source, call check_func(final_state) with initial_state as a global."""
+    namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "envscaler_check",
+                                 "initial_state": initial_state}
+    try:
+        exec(compile(str(source), "<check_func>", "exec"), namespace)
+        func = namespace.get("check_func")
+        if not callable(func):
+            return {"outcome": "ERROR", "message": "the source does not define check_func"}
+        value = func(final_state)
+    except Exception as exc:
+        return {"outcome": "ERROR", "message": f"check_func raised {_describe_exception(exc)}"[:2000]}
+    if not isinstance(value, bool):
+        return {"outcome": "ERROR", "message": f"check_func returned {type(value).__name__}, not bool"}
+    return {"outcome": "PASS" if value else "FAIL", "message": ""}
+
+
+def run_check_process(source: Any, final_state: dict[str, Any], initial_state: dict[str, Any],
+                      write_fd: int) -> None:
+    """A check's whole process (forked from the episode's worker): it sees its own copy of the state, cannot
+    signal or ptrace the worker, the zygote or the server, and cannot write files; it answers once, then exits."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        confine.landlock(deny_writes=True)
+        me = os.getpid()
+        result = check_outcome(source, final_state, initial_state)
+        if os.getpid() == me:  # a check that forked: only the check itself answers
+            line = (json.dumps(result, ensure_ascii=True) + "\n").encode()
+            os.write(write_fd, line)
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
 
 
 def warm_up() -> None:
@@ -210,7 +216,6 @@ def warm_up() -> None:
 
 def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str, Any]) -> None:
     """The forked worker's whole life: wait for its reset, instantiate, answer requests until EOF."""
-    warm_up()
     try:
         request = framing.recv(sock, MAX_REQUEST_BYTES)
     except framing.FrameError:
@@ -230,13 +235,13 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
             message = framing.recv(sock, MAX_REQUEST_BYTES)
         except framing.FrameError:
             return
-        reply = episode.handle(message)
+        if message.get("op") == "evaluate":
+            reply = episode.evaluate(sock, list(message.get("checks") or []))
+        else:
+            reply = episode.handle(message)
         if os.getpid() != episode.pid:  # a tool forked: only the worker itself may answer
             os._exit(0)
         framing.send(sock, reply)
-
-
-# ---------------------------------------------------------------- zygote
 
 
 def apply_limits(limits: dict[str, int]) -> None:
@@ -264,17 +269,25 @@ def load_class(code: str, class_name: str, env_id: str) -> type:
 
 
 class Spare:
-    """A worker forked ahead of time, waiting for its reset: Reset never waits for fork()."""
+    """A worker forked ahead of time, waiting for its reset: Reset never waits for fork(). It enters a Landlock
+    domain of its own first, so its episode cannot signal or ptrace the zygote, the next spare or the server."""
 
     def __init__(self, control: socket.socket, cls: type, tools: Tools, settings: dict[str, Any]) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready_read, ready_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the episode worker
             code = 0
             try:
                 control.close()
                 parent_end.close()
+                os.close(ready_read)
                 os.setpgid(0, 0)
+                confine.landlock()
+                warm_up()
+                with contextlib.suppress(BrokenPipeError):  # handed over before anyone asked
+                    os.write(ready_write, b"r")
+                os.close(ready_write)
                 run_episode(child_end, cls, tools, settings)
             except SystemExit as exc:  # sys.exit() inside a tool ends the worker with its status
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -283,45 +296,128 @@ class Spare:
             finally:
                 os._exit(code)
         child_end.close()
-        self.pid, self.sock = pid, parent_end
+        os.close(ready_write)
+        self.pid, self.sock, self.ready_fd = pid, parent_end, ready_read
         try:
             self.pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):  # no pidfd (old kernel, some sandboxes): the server falls back to kill
             self.pidfd = -1
 
+    def proven_ready(self, timeout: float) -> bool:
+        """The worker said it is ready (set up and waiting for its reset), and it is not stopped."""
+        if self.ready_fd >= 0:
+            if not select.select([self.ready_fd], [], [], timeout)[0] or os.read(self.ready_fd, 1) != b"r":
+                return False
+            os.close(self.ready_fd)
+            self.ready_fd = -1
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in ("S", "R")
+
     def hand_over(self, control: socket.socket) -> None:
         fds = [self.sock.fileno()] + ([self.pidfd] if self.pidfd >= 0 else [])
         framing.send(control, {"ok": True, "pid": self.pid, "pidfd": self.pidfd >= 0}, fds=fds)
+        self.discard()
+
+    def discard(self) -> None:
         self.sock.close()
-        if self.pidfd >= 0:
-            os.close(self.pidfd)
+        for fd in (self.pidfd, self.ready_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.pidfd = self.ready_fd = -1
 
 
-def sweep(keep: set[int]) -> int:
-    """Inside a sandbox container only: end every process an episode left behind (daemons that
-    escaped the worker's process group) and empty /tmp, so nothing reaches the next episode."""
+def kill_others(keep: set[int]) -> int:
+    """In a one-uid container: end every process but `keep` (an episode's daemons, whatever they call
+    themselves)."""
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in keep:
-            continue
+    for _ in range(64):
+        doomed = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in keep]
+        if not doomed:
+            break
+        for pid in doomed:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        reap_finished()
+    return killed
+
+
+def empty_directory(path: str) -> None:
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path):
+            target = os.path.join(path, name)
+            try:
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    os.unlink(target)
+            except OSError:
+                continue
+
+
+def remove_ipc() -> int:
+    """Remove the System V shared memory, message queues and semaphores a lease left: they outlive processes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    removed = 0
+    for kind, call in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"envscaler.runtime.healthcheck" in f.read():
-                    continue
-            os.kill(int(entry), signal.SIGKILL)
-            killed += 1
-        except (OSError, ValueError):
-            continue
-    for name in os.listdir("/tmp"):
-        path = os.path.join("/tmp", name)
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
         except OSError:
             continue
-    return killed
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 1 and fields[1].isdigit():
+                ident = int(fields[1])
+                result = call(ident, 0, 0) if kind == "sem" else call(ident, 0, None)  # IPC_RMID is 0
+                removed += result == 0
+    return removed
+
+
+def clean_between_leases(sandbox: str, keep: set[int]) -> None:
+    """Nothing of one lease reaches the next: no process, no file in /tmp or /dev/shm, no System V IPC object."""
+    if sandbox == "container":
+        kill_others(keep)
+    if sandbox in ("container", "split"):
+        for path in ("/tmp", "/dev/shm", "/dev/mqueue"):
+            empty_directory(path)
+        remove_ipc()
+
+
+def load_problems(control_fd: int) -> list[str]:
+    """What module-level code left in the zygote that would outlive an episode; such a module is refused."""
+    problems = []
+    threads = len(os.listdir("/proc/self/task"))
+    if threads > 1:
+        problems.append(f"it started {threads - 1} thread(s) at import; module-level code must not leave threads "
+                        "running (they would see every later episode)")
+    try:
+        if os.waitpid(-1, os.WNOHANG) == (0, 0):
+            problems.append("it started a child process at import that is still running")
+    except ChildProcessError:
+        pass
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd in (0, 1, 2, control_fd):
+            continue
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the descriptor listdir itself used
+        problems.append(f"it keeps file descriptor {fd} open ({target}); module-level code must not hold files, "
+                        "pipes or sockets that every episode would share")
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) > 1 and fields[1][1] == "w" and fields[1][3] == "s":
+                problems.append(f"it maps writable shared memory ({fields[-1] if len(fields) > 5 else 'anonymous'}); "
+                                "every episode would share it")
+                break
+    return problems
 
 
 def reap(pid: int) -> str:
@@ -348,9 +444,13 @@ def reap_finished() -> None:
 def serve(control: socket.socket) -> None:
     load = framing.recv(control, MAX_REQUEST_BYTES)
     settings = load.get("settings") or {}
+    sandbox = str(settings.get("sandbox", ""))
     apply_limits(settings.get("limits") or {})
     try:
         cls = load_class(load["code"], load["class_name"], load.get("env_id", "env"))
+        problems = load_problems(control.fileno())
+        if problems:
+            raise RuntimeError("the module is refused: " + "; ".join(problems))
     except BaseException as exc:
         framing.send(control, _error("LOAD_FAILED", f"the environment module failed to load: "
                                                     f"{_describe_exception(exc)}"))
@@ -372,19 +472,33 @@ def serve(control: socket.socket) -> None:
         elif op == "reap":
             framing.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
         elif op == "sweep":
-            killed = sweep({1, os.getpid(), os.getppid(), spare.pid}) if os.environ.get(SWEEP_ENV) == "1" else 0
+            # The spare lived beside the lease that ends: replace it, and answer only once the new one is ready.
+            with contextlib.suppress(OSError):
+                os.killpg(spare.pid, signal.SIGKILL)
+            spare.discard()
+            clean_between_leases(sandbox, {1, os.getpid(), os.getppid()})
             reap_finished()
-            framing.send(control, {"ok": True, "killed": killed})
+            if len(os.listdir("/proc/self/task")) > 1:
+                framing.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
+                return
+            spare = Spare(control, cls, tools, settings)
+            ready = spare.proven_ready(READY_TIMEOUT)
+            framing.send(control, {"ok": True} if ready else _error("PROTOCOL_ERROR", "the next worker is not ready"))
         else:
             framing.send(control, _error("PROTOCOL_ERROR", f"unknown op {op!r}"))
 
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    # No other process of this uid may ptrace the zygote or read its memory (forked workers inherit this), and
+    # module-level code already runs in a Landlock domain: it cannot signal or ptrace the server.
+    confine.set_non_dumpable()
+    confine.landlock()
     # Environment code may print; keep its output off the server's streams.
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    os.close(devnull)
     serve(control)
 
 

@@ -4,6 +4,7 @@ episode, deadlines, crashes, checks and the result cap."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import time
 from collections.abc import Iterator
 
@@ -195,8 +196,7 @@ CHECKS = [
 def test_checks_run_isolated_with_deadlines(zygote: Zygote) -> None:
     worker, _ = episode(zygote)
     call(worker, "add", key="a")
-    reply = worker.request({"op": "evaluate", "checks": CHECKS, "check_timeout": 0.5}, 20, "Evaluate")
-    outcomes = [(r["outcome"], r["message"]) for r in reply["results"]]
+    outcomes = [(r["outcome"], r["message"]) for r in worker.evaluate(CHECKS, 0.5, 20)]
     assert outcomes[0] == ("PASS", "")
     assert outcomes[1] == ("PASS", "")
     assert outcomes[2] == ("ERROR", "check_func returned int, not bool")
@@ -208,6 +208,54 @@ def test_checks_run_isolated_with_deadlines(zygote: Zygote) -> None:
     # Checks cannot touch the live episode.
     state = worker.request({"op": "state"}, 5, "state")
     assert json.loads(state["state"])["items"] == {"a": 1}
+    worker.close()
+
+
+# Hostile checks: each gets ERROR (or its own honest outcome) alone; the others are scored from their own results.
+HOSTILE_CHECKS = [
+    # kill the episode's worker (its parent), then the zygote
+    "import os, signal\ndef check_func(final_state):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return True\n",
+    # forge results for itself and the checks after it on its own channel
+    "import os\ndef check_func(final_state):\n"
+    "    for fd in range(3, 64):\n"
+    "        try:\n            os.write(fd, b'{\"outcome\": \"PASS\", \"message\": \"\"}\\n' * 8)\n"
+    "        except OSError:\n            pass\n"
+    "    return False\n",
+    # an honest failing check after the forger: must stay FAIL
+    "def check_func(final_state):\n    return final_state['items'] == {'zzz': 1}\n",
+    # write to the episode's files
+    "def check_func(final_state):\n    open('/tmp/from-check', 'w').write('x')\n    return True\n",
+    # trickle bytes to outlive its deadline
+    "import os, time\ndef check_func(final_state):\n"
+    "    for fd in range(3, 64):\n"
+    "        try:\n            os.fstat(fd)\n        except OSError:\n            continue\n"
+    "    while True:\n        for fd in range(3, 64):\n"
+    "            try:\n                os.write(fd, b' ')\n            except OSError:\n                pass\n"
+    "        time.sleep(0.05)\n",
+    # a daemon that outlives the check, trying to reach the next check's channel
+    "import os\ndef check_func(final_state):\n    if os.fork() == 0:\n        os.setsid()\n"
+    "        import time; time.sleep(30)\n    return True\n",
+    "def check_func(final_state):\n    return 'a' in final_state['items']\n",
+]
+
+
+def test_hostile_checks_break_only_themselves(zygote: Zygote, tmp_path: Path) -> None:
+    worker, _ = episode(zygote)
+    call(worker, "add", key="a")
+    results = worker.evaluate(HOSTILE_CHECKS, 1.0, 30)
+    outcomes = [r["outcome"] for r in results]
+    assert results[0]["outcome"] == "ERROR" and "PermissionError" in results[0]["message"]
+    assert results[1]["outcome"] == "ERROR" and "wrote to its result channel itself" in results[1]["message"]
+    assert outcomes[2] == "FAIL"
+    assert results[3]["outcome"] == "ERROR" and "PermissionError" in results[3]["message"]
+    assert results[4]["outcome"] == "ERROR" and "overran" in results[4]["message"]
+    assert outcomes[5] == "ERROR"  # its daemon holds the channel open past the deadline: no result is taken
+    assert outcomes[6] == "PASS"
+    assert not Path("/tmp/from-check").exists()
+    # The episode and the worker are untouched and go on.
+    state = worker.request({"op": "state"}, 5, "state")
+    assert json.loads(state["state"])["items"] == {"a": 1}
+    assert call(worker, "add", key="b")["ok"]
     worker.close()
 
 
@@ -223,6 +271,18 @@ def test_module_that_never_finishes_loading() -> None:
     with pytest.raises(WorkerError, match=r"took longer than 0\.5s"):
         z.start()
     assert not z.alive()
+
+
+@pytest.mark.parametrize("code, problem", [
+    ("import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n", "thread"),
+    ("import tempfile\nKEPT = tempfile.TemporaryFile()\n", "file descriptor"),
+    ("import mmap\nSHARED = mmap.mmap(-1, 4096)\n", "shared memory"),
+])
+def test_modules_that_leave_something_shared_are_refused(code: str, problem: str) -> None:
+    z = Zygote(settings(code + CODE))
+    with pytest.raises(WorkerError, match=problem) as err:
+        z.start()
+    assert err.value.kind == "LOAD_FAILED" and "refused" in err.value.message
 
 
 def test_zygote_death_is_survived(zygote: Zygote) -> None:

@@ -56,7 +56,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format")
+    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format", "isolation")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     ENV_CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class DescribeResponse(_message.Message):
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_IDS_FIELD_NUMBER: _ClassVar[int]
     OBSERVATION_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
     env_id: str
     env_class_name: str
     spec_hash: str
@@ -75,7 +76,22 @@ class DescribeResponse(_message.Message):
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
     scenario_ids: _containers.RepeatedScalarFieldContainer[str]
     observation_format: str
-    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ...) -> None: ...
+    isolation: Isolation
+    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ...) -> None: ...
+
+class Isolation(_message.Message):
+    __slots__ = ("server_uid", "sandbox_uid", "landlock_abi", "server_non_dumpable", "client_checks")
+    SERVER_UID_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_UID_FIELD_NUMBER: _ClassVar[int]
+    LANDLOCK_ABI_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NON_DUMPABLE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    server_uid: int
+    sandbox_uid: int
+    landlock_abi: int
+    server_non_dumpable: bool
+    client_checks: bool
+    def __init__(self, server_uid: _Optional[int] = ..., sandbox_uid: _Optional[int] = ..., landlock_abi: _Optional[int] = ..., server_non_dumpable: _Optional[bool] = ..., client_checks: _Optional[bool] = ...) -> None: ...
 
 class ResetRequest(_message.Message):
     __slots__ = ("scenario_id", "init_config_json", "seed")

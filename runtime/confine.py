@@ -1,0 +1,141 @@
+"""Kernel fences inside a sandbox, from the standard library only (ctypes): non-dumpable
+processes, Landlock domains, and the privilege split between the trusted server and
+the untrusted side.
+
+Who runs what (in a container started as root with only CAP_SETUID, CAP_SETGID and
+CAP_KILL; see SECURITY.md):
+
+- the spawner: root, keeps only SETUID/SETGID, non-dumpable; forks each zygote and
+  drops it to the sandbox uid before exec;
+- the server: the server uid, keeps only KILL (to end sandbox processes), non-dumpable;
+- zygote, workers, checks: the sandbox uid, no capabilities, each in its own Landlock
+  domain, so none of them can signal or ptrace a process outside it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from dataclasses import dataclass
+
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
+CAP_KILL, CAP_SETGID, CAP_SETUID = 5, 6, 7
+_CAP_VERSION_3 = 0x20080522
+
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_RESTRICT_SELF = 444, 446  # the same on every architecture
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+# Every right that changes the file system, by the ABI that introduced it.
+_FS_WRITE = {1: (1 << 1) | (1 << 4) | (1 << 5) | sum(1 << b for b in range(6, 13)), 2: 1 << 13, 3: 1 << 14,
+             5: 1 << 15}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ConfineError(OSError):
+    """A fence could not be put up."""
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        errno = ctypes.get_errno()
+        raise ConfineError(errno, f"{what}: {os.strerror(errno)}")
+    return result
+
+
+def prctl(option: int, arg: int = 0) -> int:
+    return _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def set_non_dumpable() -> None:
+    """No process of another uid, nor of the same uid without CAP_SYS_PTRACE, may ptrace this one or open its
+    /proc/<pid>/{mem,environ,fd,maps}; inherited by fork."""
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def is_dumpable() -> bool:
+    return _libc.prctl(3, 0, 0, 0, 0) == 1  # PR_GET_DUMPABLE
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 when it has none (or a seccomp profile hides it)."""
+    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    return max(int(version), 0)
+
+
+def landlock(*, deny_writes: bool = False, abi: int | None = None) -> int:
+    """Enter a new Landlock domain for this process and all it forks: no signal to, no ptrace of, and no abstract
+    Unix socket connection to any process outside the domain; no TCP bind or connect; with `deny_writes`, no change
+    to any file (already open descriptors stay usable). Returns the ABI used, 0 when the kernel has no Landlock."""
+    abi = landlock_abi() if abi is None else abi
+    if abi <= 0:
+        return 0
+    fs = sum(bits for since, bits in _FS_WRITE.items() if since <= abi) if deny_writes else 0
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    if abi < 6 and not fs and not net:
+        return 0  # nothing this kernel can scope for us (ptrace scoping comes with any domain, though)
+    attr = struct.pack("=QQQ", fs, net, scoped) if abi >= 6 else struct.pack("=QQ", fs, net) if abi >= 4 \
+        else struct.pack("=Q", fs or _FS_WRITE[1])
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    fd = _check(_libc.syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0),
+                "landlock_create_ruleset")
+    try:
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, 0), "landlock_restrict_self")
+    finally:
+        os.close(fd)
+    return abi
+
+
+def _capset(effective: int, permitted: int, inheritable: int = 0) -> None:
+    header = struct.pack("=Ii", _CAP_VERSION_3, 0)
+    data = struct.pack("=6I", effective, permitted, inheritable, 0, 0, 0)
+    _check(_libc.capset(ctypes.create_string_buffer(header, len(header)),
+                        ctypes.create_string_buffer(data, len(data))), "capset")
+
+
+def capabilities() -> tuple[int, int]:
+    """(effective, permitted) of this process, from /proc."""
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("CapEff:", "CapPrm:")):
+                values[line[:6]] = int(line.split()[1], 16)
+    return values.get("CapEff", 0), values.get("CapPrm", 0)
+
+
+def keep_only(*caps: int) -> None:
+    mask = sum(1 << cap for cap in caps)
+    _capset(mask, mask)
+
+
+def become(uid: int, gid: int, keep: tuple[int, ...] = ()) -> None:
+    """Drop from root to uid:gid with no supplementary groups, keeping only the capabilities in `keep`."""
+    if keep:
+        prctl(PR_SET_KEEPCAPS, 1)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if keep:
+        keep_only(*keep)
+        prctl(PR_SET_KEEPCAPS, 0)
+    set_non_dumpable()  # a uid change resets it to the system default; never leave it to that
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What this server's sandbox actually has, as reported by Describe."""
+
+    server_uid: int
+    sandbox_uid: int  # equal to server_uid when there is no privilege split
+    landlock_abi: int
+    server_non_dumpable: bool
+
+    @property
+    def split(self) -> bool:
+        return self.server_uid != self.sandbox_uid
