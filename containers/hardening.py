@@ -12,8 +12,9 @@ SANDBOX_USER = "10001:10001"  # the server's uid; environment code runs as 10002
 SERVER_UID = 10001
 CPU_PERIOD_US = 10_000
 # What the entry point needs, as root, to split privileges: the spawner keeps SETUID/SETGID to start each zygote as
-# the sandbox uid; the server keeps KILL to end the sandbox's processes. Nothing else is granted.
-SPLIT_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
+# the sandbox uid (and SETPCAP to empty its bounding set); the server keeps KILL to end the sandbox's processes.
+# Nothing else is granted, and environment code ends up with no capability at all, bounding set included.
+SPLIT_CAPABILITIES = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 
 
 @dataclass(frozen=True)

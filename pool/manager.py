@@ -36,7 +36,10 @@ from envscaler.v1 import env_pb2_grpc as pb_grpc
 log = logging.getLogger("envscaler.pool")
 
 State = Literal["starting", "idle", "leased", "releasing", "dead", "removing"]
-TAINTING_ERRORS = {pb.DEADLINE_EXCEEDED, pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
+# A deadline overrun is not among them: the server says on release (EndEpisode.dirty) whether it overran its own
+# deadline (the sandbox's fault) or the caller's shorter one (the caller's choice; the container is healthy).
+TAINTING_ERRORS = {pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
+HOP_GRACE = 1.0  # past a caller's deadline, for the server's answer (it answers before it) to reach us
 SESSIONS_FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # a connection to a container's session socket
 
@@ -457,14 +460,18 @@ class PoolManager:
         assert slot.stub is not None
         return slot
 
-    def _hop_failed(self, slot: Slot, method: str, code: grpc.StatusCode, details: str) -> PoolError:
+    def _hop_failed(self, slot: Slot, method: str, code: grpc.StatusCode, details: str,
+                    callers_deadline: bool = False) -> PoolError:
         self.metrics.errors.labels(kind=f"rpc_{code.name.lower()}").inc()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
             slot.tainted = slot.tainted or "its server stopped answering"
             return PoolError(grpc.StatusCode.UNAVAILABLE, "the sandbox container of this lease stopped answering; "
                                                           "release this lease and acquire a new one")
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a container too slow to answer is not trusted
-            slot.tainted = slot.tainted or "it overran a deadline"
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            # A container that misses the pool's own bound is not trusted; one that misses a caller's deadline is
+            # only checked on release (EndEpisode must answer, or it is replaced).
+            if not callers_deadline:
+                slot.tainted = slot.tainted or "it overran a deadline"
             return PoolError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} got no answer from the sandbox "
                                                                 "container within the deadline")
         return PoolError(code, details or code.name)
@@ -481,7 +488,7 @@ class PoolManager:
         try:
             response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            raise self._hop_failed(slot, method, exc.code(), exc.details() or "") from None
+            raise self._hop_failed(slot, method, exc.code(), exc.details() or "", timeout is not None) from None
         finally:
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
         if method == "CallTool":
@@ -491,7 +498,7 @@ class PoolManager:
     def hop_timeout(self, request: pb.SessionRequest, kind: str) -> float:
         """How long to wait for the container: the caller's deadline, or a bound past the server's own."""
         if request.deadline_ms:
-            return request.deadline_ms / 1000
+            return request.deadline_ms / 1000 + HOP_GRACE
         if kind == "evaluate":
             return self.config.evaluate_timeout
         if kind == "call_tool" and request.call_tool.timeout_ms:

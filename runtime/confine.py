@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
-CAP_KILL, CAP_SETGID, CAP_SETUID = 5, 6, 7
+CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 5, 6, 7, 8
+CAP_LAST = 63
 _CAP_VERSION_3 = 0x20080522
 
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_RESTRICT_SELF = 444, 446  # the same on every architecture
@@ -109,6 +111,18 @@ def capabilities() -> tuple[int, int]:
     return values.get("CapEff", 0), values.get("CapPrm", 0)
 
 
+def drop_bounding(keep: tuple[int, ...] = ()) -> bool:
+    """Shrink the bounding set to `keep` (needs CAP_SETPCAP; False without it): no capability outside it can ever
+    come back, not even through an exec."""
+    if not capabilities()[0] & (1 << CAP_SETPCAP):
+        return False
+    for cap in range(CAP_LAST + 1):
+        if cap not in keep and _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) < 0 \
+                and ctypes.get_errno() != 22:  # EINVAL: past the kernel's last capability
+            _check(-1, f"dropping capability {cap} from the bounding set")
+    return True
+
+
 def keep_only(*caps: int) -> None:
     mask = sum(1 << cap for cap in caps)
     _capset(mask, mask)
@@ -116,6 +130,7 @@ def keep_only(*caps: int) -> None:
 
 def become(uid: int, gid: int, keep: tuple[int, ...] = ()) -> None:
     """Drop from root to uid:gid with no supplementary groups, keeping only the capabilities in `keep`."""
+    drop_bounding(keep)
     if keep:
         prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups([])

@@ -166,10 +166,20 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, self.episode.broken)
         return self.episode
 
+    def _sandbox_fault(self, exc: WorkerError, timeout: float, own: float | None = None) -> bool:
+        """Whether a broken episode says something about the sandbox (it is replaced on release): not when the worker
+        was killed at a deadline the caller chose shorter than the server's own: that call fails for that caller
+        alone, and a 1 ms deadline cannot make a pool destroy a healthy container."""
+        if exc.kind != "DEADLINE_EXCEEDED":
+            return True
+        return timeout >= (self.config.call_timeout if own is None else own) - DEADLINE_MARGIN
+
     def _end_episode(self) -> None:
         if self.episode is not None:
             self.episode.close()
             self.episode = None
+            if self.config.sweep:
+                self.zygote.sweep()
 
     # ------------------------------------------------------------ RPCs
 
@@ -233,7 +243,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
                                        f"tool {name!r}")
             except WorkerError as exc:
-                self.dirty = True
+                self.dirty |= self._sandbox_fault(exc, timeout)
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
         if not reply.get("ok"):
             return _tool_error(str(reply.get("kind")), str(reply.get("message")), started=started)
@@ -247,7 +257,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             try:
                 reply = worker.request({"op": "state"}, timeout, "GetState")
             except WorkerError as exc:
-                self.dirty = True
+                self.dirty |= self._sandbox_fault(exc, timeout)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         if not reply.get("ok"):
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
@@ -278,7 +288,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             try:
                 results = worker.evaluate([c.check_func for c in checks], check_timeout, total_timeout)
             except WorkerError as exc:
-                self.dirty = True
+                self.dirty |= self._sandbox_fault(exc, total_timeout, check_timeout * len(checks) + 5.0)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         response = pb.EvaluateResponse(scenario_id=scenario_id, total=len(checks))
         for i, (check, result) in enumerate(zip(checks, results, strict=True)):
@@ -293,11 +303,12 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
         """The end of a lease: nothing of it may reach the next (see Zygote.sweep)."""
         with self.lock:
-            self._end_episode()
+            if self.episode is not None:
+                self.episode.close()
+                self.episode = None
             self.episode_id = self.scenario_id = ""
             dirty, self.dirty = self.dirty, False
-            if self.config.sweep or self.zygote.spawner is not None:
-                self.zygote.sweep()
+            self.zygote.renew()
             if not self.zygote.alive():
                 try:
                     self.zygote.start()

@@ -56,6 +56,7 @@ class Spawner:
 def _zygote(control_fd: int, uid: int, gid: int) -> None:
     """In the spawner's child: become the sandbox user (no capabilities left), then exec the worker."""
     try:
+        confine.drop_bounding()
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
@@ -107,7 +108,9 @@ def split(server_uid: int, sandbox_uid: int) -> Spawner:
         code = 0
         try:
             ours.close()
-            confine.keep_only(confine.CAP_SETUID, confine.CAP_SETGID)
+            kept = (confine.CAP_SETUID, confine.CAP_SETGID, confine.CAP_SETPCAP)
+            confine.drop_bounding(kept)
+            confine.keep_only(*kept)
             confine.set_non_dumpable()
             serve(theirs, sandbox_uid, sandbox_uid)
         except BaseException:

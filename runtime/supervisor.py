@@ -315,9 +315,19 @@ class Zygote:
         return worker, first
 
     def sweep(self) -> None:
-        """After a lease: end every process it left (by uid, when the sandbox runs under its own), then have the
-        zygote empty /tmp, /dev/shm and System V IPC and fork the next worker, proven ready. A zygote that cannot
-        is replaced."""
+        """Between two episodes: the zygote ends what the last one left running and empties /tmp, /dev/shm and
+        System V IPC (in a sandbox container only)."""
+        with self.lock:
+            if not self.alive():
+                return
+            try:
+                self._control_request({"op": "sweep"}, 5.0)
+            except (framing.FrameError, OSError):
+                self.stop()
+
+    def renew(self) -> None:
+        """Between leases: we end every process of the sandbox uid but the zygote (it cannot hide from a uid), then
+        the zygote cleans up as in sweep and forks the next worker, proven ready. A zygote that cannot is replaced."""
         with self.lock:
             if not self.alive():
                 return
@@ -327,7 +337,7 @@ class Zygote:
                 with contextlib.suppress(OSError):
                     if self.pidfd >= 0:  # an episode may have stopped it (SIGSTOP) without a Landlock fence
                         signal.pidfd_send_signal(self.pidfd, signal.SIGCONT)
-                reply, _ = self._control_request({"op": "sweep"}, 10.0)
+                reply, _ = self._control_request({"op": "renew"}, 10.0)
             except (framing.FrameError, OSError):
                 reply = {}
             if not reply.get("ok"):

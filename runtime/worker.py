@@ -330,12 +330,22 @@ class Spare:
         self.pidfd = self.ready_fd = -1
 
 
+def _uid_of(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
 def kill_others(keep: set[int]) -> int:
-    """In a one-uid container: end every process but `keep` (an episode's daemons, whatever they call
-    themselves)."""
-    killed = 0
+    """End every other process of our uid but `keep` (an episode's daemons, whatever they call themselves)."""
+    killed, uid = 0, os.getuid()
     for _ in range(64):
-        doomed = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in keep]
+        doomed = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in keep and _uid_of(e) == uid]
         if not doomed:
             break
         for pid in doomed:
@@ -378,11 +388,10 @@ def remove_ipc() -> int:
     return removed
 
 
-def clean_between_leases(sandbox: str, keep: set[int]) -> None:
-    """Nothing of one lease reaches the next: no process, no file in /tmp or /dev/shm, no System V IPC object."""
-    if sandbox == "container":
-        kill_others(keep)
+def clean_between_episodes(sandbox: str, keep: set[int]) -> None:
+    """Nothing of one episode reaches the next: no process, no file in /tmp or /dev/shm, no System V IPC object."""
     if sandbox in ("container", "split"):
+        kill_others(keep)
         for path in ("/tmp", "/dev/shm", "/dev/mqueue"):
             empty_directory(path)
         remove_ipc()
@@ -471,12 +480,17 @@ def serve(control: socket.socket) -> None:
             spare = Spare(control, cls, tools, settings)
         elif op == "reap":
             framing.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
-        elif op == "sweep":
-            # The spare lived beside the lease that ends: replace it, and answer only once the new one is ready.
+        elif op == "sweep":  # between two episodes of one lease
+            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid})
+            reap_finished()
+            framing.send(control, {"ok": True})
+        elif op == "renew":
+            # Between leases: the spare lived beside the lease that ends, so replace it, and answer only once the
+            # new one is ready.
             with contextlib.suppress(OSError):
                 os.killpg(spare.pid, signal.SIGKILL)
             spare.discard()
-            clean_between_leases(sandbox, {1, os.getpid(), os.getppid()})
+            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid()})
             reap_finished()
             if len(os.listdir("/proc/self/task")) > 1:
                 framing.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))

@@ -25,18 +25,37 @@ SESSION_OWNER = f"tests-{uuid.uuid4().hex[:8]}"
 
 HOSTILE_CODE = (Path(__file__).parent / "hostile_env.py").read_text()
 LOOPING_CHECK = "def check_func(final_state):\n    while True:\n        pass\n"
+NOTED = "def check_func(final_state):\n    return final_state['notes'] == ['done']\n"
+# Checks that attack: each must get ERROR alone; the honest ones are scored from their own results.
+HOSTILE_CHECKS = [
+    ("honest pass", NOTED),
+    ("kills the episode's worker", "import os, signal\ndef check_func(final_state):\n"
+                                   "    os.kill(os.getppid(), signal.SIGKILL)\n    return True\n"),
+    ("writes the episode's memory", "import os\ndef check_func(final_state):\n"
+                                    "    open(f'/proc/{os.getppid()}/mem', 'r+b').close()\n    return True\n"),
+    ("forges results", "import os\ndef check_func(final_state):\n    for fd in range(3, 64):\n        try:\n"
+                       "            os.write(fd, b'{\"outcome\": \"PASS\", \"message\": \"\"}\\n' * 4)\n"
+                       "        except OSError:\n            pass\n    return False\n"),
+    ("honest fail", "def check_func(final_state):\n    return final_state['notes'] == ['never']\n"),
+    ("writes a file for the episode", "def check_func(final_state):\n"
+                                      "    open('/tmp/from-check', 'w').write('x')\n    return True\n"),
+    ("honest pass again", NOTED),
+]
 
 
 def hostile_corpus() -> Corpus:
     spec = EnvSpec(env_id="env_hostile", env_class_name="Hostile", env_class_code=HOSTILE_CODE,
                    environment_summary="hostile probes")
-    check = "def check_func(final_state):\n    return final_state['notes'] == ['done']\n"
+    check = NOTED
     scenarios = {
         "t1": Scenario(env_id="env_hostile", task_id="t1", init_config={"notes": []},
                        checklist_with_func=[{"check_item": "noted", "check_func": check}]),
         "t_loop": Scenario(env_id="env_hostile", task_id="t_loop", init_config={"notes": []},
                            checklist_with_func=[{"check_item": "noted", "check_func": check},
                                                 {"check_item": "loops", "check_func": LOOPING_CHECK}]),
+        "t_checks": Scenario(env_id="env_hostile", task_id="t_checks", init_config={"notes": []},
+                             checklist_with_func=[{"check_item": item, "check_func": func}
+                                                  for item, func in HOSTILE_CHECKS]),
     }
     return Corpus(envs={spec.env_id: spec}, scenarios={spec.env_id: scenarios})
 

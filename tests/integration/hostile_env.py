@@ -8,6 +8,39 @@ import sys
 import time
 
 LEAKED: dict[str, str] = {}
+SHM_KEY = 0x5EC12E7
+PLANT_NAME = b"envscaler.runtime.healthcheck"  # what the old sweep spared by name
+
+
+def _status(pid: str) -> dict:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+
+
+def _attempt(action) -> str:
+    try:
+        action()
+    except OSError as exc:
+        return type(exc).__name__
+    return "DONE"
+
+
+def _ptrace(pid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.ptrace(0x4206, pid, None, None) != 0:  # PTRACE_SEIZE
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    libc.ptrace(17, pid, None, None)  # PTRACE_DETACH: never keep it
+
+
+def _vm_read(pid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(16)
+    local = (ctypes.c_void_p * 2)(ctypes.cast(buffer, ctypes.c_void_p), 16)
+    remote = (ctypes.c_void_p * 2)(0x400000, 16)
+    if libc.process_vm_readv(pid, local, 1, remote, 1, 0) < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
 
 
 class Hostile:
@@ -118,6 +151,73 @@ class Hostile:
             time.sleep(3600)
             sys.exit(0)
         return {"success": True}
+
+    # --- reaching the trusted server, the zygote and the next episode's worker
+    def probe_others(self) -> dict:
+        me, zygote = os.getpid(), os.getppid()
+        targets = {}
+        for pid in (p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (me, 1)):
+            try:
+                status = _status(pid)
+            except OSError:
+                continue
+            uid, ppid = int(status["Uid"].split()[0]), int(status["PPid"])
+            if int(pid) == zygote:
+                targets["zygote"] = int(pid)
+            elif uid != os.getuid() and "server" not in targets and uid != 0:
+                targets["server"] = int(pid)
+            elif uid == 0 and "spawner" not in targets and int(pid) != 1:
+                targets["spawner"] = int(pid)
+            elif ppid == zygote and uid == os.getuid():
+                targets["spare"] = int(pid)
+        outcome = {}
+        for role, pid in targets.items():
+            outcome[role] = {
+                "mem_read": _attempt(lambda pid=pid: open(f"/proc/{pid}/mem", "rb").close()),
+                "mem_write": _attempt(lambda pid=pid: open(f"/proc/{pid}/mem", "r+b").close()),
+                "environ": _attempt(lambda pid=pid: open(f"/proc/{pid}/environ", "rb").read()),
+                "maps": _attempt(lambda pid=pid: open(f"/proc/{pid}/maps", "rb").read()),
+                "fd": _attempt(lambda pid=pid: os.listdir(f"/proc/{pid}/fd")),
+                "ptrace": _attempt(lambda pid=pid: _ptrace(pid)),
+                "vm_read": _attempt(lambda pid=pid: _vm_read(pid)),
+                "stop": _attempt(lambda pid=pid: os.kill(pid, signal.SIGSTOP)),
+                "kill": _attempt(lambda pid=pid: os.kill(pid, signal.SIGKILL)),
+            }
+        return {"success": True, "targets": sorted(targets), "outcome": outcome}
+
+    def plant_everywhere(self) -> dict:
+        """What one lease could leave for the next: a daemon under a trusted name holding a deleted file open, files
+        in /tmp and /dev/shm, a System V shared memory segment."""
+        read, write = os.pipe()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                ctypes.CDLL(None).prctl(15, PLANT_NAME[:15], 0, 0, 0)  # PR_SET_NAME
+                held = open("/tmp/held", "w")
+                held.write("secret of lease A")
+                held.flush()
+                os.unlink("/tmp/held")
+                os.write(write, b"x")
+                time.sleep(3600)
+            os._exit(0)
+        os.read(read, 1)
+        with open("/dev/shm/leak", "w") as f:
+            f.write("secret of lease A")
+        libc = ctypes.CDLL(None, use_errno=True)
+        shm = libc.shmget(SHM_KEY, 4096, 0o1666)  # IPC_CREAT | 0666
+        return {"success": True, "shm": shm >= 0}
+
+    def find_plants(self) -> dict:
+        names = []
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open(f"/proc/{pid}/comm", "rb") as f:
+                    names.append(f.read().strip())
+            except OSError:
+                continue
+        libc = ctypes.CDLL(None, use_errno=True)
+        return {"daemon": PLANT_NAME[:15] in names, "shm_file": os.path.exists("/dev/shm/leak"),
+                "sysv_shm": libc.shmget(SHM_KEY, 0, 0) >= 0, "tmp": os.listdir("/tmp")}
 
     def look_for_leaks(self) -> dict:
         processes = []

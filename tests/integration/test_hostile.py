@@ -18,6 +18,7 @@ import pytest
 
 from envscaler.client import EnvClientError
 from envscaler.client.pool_client import Pool, PoolSession
+from envscaler.containers.hardening import Hardening
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 from tests.conftest import SOLUTIONS
@@ -40,8 +41,9 @@ def hostile_pool(engine: docker.DockerClient, example_images: dict[str, str],
     (folder / "envs.json").write_text(json.dumps(envs))
     (folder / "scenarios.json").write_text(json.dumps(scenarios))
     os.environ["ENVSCALER_HOST_SECRET"] = HOST_SECRET  # must never be visible inside a sandbox
-    with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json",
-                   options=PoolOptions(size=3, acquire_wait=90, lease_ttl=120)) as local:
+    # Client checks on, to attack through them too (a pool turns them off by default).
+    options = PoolOptions(size=3, acquire_wait=90, lease_ttl=120, hardening=Hardening(client_checks=True))
+    with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json", options=options) as local:
         yield local
 
 
@@ -74,14 +76,16 @@ def test_secrets_of_the_host_are_out_of_reach(hostile: PoolSession, tmp_path: Pa
     assert canary.read_text() == "host only"
 
 
-@pytest.mark.parametrize(("host", "port", "message"), [
-    ("127.0.0.1", 50051, "refused"),   # the pool's usual port, on the sandbox's own loopback
-    ("172.17.0.1", 2375, "unreachable"),  # the host's bridge and the engine's TCP port
-    ("1.1.1.1", 53, "unreachable"),
+@pytest.mark.parametrize(("host", "port"), [
+    ("127.0.0.1", 50051),   # the pool's usual port, on the sandbox's own loopback
+    ("172.17.0.1", 2375),  # the host's bridge and the engine's TCP port
+    ("1.1.1.1", 53),
 ])
-def test_no_way_out(hostile: PoolSession, host: str, port: int, message: str) -> None:
+def test_no_way_out(hostile: PoolSession, host: str, port: int) -> None:
     result = hostile.call("connect_out", {"host": host, "port": port})
-    assert result.error_kind == "TOOL_EXCEPTION" and message in result.error_message.lower()
+    # Landlock refuses any TCP connect from a worker (permission denied); without it, no network does.
+    assert result.error_kind == "TOOL_EXCEPTION"
+    assert any(m in result.error_message.lower() for m in ("permission denied", "refused", "unreachable"))
 
 
 def test_no_dns(hostile: PoolSession) -> None:
@@ -90,7 +94,8 @@ def test_no_dns(hostile: PoolSession) -> None:
 
 def test_no_privileges(hostile: PoolSession) -> None:
     identity = hostile.call("whoami").result
-    assert identity["uid"] == 10001 and int(identity["cap_eff"], 16) == 0 and int(identity["cap_bnd"], 16) == 0
+    # Environment code runs under a uid of its own (the server's is 10001), with no capability at all.
+    assert identity["uid"] == 10002 and int(identity["cap_eff"], 16) == 0 and int(identity["cap_bnd"], 16) == 0
     assert identity["no_new_privs"] == "1"
     assert "PermissionError" in hostile.call("become_root").error_message
     for path in ("/etc/passwd", "/opt/envscaler/bin/envscaler-runtime", "/evil"):
@@ -155,17 +160,21 @@ def test_infinite_loop_in_a_check(hostile_pool: LocalPool) -> None:
         assert "overran" in evaluation.checks[1].message and evaluation.reward == 0.5
 
 
-def test_killing_the_zygote(hostile: PoolSession) -> None:
-    assert hostile.call("kill_parent").ok
-    hostile.reset("t1")  # a new zygote is started on demand
+def test_signalling_the_zygote_or_the_server_is_refused(hostile: PoolSession) -> None:
+    for tool in ("kill_parent", "kill_server"):
+        result = hostile.call(tool, timeout=10)
+        assert result.error_kind == "TOOL_EXCEPTION" and "PermissionError" in result.error_message, tool
     assert hostile.call("note", {"text": "done"}).ok
 
 
-def test_killing_the_server_ends_only_that_lease(hostile_pool: LocalPool, hostile: PoolSession) -> None:
-    with pytest.raises(EnvClientError) as err:
-        hostile.call("kill_server", timeout=10)
-        hostile.call("note", {"text": "x"})
-    assert err.value.code == "UNAVAILABLE"
+def test_the_trusted_side_is_out_of_reach(hostile: PoolSession) -> None:
+    """No read or write of the server's, the spawner's, the zygote's or the next worker's memory, /proc files or
+    descriptors; no ptrace, no process_vm_readv, no signal."""
+    probe = hostile.call("probe_others").result
+    assert set(probe["targets"]) == {"server", "spawner", "zygote", "spare"}
+    for role, outcomes in probe["outcome"].items():
+        assert "DONE" not in outcomes.values(), (role, outcomes)
+    assert hostile.call("note", {"text": "done"}).ok
 
 
 def test_tampering_with_the_channel(hostile: PoolSession) -> None:
@@ -205,10 +214,103 @@ def test_nothing_leaks_into_the_next_episode(hostile: PoolSession) -> None:
     assert after == {"global": {}, "tmp": False, "processes": baseline}
 
 
+def _same_container(pool: LocalPool, slot_id: str, scenario: str) -> tuple[PoolSession, list[PoolSession]]:
+    """A session on the container `slot_id` (the others taken while finding it are returned to release)."""
+    assert pool.manager is not None
+    held = []
+    for _ in range(3):
+        session = pool.pool.acquire("env_hostile", scenario, wait=90)
+        if pool.manager.leases[session.lease_id].slot.id == slot_id:
+            return session, held
+        held.append(session)
+    raise AssertionError("the container did not come back to idle")
+
+
+def test_nothing_of_a_lease_reaches_the_next(hostile_pool: LocalPool) -> None:
+    assert hostile_pool.manager is not None
+    first = hostile_pool.pool.acquire("env_hostile", "t1", wait=90)
+    slot_id = hostile_pool.manager.leases[first.lease_id].slot.id
+    planted = first.call("plant_everywhere")
+    assert planted.ok and planted.result["shm"]
+    assert first.call("find_plants").result == {"daemon": True, "shm_file": True, "sysv_shm": True, "tmp": []}
+    first.release()
+    second, others = _same_container(hostile_pool, slot_id, "t1")
+    try:
+        assert second.call("find_plants").result == {"daemon": False, "shm_file": False, "sysv_shm": False,
+                                                      "tmp": []}
+    finally:
+        for session in [second, *others]:
+            session.release()
+
+
+def test_hostile_checks_break_only_themselves(hostile_pool: LocalPool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t_checks", wait=90) as session:
+        session.call("note", {"text": "done"})
+        session.timeout = 60
+        evaluation = session.evaluate()
+        outcomes = [c.outcome for c in evaluation.checks]
+        assert outcomes == ["PASS", "ERROR", "ERROR", "ERROR", "FAIL", "ERROR", "PASS"], evaluation.checks
+        assert "PermissionError" in evaluation.checks[1].message
+        assert "wrote to its result channel itself" in evaluation.checks[3].message
+        assert evaluation.reward == round(2 / 7, 4)
+        # The episode is untouched and goes on.
+        assert session.state().state == {"notes": ["done"]}
+        assert session.call("find_plants").result["tmp"] == []
+        assert session.call("note", {"text": "after"}).ok
+
+
+def test_a_clients_check_cannot_rewrite_the_next_task(hostile_pool: LocalPool) -> None:
+    """The attack on a stock environment: an ad-hoc check that rewrites the task the server hands to later leases."""
+    rewrite = ("import os\ndef check_func(final_state):\n"
+               "    for pid in os.listdir('/proc'):\n"
+               "        if pid.isdigit() and int(pid) != os.getpid():\n"
+               "            try:\n"
+               "                open(f'/proc/{pid}/mem', 'r+b').close()\n"
+               "                return True\n"
+               "            except OSError:\n"
+               "                pass\n"
+               "    return False\n")
+    with hostile_pool.pool.session("env_1", "0115-091204", wait=90) as session:
+        task = session.initial.task if session.initial else ""
+        evaluation = session.evaluate(checks=[("rewrite the server", rewrite)])
+        assert [c.outcome for c in evaluation.checks] == ["FAIL"]  # no process's memory opened
+    with hostile_pool.pool.session("env_1", "0115-091204", wait=90) as session:
+        assert session.initial is not None and session.initial.task == task
+
+
+def test_bad_unicode_and_huge_numbers_are_the_callers_error(hostile_pool: LocalPool, hostile: PoolSession) -> None:
+    assert hostile_pool.manager is not None
+    replaced = hostile_pool.manager.totals["replaced"]
+    for raw in ('{"text": "\\ud800"}', '{"text": ' + "9" * 5000 + "}"):
+        result = hostile.call("note", raw)
+        assert result.error_kind == "INVALID_ARGUMENTS", result.error_message
+    with pytest.raises(EnvClientError) as err:
+        hostile.reset(init_config={"notes": ["\ud800"]})
+    assert err.value.code == "INVALID_ARGUMENT" and "Unicode" in str(err.value)
+    hostile.reset("t1")
+    assert hostile.call("note", {"text": "done"}).ok
+    assert hostile_pool.manager.totals["replaced"] == replaced
+
+
+def test_a_callers_tiny_deadline_does_not_destroy_the_container(hostile_pool: LocalPool) -> None:
+    assert hostile_pool.manager is not None
+    replaced = hostile_pool.manager.totals["replaced"]
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90) as session:
+        slot_id = hostile_pool.manager.leases[session.lease_id].slot.id
+        result = session.call("spin", timeout=0.001)
+        assert result.error_kind == "DEADLINE_EXCEEDED" and result.episode_broken
+        session.reset("t1")
+        assert session.call("note", {"text": "done"}).ok
+    time.sleep(0.5)
+    assert hostile_pool.manager.totals["replaced"] == replaced
+    assert slot_id in hostile_pool.manager.slots and hostile_pool.manager.slots[slot_id].state == "idle"
+
+
 def test_host_loopback_is_not_the_sandbox_loopback(hostile: PoolSession) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
         result = hostile.call("connect_out", {"host": "127.0.0.1", "port": port})
-    assert result.error_kind == "TOOL_EXCEPTION" and "refused" in result.error_message.lower()
+    assert result.error_kind == "TOOL_EXCEPTION"
+    assert any(m in result.error_message.lower() for m in ("refused", "permission denied"))

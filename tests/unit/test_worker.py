@@ -4,9 +4,9 @@ episode, deadlines, crashes, checks and the result cap."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
