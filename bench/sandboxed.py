@@ -23,7 +23,7 @@ def hardened(client: docker.DockerClient, image: str, command: list[str], socket
              timeout: float = 120.0) -> Iterator[Path]:
     """Run `command` in `image`; yields the host path of the socket it creates in /run/envscaler."""
     socket_dir = launch.socket_directory()
-    kwargs: dict[str, Any] = run_kwargs(Hardening(), socket_dir)
+    kwargs: dict[str, Any] = run_kwargs(Hardening(privilege_split=False), socket_dir)  # our process, one uid
     kwargs["environment"] = {**kwargs["environment"], **(environment or {})}
     container = client.containers.run(image, command, entrypoint=entrypoint, detach=True,
                                       name=f"envscaler-bench-{uuid.uuid4().hex[:8]}",

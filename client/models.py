@@ -20,6 +20,9 @@ class EnvInfo(BaseModel):
     tools: list[dict[str, Any]]  # OpenAI format
     scenario_ids: list[str]
     observation_format: str
+    # The sandbox's fences as the server reports them: server_uid, sandbox_uid, landlock_abi, server_non_dumpable,
+    # client_checks (see proto Isolation).
+    isolation: dict[str, Any] = {}
 
     @classmethod
     def from_pb(cls, m: pb.DescribeResponse) -> EnvInfo:
@@ -29,7 +32,11 @@ class EnvInfo(BaseModel):
         return cls(env_id=m.env_id, env_class_name=m.env_class_name, spec_hash=m.spec_hash,
                    environment_summary=m.environment_summary, environment_introduction=m.environment_introduction,
                    constraints_rules=list(m.constraints_rules), tools=tools, scenario_ids=list(m.scenario_ids),
-                   observation_format=m.observation_format)
+                   observation_format=m.observation_format,
+                   isolation={"server_uid": m.isolation.server_uid, "sandbox_uid": m.isolation.sandbox_uid,
+                              "landlock_abi": m.isolation.landlock_abi,
+                              "server_non_dumpable": m.isolation.server_non_dumpable,
+                              "client_checks": m.isolation.client_checks})
 
 
 class ResetResult(BaseModel):

@@ -50,7 +50,9 @@ class EnvContainer:
 
 # The socket directory is the one host path a sandbox can write to. As root it is a tmpfs of its own this
 # small, so a hostile environment cannot fill the host's disk through it (sockets take no space).
-SOCKET_DIR_TMPFS = "size=256k,nr_inodes=64,mode=0700,uid=10001,gid=10001"
+# Owned by the server's uid; group root may only traverse it (the image's HEALTHCHECK runs as the container's root,
+# which has no CAP_DAC_OVERRIDE); environment code (uid and gid 10002) cannot even look inside.
+SOCKET_DIR_TMPFS = "size=256k,nr_inodes=64,mode=0710,uid=10001,gid=0"
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MNT_DETACH = 2, 4, 8, 2
 
 
@@ -67,8 +69,8 @@ def socket_directory() -> Path:
                                            _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, SOCKET_DIR_TMPFS.encode()) == 0:
         return leaf
     try:
-        os.chown(leaf, 10001, 10001)
-        leaf.chmod(0o700)
+        os.chown(leaf, 10001, 0)
+        leaf.chmod(0o710)
     except PermissionError:  # not root: let the sandbox user in through the mode instead
         leaf.chmod(0o777)
     return leaf

@@ -90,6 +90,18 @@ class Slot:
     # Open connections to its session socket; closed on release, so a lease that ends while a client
     # still holds its session does not keep one of the container's few session slots.
     upstreams: set[asyncio.StreamWriter] = field(default_factory=set)
+    # Calls sent to the container and not yet answered; a release waits (briefly) for them to settle.
+    inflight: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def begin_call(self) -> None:
+        self.inflight += 1
+        self.settled.clear()
+
+    def end_call(self) -> None:
+        self.inflight -= 1
+        if not self.inflight:
+            self.settled.set()
 
 
 @dataclass
@@ -410,6 +422,11 @@ class PoolManager:
         del self.leases[lease_id]
         slot = lease.slot
         slot.lease_id = ""
+        if slot.inflight:  # a call still waits for the container: it answers, or misses its deadline and taints it
+            try:
+                await asyncio.wait_for(slot.settled.wait(), timeout=HOP_GRACE + 1.0)
+            except TimeoutError:
+                slot.tainted = slot.tainted or "it left a call unanswered"
         for writer in slot.upstreams:
             writer.close()
         slot.upstreams.clear()
@@ -419,6 +436,8 @@ class PoolManager:
             else:
                 slot.state = "removing"  # _dispose, still running, drops it
             self._notify()
+            return
+        if slot.state == "removing":
             return
         if slot.tainted:
             self._retire(slot, "tainted")  # removal runs in the background; Release does not wait for the engine
@@ -485,11 +504,13 @@ class PoolManager:
         """Send one EnvService call to the lease's container."""
         slot = self._routable(lease_id)
         started = time.perf_counter()
+        slot.begin_call()
         try:
             response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._hop_failed(slot, method, exc.code(), exc.details() or "", timeout is not None) from None
         finally:
+            slot.end_call()
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
         if method == "CallTool":
             self._check_taint(slot, response)
@@ -511,6 +532,7 @@ class PoolManager:
         slot = self._routable(lease_id)
         timeout = self.hop_timeout(request, kind)
         started = time.perf_counter()
+        slot.begin_call()
         try:
             async with asyncio.timeout(timeout):
                 upstream = upstreams.get(lease_id)
@@ -530,6 +552,7 @@ class PoolManager:
             self._drop(upstreams, lease_id)
             raise self._hop_failed(slot, method, grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         finally:
+            slot.end_call()
             self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
         if kind == "call_tool":
             self._check_taint(slot, response.call_tool)

@@ -2,11 +2,11 @@
 processes, Landlock domains, and the privilege split between the trusted server and
 the untrusted side.
 
-Who runs what (in a container started as root with only CAP_SETUID, CAP_SETGID and
-CAP_KILL; see SECURITY.md):
+Who runs what (in a container started as root with only CAP_SETUID, CAP_SETGID,
+CAP_SETPCAP and CAP_KILL; see SECURITY.md):
 
-- the spawner: root, keeps only SETUID/SETGID, non-dumpable; forks each zygote and
-  drops it to the sandbox uid before exec;
+- the spawner: root, keeps only SETUID/SETGID/SETPCAP/KILL, non-dumpable; forks each zygote
+  and drops it to the sandbox uid (empty bounding set) before exec;
 - the server: the server uid, keeps only KILL (to end sandbox processes), non-dumpable;
 - zygote, workers, checks: the sandbox uid, no capabilities, each in its own Landlock
   domain, so none of them can signal or ptrace a process outside it.
@@ -49,8 +49,8 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def prctl(option: int, arg: int = 0) -> int:
-    return _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+def prctl(option: int, arg: int = 0, arg3: int = 0) -> int:
+    return _check(_libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0), f"prctl({option})")
 
 
 def set_non_dumpable() -> None:
@@ -123,23 +123,9 @@ def drop_bounding(keep: tuple[int, ...] = ()) -> bool:
     return True
 
 
-def keep_only(*caps: int) -> None:
+def keep_only(*caps: int, inheritable: bool = False) -> None:
     mask = sum(1 << cap for cap in caps)
-    _capset(mask, mask)
-
-
-def become(uid: int, gid: int, keep: tuple[int, ...] = ()) -> None:
-    """Drop from root to uid:gid with no supplementary groups, keeping only the capabilities in `keep`."""
-    drop_bounding(keep)
-    if keep:
-        prctl(PR_SET_KEEPCAPS, 1)
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    if keep:
-        keep_only(*keep)
-        prctl(PR_SET_KEEPCAPS, 0)
-    set_non_dumpable()  # a uid change resets it to the system default; never leave it to that
+    _capset(mask, mask, mask if inheritable else 0)
 
 
 @dataclass(frozen=True)

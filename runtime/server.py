@@ -417,6 +417,12 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         # Listening before gRPC answers: whoever sees SERVING finds both sockets (and may seal their directory).
         # The same frame cap as the pool's, so a frame the pool passes on is never one the server cuts off.
         session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
+        if config.sweep:
+            # In a sandbox the directory is the fence (0710: the server's, and root's to traverse for the image's
+            # HEALTHCHECK; the sandbox uid has no way in), so the sockets themselves may be open to whoever gets in.
+            for path in (address[5:], session_socket.path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o666)
     server.start()
     if not address.startswith("unix:"):
         host = address.rsplit(":", 1)[0]

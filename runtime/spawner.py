@@ -1,10 +1,12 @@
-"""The privilege split: at a sandbox's start (as root with only CAP_SETUID, CAP_SETGID
-and CAP_KILL), fork a tiny spawner that keeps SETUID/SETGID and nothing else, then
-drop the server to its own uid with only CAP_KILL.
+"""The privilege split: at a sandbox's start (as root with only CAP_SETUID, CAP_SETGID,
+CAP_SETPCAP and CAP_KILL) the entry process becomes a tiny spawner that keeps those
+and nothing else; its first child drops to the server's uid with
+only CAP_KILL and execs the server (a fresh interpreter: no memory shared with the spawner).
 
 The spawner's one job: on the server's request, fork a zygote, drop it to the sandbox
-uid (which clears every capability) and exec the worker. It never runs environment
-code and listens to no one but the server. Standard library only.
+uid (which clears every capability; the bounding set is emptied first) and exec the
+worker. It never runs environment code and listens to no one but the server.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -69,23 +71,34 @@ def _zygote(control_fd: int, uid: int, gid: int) -> None:
         os._exit(127)
 
 
-def serve(sock: socket.socket, uid: int, gid: int) -> None:
-    """The spawner's loop; ends when the server closes its end."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    while True:
+SPAWNER_FD_ENV = "ENVSCALER_SPAWNER_FD"
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
+
+
+def serve(sock: socket.socket, uid: int, gid: int, server: int) -> int:
+    """The spawner's loop; ends when the server closes its end. Returns the server's exit status."""
+    status: int | None = None
+
+    def reap() -> None:
+        nonlocal status
         with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+            while True:
+                pid, raw = os.waitpid(-1, os.WNOHANG)
+                if not pid:
+                    return
+                if pid == server:
+                    status = os.waitstatus_to_exitcode(raw)
+
+    while True:
+        reap()
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, 1, 1)
         except OSError:
-            return
-        if not data:
-            return
+            data, fds = b"", []
         if data != b"z" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
-            return  # the server never sends anything else
+            break  # the server is gone (or sent what it never sends)
         pid = os.fork()
         if pid == 0:
             sock.close()
@@ -98,25 +111,56 @@ def serve(sock: socket.socket, uid: int, gid: int) -> None:
             continue
         socket.send_fds(sock, [_PID.pack(pid)], [pidfd])
         os.close(pidfd)
+    if status is None:
+        with contextlib.suppress(ChildProcessError):
+            status = os.waitstatus_to_exitcode(os.waitpid(server, 0)[1])
+    return status if status is not None and status >= 0 else 1
 
 
-def split(server_uid: int, sandbox_uid: int) -> Spawner:
-    """Call first thing in the container's entry point, as root, before any thread exists."""
+def _exec_server(sock: socket.socket, server_uid: int, argv: list[str]) -> None:
+    """In the first fork: become the server's uid keeping only CAP_KILL (ambient, so it survives the exec of a fresh
+    interpreter, which shares no memory with the spawner), then exec the server."""
+    try:
+        confine.drop_bounding((confine.CAP_KILL,))
+        confine.prctl(confine.PR_SET_KEEPCAPS, 1)
+        os.setgroups([])
+        os.setresgid(server_uid, server_uid, server_uid)
+        os.setresuid(server_uid, server_uid, server_uid)
+        confine.keep_only(confine.CAP_KILL, inheritable=True)
+        confine.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, confine.CAP_KILL)
+        os.set_inheritable(sock.fileno(), True)
+        env = dict(os.environ) | {SPAWNER_FD_ENV: str(sock.fileno())}
+        os.execve(sys.executable, [sys.executable, "-m", "envscaler.runtime.serve_bundle", *argv], env)
+    finally:
+        os._exit(127)
+
+
+def run_as_root(server_uid: int, sandbox_uid: int, argv: list[str]) -> int:
+    """The container's entry point as root: this process becomes the spawner (keeping SETUID/SETGID, SETPCAP to
+    empty each zygote's bounding set, and KILL), and its first child the server under `server_uid`. Signals to stop are passed
+    on to the server; the spawner ends with the server's exit status."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            ours.close()
-            kept = (confine.CAP_SETUID, confine.CAP_SETGID, confine.CAP_SETPCAP)
-            confine.drop_bounding(kept)
-            confine.keep_only(*kept)
-            confine.set_non_dumpable()
-            serve(theirs, sandbox_uid, sandbox_uid)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
+    server = os.fork()
+    if server == 0:
+        ours.close()
+        _exec_server(theirs, server_uid, argv)
     theirs.close()
-    confine.become(server_uid, server_uid, keep=(confine.CAP_KILL,))
-    return Spawner(ours, sandbox_uid)
+    # KILL: to pass a stop signal on to the server, which runs under another uid.
+    kept = (confine.CAP_SETUID, confine.CAP_SETGID, confine.CAP_SETPCAP, confine.CAP_KILL)
+    confine.drop_bounding(kept)
+    confine.keep_only(*kept)
+    confine.set_non_dumpable()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: os.kill(server, number))
+    return serve(ours, sandbox_uid, sandbox_uid, server)
+
+
+def inherited() -> Spawner | None:
+    """In the server exec'd by run_as_root: its end of the spawner's socket."""
+    fd = os.environ.pop(SPAWNER_FD_ENV, "")
+    if not fd.isdigit():
+        return None
+    return Spawner(socket.socket(fileno=int(fd)), SANDBOX_UID)
+
+
+SANDBOX_UID = 10002

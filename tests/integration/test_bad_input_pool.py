@@ -98,3 +98,16 @@ def test_a_session_stream_answers_bad_messages_in_band(small_pool: LocalPool) ->
     assert replies[2].error.message.startswith("empty envscaler.v1.SessionRequest")
     assert replies[3].error.message == "a lease's episode ends with Release"
     assert replies[4].describe.env_id == "env_5"
+
+
+def test_client_checks_are_off_by_default_on_a_pool(small_pool: LocalPool) -> None:
+    """A client's own check code is refused unless the pool was started with --allow-client-checks, by every
+    route: the pool's session and a lease's direct route alike."""
+    check = ("mine", "def check_func(final_state):\n    return True\n")
+    for direct in (False, True):
+        with small_pool.pool.session("env_5", "0601-100212", wait=30, direct=direct) as session:
+            assert session.describe().isolation["client_checks"] is False
+            with pytest.raises(EnvClientError) as err:
+                session.evaluate(checks=[check])
+            assert err.value.code == "PERMISSION_DENIED" and "--allow-client-checks" in str(err.value)
+            assert session.evaluate().total > 0  # the scenario's own checks still run

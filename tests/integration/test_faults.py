@@ -103,6 +103,7 @@ def test_a_frozen_container_times_out_and_is_replaced(fault_pool: LocalPool, eng
             session.call("note", {"text": "x"})
         assert time.monotonic() - started < 3.0
         assert err.value.code == "DEADLINE_EXCEEDED"
+        time.sleep(1.5)  # still frozen past the deadline and the pool's grace: it stopped answering
     finally:
         container.unpause()
         session.timeout = 30.0
