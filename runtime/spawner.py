@@ -137,8 +137,8 @@ def _exec_server(sock: socket.socket, server_uid: int, argv: list[str]) -> None:
 
 def run_as_root(server_uid: int, sandbox_uid: int, argv: list[str]) -> int:
     """The container's entry point as root: this process becomes the spawner (keeping SETUID/SETGID, SETPCAP to
-    empty each zygote's bounding set, and KILL), and its first child the server under `server_uid`. Signals to stop are passed
-    on to the server; the spawner ends with the server's exit status."""
+    empty each zygote's bounding set, and KILL), and its first child the server under `server_uid`. Signals to stop
+    are passed on to the server; the spawner ends with the server's exit status."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     server = os.fork()
     if server == 0:
