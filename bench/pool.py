@@ -196,8 +196,10 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
         stack.callback(raw_close)
         pool_client = stack.enter_context(Pool(pool.listen))
         session = stack.enter_context(pool_client.session(ENV, SCENARIO))
-        env = stack.enter_context(EnvClient(session.direct_address, session_socket=session.direct_session_socket))
-        env_stream = stack.enter_context(EnvClient(session.direct_address))  # a gRPC session stream
+        # The lease's route, and (as the trusted host process we are) the container's own gRPC socket beside it.
+        grpc_address = f"unix:{Path(session.direct_session_socket).parent / 'env.sock'}"
+        env = stack.enter_context(EnvClient(grpc_address, session_socket=session.direct_session_socket))
+        env_stream = stack.enter_context(EnvClient(grpc_address))  # a gRPC session stream
         env.episode_id = env_stream.episode_id = ""  # the pool's session owns the episode; all paths act on it
         unary_request = call_request(session.episode_id, TOOL, ARGS, None)
         leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=unary_request)

@@ -118,10 +118,9 @@ class Pool:
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
         session = PoolSession(self.stub, lease, self.timeout)
-        if direct and lease.direct_address:
-            session.direct = EnvClient(lease.direct_address, timeout=self.timeout,
-                                       session_socket=lease.direct_session_socket if _local(
-                                           lease.direct_session_socket) else None)
+        if direct and _local(lease.direct_session_socket):  # the lease's own route into its container
+            session.direct = EnvClient(f"unix:{lease.direct_session_socket}", timeout=self.timeout,
+                                       session_socket=lease.direct_session_socket)
         return session
 
     @contextlib.contextmanager
@@ -195,10 +194,9 @@ class AsyncPool:
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
         session = AsyncPoolSession(self.stub, lease, self.timeout)
-        if direct and lease.direct_address:
-            session.direct = AsyncEnvClient(lease.direct_address, timeout=self.timeout,
-                                            session_socket=lease.direct_session_socket if _local(
-                                                lease.direct_session_socket) else None)
+        if direct and _local(lease.direct_session_socket):  # the lease's own route into its container
+            session.direct = AsyncEnvClient(f"unix:{lease.direct_session_socket}", timeout=self.timeout,
+                                            session_socket=lease.direct_session_socket)
         return session
 
     @contextlib.asynccontextmanager

@@ -90,6 +90,7 @@ class Slot:
     # Open connections to its session socket; closed on release, so a lease that ends while a client
     # still holds its session does not keep one of the container's few session slots.
     upstreams: set[asyncio.StreamWriter] = field(default_factory=set)
+    route: str = ""  # the host path of the session socket the container opened for the next (or current) lease only
     # Calls sent to the container and not yet answered; a release waits (briefly) for them to settle.
     inflight: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -249,6 +250,15 @@ class PoolManager:
         self.failures[slot.env_id] = 0
         slot.channel = grpc.aio.insecure_channel(env.address)
         slot.stub = pb_grpc.EnvServiceStub(slot.channel)
+        try:  # the first lease's route (and proof that the zygote and its first worker are ready)
+            ended = await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
+        except grpc.aio.AioRpcError as exc:
+            if slot.state == "starting":
+                self._start_failed(slot, RuntimeError(f"its server did not end its first episode: {exc.details()}"))
+            return
+        if slot.state != "starting":
+            return
+        slot.route = str(env.socket_dir / ended.route) if ended.route else ""
         slot.state = "idle"
         self._notify()
         self.kick()
@@ -453,6 +463,8 @@ class PoolManager:
         if ended.dirty:  # broken through a direct route, out of the pool's sight
             self._retire(slot, "tainted")
             return
+        if slot.env is not None:
+            slot.route = str(slot.env.socket_dir / ended.route) if ended.route else ""
         if slot.state == "releasing":  # not died meanwhile
             slot.state = "idle"
             self._notify()

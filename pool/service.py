@@ -68,10 +68,8 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
 
     def _lease_message(self, lease: Any, reset: pb.ResetResponse | None = None) -> ppb.Lease:
         now = asyncio.get_running_loop().time()
-        env = lease.slot.env
         return ppb.Lease(lease_id=lease.lease_id, env_id=lease.slot.env_id, expires_unix_ms=lease.expires_unix_ms(now),
-                         reset=reset, direct_address=env.address if env else "",
-                         direct_session_socket=env.session_socket if env else "", session_socket=self.session_socket)
+                         reset=reset, direct_session_socket=lease.slot.route, session_socket=self.session_socket)
 
     async def Acquire(self, request: ppb.AcquireRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
         remaining = context.time_remaining()

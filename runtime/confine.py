@@ -2,14 +2,10 @@
 processes, Landlock domains, and the privilege split between the trusted server and
 the untrusted side.
 
-Who runs what (in a container started as root with only CAP_SETUID, CAP_SETGID,
-CAP_SETPCAP and CAP_KILL; see SECURITY.md):
-
-- the spawner: root, keeps only SETUID/SETGID/SETPCAP/KILL, non-dumpable; forks each zygote
-  and drops it to the sandbox uid (empty bounding set) before exec;
-- the server: the server uid, keeps only KILL (to end sandbox processes), non-dumpable;
-- zygote, workers, checks: the sandbox uid, no capabilities, each in its own Landlock
-  domain, so none of them can signal or ptrace a process outside it.
+Who runs what in a sandbox container (see SECURITY.md and launcher.py): the zygote,
+its workers and checks run as the sandbox uid with no capabilities, each worker and
+check in a Landlock domain of its own; the server runs as its own uid with CAP_KILL
+alone; both are non-dumpable.
 """
 
 from __future__ import annotations

@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envscaler.runtime import confine, spawner
+from envscaler.runtime import confine, launcher
 from envscaler.runtime.served import load_bundle
 
 if TYPE_CHECKING:
     from envscaler.runtime.server import ServerConfig
 
-SERVER_UID = 10001
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -42,15 +41,15 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 def main(argv: list[str] | None = None) -> int:
     # Started as root (the sandbox's default): split privileges before anything else runs, no thread exists yet
-    # and no environment data is read, so the spawner's memory holds none of it.
+    # and no environment data is read; the zygote and the server are fresh interpreters.
     if os.getuid() == 0 and os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1":  # set by the runtime image only
         needed = (1 << confine.CAP_SETUID) | (1 << confine.CAP_SETGID) | (1 << confine.CAP_KILL)
         if confine.capabilities()[0] & needed != needed:
             print("serve_bundle: started as root without CAP_SETUID, CAP_SETGID and CAP_KILL: cannot run environment "
                   "code under a uid of its own; add those capabilities or start as a non-root user", file=sys.stderr)
             return 2
-        return spawner.run_as_root(SERVER_UID, spawner.SANDBOX_UID, list(sys.argv[1:] if argv is None else argv))
-    split = spawner.inherited()
+        launcher.launch(list(sys.argv[1:] if argv is None else argv))  # never returns: it becomes the server
+    split = launcher.inherited()
     confine.set_non_dumpable()
     parser = argparse.ArgumentParser(prog="serve_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)

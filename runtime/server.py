@@ -10,6 +10,7 @@ import contextlib
 import gc
 import json
 import os
+import secrets
 import signal
 import threading
 import time
@@ -32,9 +33,9 @@ from envscaler.runtime.grpc_handlers import (
     session_error,
     session_kind,
 )
+from envscaler.runtime.launcher import Prestarted
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
 from envscaler.runtime.session_socket import SessionSocket
-from envscaler.runtime.spawner import Spawner
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -86,6 +87,7 @@ class MessageContext:
     """A stream message's own deadline, reported as a unary RPC's context reports its deadline."""
 
     deadline: float | None  # time.monotonic(); None: the caller set none
+    route: SessionSocket | None = None  # the lease route the message came by, if any
 
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -111,22 +113,25 @@ def parse_json(text: str, what: str) -> Any:
 
 class EnvServicer(pb_grpc.EnvServiceServicer):
     def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig,
-                 spawner: Spawner | None = None) -> None:
+                 prestarted: Prestarted | None = None) -> None:
         self.spec = spec
         self.scenarios = scenarios
         self.config = config
         self.tools = spec.tools
         self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
-        sandbox = "split" if spawner is not None else "container" if config.sweep else ""
+        sandbox = "split" if prestarted is not None else "container" if config.sweep else ""
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
             max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes, sandbox=sandbox,
-        ), spawner)
-        self.isolation = Isolation(server_uid=os.getuid(), sandbox_uid=spawner.sandbox_uid if spawner else os.getuid(),
+        ), prestarted)
+        self.isolation = Isolation(server_uid=os.getuid(),
+                                   sandbox_uid=prestarted.sandbox_uid if prestarted else os.getuid(),
                                    landlock_abi=confine.landlock_abi(), server_non_dumpable=not confine.is_dumpable())
         self.lock = threading.Lock()
         self.sessions = threading.BoundedSemaphore(MAX_SESSIONS)
+        self.socket_dir = ""  # where routes go, when the server listens on a Unix socket
+        self.route: SessionSocket | None = None
         self.dirty = False  # a worker broke since the last EndEpisode
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
@@ -156,7 +161,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             timeout = min(timeout, max(remaining - DEADLINE_MARGIN, 0.001))
         return timeout
 
+    @staticmethod
+    def _route_open(context: Any) -> None:
+        """Under the lock: a message that came by a lease's route acts only while that lease lasts."""
+        route = getattr(context, "route", None)
+        if route is not None and route.closed:
+            raise RequestError(grpc.StatusCode.PERMISSION_DENIED, "this lease's route is closed: the lease is over")
+
     def _current(self, context: grpc.ServicerContext, episode_id: str) -> EpisodeWorker:
+        self._route_open(context)
         if self.episode is None:
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "no episode: call Reset first")
         if episode_id and episode_id != self.episode_id:
@@ -206,6 +219,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                               f"init_config_json must be a JSON object, got {type(init_config).__name__}")
         timeout = self._timeout(context, 0, self.config.reset_timeout)
         with self.lock:
+            self._route_open(context)
             self._end_episode()
             try:
                 worker, first = self.zygote.spawn(init_config, request.seed, timeout)
@@ -309,12 +323,13 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             self.episode_id = self.scenario_id = ""
             dirty, self.dirty = self.dirty, False
             self.zygote.renew()
+            route = self._next_route()
             if not self.zygote.alive():
                 try:
                     self.zygote.start()
                 except WorkerError as exc:
                     raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
-        return pb.EndEpisodeResponse(dirty=dirty)
+        return pb.EndEpisodeResponse(dirty=dirty, route=route)
 
     def Session(self, requests: Iterator[pb.SessionRequest | RequestError],
                 context: grpc.ServicerContext) -> Iterator[pb.SessionResponse]:
@@ -330,14 +345,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def sessions_full() -> str:
         return f"this server already holds {MAX_SESSIONS} open sessions; close one first"
 
-    def session_step(self, request: pb.SessionRequest | RequestError, context: Any) -> pb.SessionResponse:
+    def session_step(self, request: pb.SessionRequest | RequestError, context: Any,
+                     route: SessionSocket | None = None) -> pb.SessionResponse:
         """One message of a Session stream or session socket; `context` None on a socket."""
         try:
             kind = session_kind(request)
             if request.deadline_ms:
-                context = MessageContext(time.monotonic() + request.deadline_ms / 1000)
+                context = MessageContext(time.monotonic() + request.deadline_ms / 1000, route)
             elif context is None:
-                context = NO_DEADLINE
+                context = MessageContext(None, route) if route is not None else NO_DEADLINE
             reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
             return pb.SessionResponse(**{kind: reply})
         except RequestError as exc:
@@ -356,9 +372,26 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                f"unknown scenario {scenario_id[:80]!r} for {self.spec.env_id}")
         return scenario_id, scenario.checklist_with_func
 
+    def _next_route(self) -> str:
+        """Close the ending lease's route (listener and connections) and open the next lease's, under a name no one
+        can guess."""
+        if self.route is not None:
+            self.route.close()
+            self.route = None
+        if not self.socket_dir:
+            return ""
+        self.route = SessionSocket(self, os.path.join(self.socket_dir, f"route-{secrets.token_hex(16)}.sock"),
+                                   MAX_FRAME, route=True).start()
+        if self.config.sweep:
+            with contextlib.suppress(OSError):
+                os.chmod(self.route.path, 0o666)  # the directory is the fence (see start_server)
+        return os.path.basename(self.route.path)
+
     def close(self) -> None:
         with self.lock:
             self._end_episode()
+            if self.route is not None:
+                self.route.close()
             self.zygote.stop()
 
 
@@ -383,7 +416,7 @@ class RunningServer:
 
 
 def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
-                 config: ServerConfig | None = None, spawner: Spawner | None = None) -> RunningServer:
+                 config: ServerConfig | None = None, prestarted: Prestarted | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
     config = config or ServerConfig()
     if not isinstance(spec, ServedEnv):  # spec.models' EnvSpec and Scenarios, from a host-side caller
@@ -392,7 +425,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     if address.startswith("unix:"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address[5:])
-    servicer = EnvServicer(spec, scenarios, config, spawner)
+    servicer = EnvServicer(spec, scenarios, config, prestarted)
     message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
@@ -417,6 +450,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         # Listening before gRPC answers: whoever sees SERVING finds both sockets (and may seal their directory).
         # The same frame cap as the pool's, so a frame the pool passes on is never one the server cuts off.
         session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
+        servicer.socket_dir = os.path.dirname(address[5:])
         if config.sweep:
             # In a sandbox the directory is the fence (0710: the server's, and root's to traverse for the image's
             # HEALTHCHECK; the sandbox uid has no way in), so the sockets themselves may be open to whoever gets in.
@@ -441,9 +475,9 @@ def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
 
 
 def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig,
-                  spawner: Spawner | None = None) -> int:
+                  prestarted: Prestarted | None = None) -> int:
     """Run until SIGTERM or SIGINT; stop gracefully within a second."""
-    running = start_server(spec, scenarios, listen, config, spawner)
+    running = start_server(spec, scenarios, listen, config, prestarted)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -29,6 +29,7 @@ class SessionSocket:
     servicer: Any  # runtime.server.EnvServicer
     path: str
     max_frame: int
+    route: bool = False  # a lease's own route: it may not end the episode (that is the pool's, on release)
     listener: socket.socket = field(init=False)
     connections: set[socket.socket] = field(default_factory=set)
     closed: bool = False
@@ -68,9 +69,12 @@ class SessionSocket:
                     return
                 try:
                     request: Any = parse(pb.SessionRequest, body)
+                    if self.route and request.WhichOneof("request") == "end_episode":
+                        request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
+                                               "a lease's route cannot end the episode: release the lease")
                 except RequestError as exc:
                     request = exc
-                wire.send(conn, wire.frame(self.servicer.session_step(request, None)))
+                wire.send(conn, wire.frame(self.servicer.session_step(request, None, self if self.route else None)))
         except wire.WireError:
             return
         finally:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envscaler.runtime import framing
-from envscaler.runtime.spawner import Spawner, worker_argv, worker_env
+from envscaler.runtime.launcher import Prestarted, worker_argv, worker_env
 
 CONTROL_FRAME_BYTES = 64 << 10
 CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
@@ -237,12 +237,15 @@ class EpisodeWorker:
 class Zygote:
     """A worker process that loaded the environment module once; forks an episode worker per Reset.
 
-    With a spawner (a container started as root), the zygote runs as the sandbox uid and we hold a pidfd of it;
-    without one (a server on a host), it is our own child, under our uid."""
+    In a sandbox container the launcher started it as the sandbox uid before becoming this server; nothing here can
+    start another one (no process keeps CAP_SETUID), so its death ends this sandbox. On a host, it is started as
+    our own child, under our uid, and restarted on demand."""
 
-    def __init__(self, settings: WorkerSettings, spawner: Spawner | None = None) -> None:
+    def __init__(self, settings: WorkerSettings, prestarted: Prestarted | None = None) -> None:
         self.settings = settings
-        self.spawner = spawner
+        self.prestarted = prestarted
+        self.sandbox_uid = prestarted.sandbox_uid if prestarted is not None else -1
+        self.load_error = ""
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
         self.pid = 0
@@ -252,19 +255,24 @@ class Zygote:
     def start(self) -> None:
         """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
         self.stop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            if self.spawner is not None:
-                self.pid, self.pidfd = self.spawner.spawn(theirs.fileno())
-            else:
+        if self.sandbox_uid >= 0:
+            if self.prestarted is None:
+                raise WorkerError("LOAD_FAILED", self.load_error or "the zygote is gone, and this sandbox cannot start "
+                                  "another (environment code runs under a uid of its own): the container must be "
+                                  "replaced")
+            ours, self.pid, self.pidfd = self.prestarted.control, self.prestarted.pid, self.prestarted.pidfd
+            self.prestarted = None
+        else:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
                 self.process = subprocess.Popen(worker_argv(theirs.fileno()), pass_fds=[theirs.fileno()],
                                                 env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
                 self.pid = self.process.pid
-        except OSError as exc:
-            ours.close()
-            raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
-        finally:
-            theirs.close()
+            except OSError as exc:
+                ours.close()
+                raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
+            finally:
+                theirs.close()
         self.control = ours
         try:
             reply = framing.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
@@ -272,10 +280,12 @@ class Zygote:
         except framing.FrameError as exc:
             self.stop()
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
-            raise WorkerError("LOAD_FAILED", f"the environment module failed to load: {reason}") from None
+            self.load_error = f"the environment module failed to load: {reason}"
+            raise WorkerError("LOAD_FAILED", self.load_error) from None
         if not reply.get("ok"):
             self.stop()
-            raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
+            self.load_error = str(reply.get("message", "unknown load failure"))
+            raise WorkerError("LOAD_FAILED", self.load_error)
 
     def alive(self) -> bool:
         if self.process is not None:
@@ -331,8 +341,8 @@ class Zygote:
         with self.lock:
             if not self.alive():
                 return
-            if self.spawner is not None:
-                kill_sandbox_processes(self.spawner.sandbox_uid, {self.pid})
+            if self.sandbox_uid >= 0:
+                kill_sandbox_processes(self.sandbox_uid, {self.pid})
             try:
                 with contextlib.suppress(OSError):
                     if self.pidfd >= 0:  # an episode may have stopped it (SIGSTOP) without a Landlock fence
@@ -368,9 +378,11 @@ class Zygote:
         if self.pidfd >= 0:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            select.select([self.pidfd], [], [], 5.0)  # its parent, the spawner, reaps it
+            select.select([self.pidfd], [], [], 5.0)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)  # the launcher forked it and became us: it is our child
             os.close(self.pidfd)
             self.pidfd = -1
-        if self.spawner is not None and self.pid:
-            kill_sandbox_processes(self.spawner.sandbox_uid, set())  # what the old zygote's episodes left
+        if self.sandbox_uid >= 0 and self.pid:
+            kill_sandbox_processes(self.sandbox_uid, set())  # what its episodes left
         self.pid = 0

@@ -17,10 +17,13 @@ import docker
 import pytest
 
 from envscaler.client import EnvClientError
+from envscaler.client.env_client import call_request
 from envscaler.client.pool_client import Pool, PoolSession
+from envscaler.client.session_socket import SocketSession
 from envscaler.containers.hardening import Hardening
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+from envscaler.v1 import env_pb2
 from tests.conftest import SOLUTIONS
 from tests.integration.conftest import hostile_corpus
 
@@ -168,10 +171,10 @@ def test_signalling_the_zygote_or_the_server_is_refused(hostile: PoolSession) ->
 
 
 def test_the_trusted_side_is_out_of_reach(hostile: PoolSession) -> None:
-    """No read or write of the server's, the spawner's, the zygote's or the next worker's memory, /proc files or
-    descriptors; no ptrace, no process_vm_readv, no signal."""
+    """No read or write of the server's, the zygote's or the next worker's memory, /proc files or descriptors; no
+    ptrace, no process_vm_readv, no signal."""
     probe = hostile.call("probe_others").result
-    assert set(probe["targets"]) == {"server", "spawner", "zygote", "spare"}
+    assert set(probe["targets"]) == {"server", "zygote", "spare"}
     for role, outcomes in probe["outcome"].items():
         assert "DONE" not in outcomes.values(), (role, outcomes)
     assert hostile.call("note", {"text": "done"}).ok
@@ -239,6 +242,34 @@ def test_nothing_of_a_lease_reaches_the_next(hostile_pool: LocalPool) -> None:
         assert second.call("find_plants").result == {"daemon": False, "shm_file": False, "sysv_shm": False,
                                                       "tmp": []}
     finally:
+        for session in [second, *others]:
+            session.release()
+
+
+def test_a_leases_route_dies_with_the_lease(hostile_pool: LocalPool) -> None:
+    """A client that kept its direct route after Release reaches nothing of the next lessee's episode: the route's
+    socket is gone, and a connection it kept open is closed."""
+    assert hostile_pool.manager is not None
+    first = hostile_pool.pool.acquire("env_hostile", "t1", wait=90, direct=True)
+    slot_id = hostile_pool.manager.leases[first.lease_id].slot.id
+    route = first.direct_session_socket
+    assert Path(route).name.startswith("route-") and first.direct is not None
+    kept = SocketSession(route)
+    assert kept.request("Describe", env_pb2.DescribeRequest(), 10).env_id == "env_hostile"
+    with pytest.raises(EnvClientError) as err:
+        kept.request("EndEpisode", env_pb2.EndEpisodeRequest(), 10)  # a route cannot end the pool's episode
+    assert err.value.code == "PERMISSION_DENIED"
+    assert first.call("note", {"text": "from A"}).ok
+    first.release()
+    second, others = _same_container(hostile_pool, slot_id, "t1")
+    try:
+        assert second.direct_session_socket != route and not Path(route).exists()
+        for client in (kept, SocketSession(route)):
+            with pytest.raises(EnvClientError):
+                client.request("CallTool", call_request("", "note", {"text": "from A"}, None), 10)
+        assert second.state().state == {"notes": []}
+    finally:
+        kept.close()
         for session in [second, *others]:
             session.release()
 

@@ -218,10 +218,12 @@ class EndEpisodeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class EndEpisodeResponse(_message.Message):
-    __slots__ = ("dirty",)
+    __slots__ = ("dirty", "route")
     DIRTY_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
     dirty: bool
-    def __init__(self, dirty: _Optional[bool] = ...) -> None: ...
+    route: str
+    def __init__(self, dirty: _Optional[bool] = ..., route: _Optional[str] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
     __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "deadline_ms")
