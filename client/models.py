@@ -39,17 +39,29 @@ class EnvInfo(BaseModel):
                               "client_checks": m.isolation.client_checks})
 
 
+def _error(m: Any, field: str) -> tuple[str, str]:
+    """(ErrorKind name, message) of an optional ToolError field; empty when unset."""
+    if not m.HasField(field) or getattr(m, field).kind == pb.ERROR_KIND_UNSPECIFIED:
+        return "", ""
+    error = getattr(m, field)
+    return pb.ErrorKind.Name(error.kind), error.message
+
+
 class ResetResult(BaseModel):
     episode_id: str
     scenario_id: str
     task: str
-    state: dict[str, Any]
+    state: dict[str, Any] | None  # None when the state has no canonical JSON (see state_error_kind)
     state_sha256: str
+    state_error_kind: str = ""  # UNSERIALIZABLE_STATE when set: the episode runs all the same
+    state_error_message: str = ""
 
     @classmethod
     def from_pb(cls, m: pb.ResetResponse) -> ResetResult:
+        kind, message = _error(m, "state_error")
         return cls(episode_id=m.episode_id, scenario_id=m.scenario_id, task=m.task,
-                   state=json.loads(m.state_json), state_sha256=m.state_sha256)
+                   state=json.loads(m.state_json) if m.state_json else None, state_sha256=m.state_sha256,
+                   state_error_kind=kind, state_error_message=message)
 
 
 class ToolResult(BaseModel):
@@ -75,12 +87,16 @@ class ToolResult(BaseModel):
 
 
 class StateSnapshot(BaseModel):
-    state: dict[str, Any]
+    state: dict[str, Any] | None  # None when the state has no canonical JSON (see error_kind)
     sha256: str
+    error_kind: str = ""  # UNSERIALIZABLE_STATE when set: the episode goes on
+    error_message: str = ""
 
     @classmethod
     def from_pb(cls, m: pb.GetStateResponse) -> StateSnapshot:
-        return cls(state=json.loads(m.state_json), sha256=m.sha256)
+        kind, message = _error(m, "error")
+        return cls(state=json.loads(m.state_json) if m.state_json else None, sha256=m.sha256,
+                   error_kind=kind, error_message=message)
 
 
 class CheckResult(BaseModel):

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65nvscaler/v1/env.proto\x12\x0c\x65nvscaler.v1\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xa8\x02\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nv_class_name\x18\x02 \x01(\t\x12\x11\n\tspec_hash\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x04 \x01(\t\x12 \n\x18\x65nvironment_introduction\x18\x05 \x01(\t\x12\x19\n\x11\x63onstraints_rules\x18\x06 \x03(\t\x12!\n\x05tools\x18\x07 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x08 \x03(\t\x12\x1a\n\x12observation_format\x18\t \x01(\t\x12*\n\tisolation\x18\n \x01(\x0b\x32\x17.envscaler.v1.Isolation\"~\n\tIsolation\x12\x12\n\nserver_uid\x18\x01 \x01(\r\x12\x13\n\x0bsandbox_uid\x18\x02 \x01(\r\x12\x14\n\x0clandlock_abi\x18\x03 \x01(\r\x12\x1b\n\x13server_non_dumpable\x18\x04 \x01(\x08\x12\x15\n\rclient_checks\x18\x05 \x01(\x08\"Y\n\x0cResetRequest\x12\x15\n\x0bscenario_id\x18\x01 \x01(\tH\x00\x12\x1a\n\x10init_config_json\x18\x02 \x01(\tH\x00\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x42\x08\n\x06target\"p\n\rResetResponse\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x12\n\nstate_json\x18\x04 \x01(\t\x12\x14\n\x0cstate_sha256\x18\x05 \x01(\t\"C\n\tToolError\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.envscaler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\"_\n\x0f\x43\x61llToolRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\"\x91\x01\n\x10\x43\x61llToolResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\t\x12\x13\n\x0bobservation\x18\x02 \x01(\t\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.envscaler.v1.ToolError\x12\x16\n\x0e\x65pisode_broken\x18\x04 \x01(\x08\x12\x13\n\x0b\x64uration_us\x18\x05 \x01(\x04\"%\n\x0fGetStateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\"6\n\x10GetStateResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"{\n\x0f\x45valuateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\x12+\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x1b.envscaler.v1.CheckFunction\"7\n\rCheckFunction\x12\x12\n\ncheck_item\x18\x01 \x01(\t\x12\x12\n\ncheck_func\x18\x02 \x01(\t\"n\n\x0b\x43heckResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncheck_item\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.envscaler.v1.CheckOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x92\x01\n\x10\x45valuateResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x0e\n\x06passed\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.envscaler.v1.CheckResult\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x13\n\x11\x45ndEpisodeRequest\"2\n\x12\x45ndEpisodeResponse\x12\r\n\x05\x64irty\x18\x01 \x01(\x08\x12\r\n\x05route\x18\x02 \x01(\t\"\xe3\x02\n\x0eSessionRequest\x12\x31\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x1d.envscaler.v1.DescribeRequestH\x00\x12+\n\x05reset\x18\x02 \x01(\x0b\x32\x1a.envscaler.v1.ResetRequestH\x00\x12\x32\n\tcall_tool\x18\x03 \x01(\x0b\x32\x1d.envscaler.v1.CallToolRequestH\x00\x12\x32\n\tget_state\x18\x04 \x01(\x0b\x32\x1d.envscaler.v1.GetStateRequestH\x00\x12\x31\n\x08\x65valuate\x18\x05 \x01(\x0b\x32\x1d.envscaler.v1.EvaluateRequestH\x00\x12\x36\n\x0b\x65nd_episode\x18\x06 \x01(\x0b\x32\x1f.envscaler.v1.EndEpisodeRequestH\x00\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x10 \x01(\rB\t\n\x07request\"-\n\x0cSessionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x83\x03\n\x0fSessionResponse\x12\x32\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x1e.envscaler.v1.DescribeResponseH\x00\x12,\n\x05reset\x18\x02 \x01(\x0b\x32\x1b.envscaler.v1.ResetResponseH\x00\x12\x33\n\tcall_tool\x18\x03 \x01(\x0b\x32\x1e.envscaler.v1.CallToolResponseH\x00\x12\x33\n\tget_state\x18\x04 \x01(\x0b\x32\x1e.envscaler.v1.GetStateResponseH\x00\x12\x32\n\x08\x65valuate\x18\x05 \x01(\x0b\x32\x1e.envscaler.v1.EvaluateResponseH\x00\x12\x37\n\x0b\x65nd_episode\x18\x06 \x01(\x0b\x32 .envscaler.v1.EndEpisodeResponseH\x00\x12+\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.envscaler.v1.SessionErrorH\x00\x42\n\n\x08response*\xed\x01\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNKNOWN_TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x12\n\x0eTOOL_EXCEPTION\x10\x03\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x04\x12\x12\n\x0eWORKER_CRASHED\x10\x05\x12\x14\n\x10RESULT_TOO_LARGE\x10\x06\x12\x17\n\x13\x41RGUMENTS_TOO_LARGE\x10\x07\x12\x19\n\x15UNSERIALIZABLE_RESULT\x10\x08\x12\x12\n\x0ePROTOCOL_ERROR\x10\t*L\n\x0c\x43heckOutcome\x12\x1d\n\x19\x43HECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04\x46\x41IL\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32\x97\x04\n\nEnvService\x12I\n\x08\x44\x65scribe\x12\x1d.envscaler.v1.DescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12@\n\x05Reset\x12\x1a.envscaler.v1.ResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12I\n\x08\x43\x61llTool\x12\x1d.envscaler.v1.CallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12I\n\x08GetState\x12\x1d.envscaler.v1.GetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12I\n\x08\x45valuate\x12\x1d.envscaler.v1.EvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12O\n\nEndEpisode\x12\x1f.envscaler.v1.EndEpisodeRequest\x1a .envscaler.v1.EndEpisodeResponse\x12J\n\x07Session\x12\x1c.envscaler.v1.SessionRequest\x1a\x1d.envscaler.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65nvscaler/v1/env.proto\x12\x0c\x65nvscaler.v1\"B\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xa8\x02\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nv_class_name\x18\x02 \x01(\t\x12\x11\n\tspec_hash\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvironment_summary\x18\x04 \x01(\t\x12 \n\x18\x65nvironment_introduction\x18\x05 \x01(\t\x12\x19\n\x11\x63onstraints_rules\x18\x06 \x03(\t\x12!\n\x05tools\x18\x07 \x03(\x0b\x32\x12.envscaler.v1.Tool\x12\x14\n\x0cscenario_ids\x18\x08 \x03(\t\x12\x1a\n\x12observation_format\x18\t \x01(\t\x12*\n\tisolation\x18\n \x01(\x0b\x32\x17.envscaler.v1.Isolation\"~\n\tIsolation\x12\x12\n\nserver_uid\x18\x01 \x01(\r\x12\x13\n\x0bsandbox_uid\x18\x02 \x01(\r\x12\x14\n\x0clandlock_abi\x18\x03 \x01(\r\x12\x1b\n\x13server_non_dumpable\x18\x04 \x01(\x08\x12\x15\n\rclient_checks\x18\x05 \x01(\x08\"Y\n\x0cResetRequest\x12\x15\n\x0bscenario_id\x18\x01 \x01(\tH\x00\x12\x1a\n\x10init_config_json\x18\x02 \x01(\tH\x00\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x42\x08\n\x06target\"\x9e\x01\n\rResetResponse\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x12\n\nstate_json\x18\x04 \x01(\t\x12\x14\n\x0cstate_sha256\x18\x05 \x01(\t\x12,\n\x0bstate_error\x18\x06 \x01(\x0b\x32\x17.envscaler.v1.ToolError\"C\n\tToolError\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.envscaler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\"_\n\x0f\x43\x61llToolRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\"\x91\x01\n\x10\x43\x61llToolResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\t\x12\x13\n\x0bobservation\x18\x02 \x01(\t\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.envscaler.v1.ToolError\x12\x16\n\x0e\x65pisode_broken\x18\x04 \x01(\x08\x12\x13\n\x0b\x64uration_us\x18\x05 \x01(\x04\"%\n\x0fGetStateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\"^\n\x10GetStateResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.envscaler.v1.ToolError\"{\n\x0f\x45valuateRequest\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x13\n\x0bscenario_id\x18\x02 \x01(\t\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\x12+\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x1b.envscaler.v1.CheckFunction\"7\n\rCheckFunction\x12\x12\n\ncheck_item\x18\x01 \x01(\t\x12\x12\n\ncheck_func\x18\x02 \x01(\t\"n\n\x0b\x43heckResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\ncheck_item\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.envscaler.v1.CheckOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x92\x01\n\x10\x45valuateResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x0e\n\x06passed\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12)\n\x06\x63hecks\x18\x05 \x03(\x0b\x32\x19.envscaler.v1.CheckResult\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x13\n\x11\x45ndEpisodeRequest\"2\n\x12\x45ndEpisodeResponse\x12\r\n\x05\x64irty\x18\x01 \x01(\x08\x12\r\n\x05route\x18\x02 \x01(\t\"\xe3\x02\n\x0eSessionRequest\x12\x31\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x1d.envscaler.v1.DescribeRequestH\x00\x12+\n\x05reset\x18\x02 \x01(\x0b\x32\x1a.envscaler.v1.ResetRequestH\x00\x12\x32\n\tcall_tool\x18\x03 \x01(\x0b\x32\x1d.envscaler.v1.CallToolRequestH\x00\x12\x32\n\tget_state\x18\x04 \x01(\x0b\x32\x1d.envscaler.v1.GetStateRequestH\x00\x12\x31\n\x08\x65valuate\x18\x05 \x01(\x0b\x32\x1d.envscaler.v1.EvaluateRequestH\x00\x12\x36\n\x0b\x65nd_episode\x18\x06 \x01(\x0b\x32\x1f.envscaler.v1.EndEpisodeRequestH\x00\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x10 \x01(\rB\t\n\x07request\"-\n\x0cSessionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x83\x03\n\x0fSessionResponse\x12\x32\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x1e.envscaler.v1.DescribeResponseH\x00\x12,\n\x05reset\x18\x02 \x01(\x0b\x32\x1b.envscaler.v1.ResetResponseH\x00\x12\x33\n\tcall_tool\x18\x03 \x01(\x0b\x32\x1e.envscaler.v1.CallToolResponseH\x00\x12\x33\n\tget_state\x18\x04 \x01(\x0b\x32\x1e.envscaler.v1.GetStateResponseH\x00\x12\x32\n\x08\x65valuate\x18\x05 \x01(\x0b\x32\x1e.envscaler.v1.EvaluateResponseH\x00\x12\x37\n\x0b\x65nd_episode\x18\x06 \x01(\x0b\x32 .envscaler.v1.EndEpisodeResponseH\x00\x12+\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.envscaler.v1.SessionErrorH\x00\x42\n\n\x08response*\x99\x02\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cUNKNOWN_TOOL\x10\x01\x12\x15\n\x11INVALID_ARGUMENTS\x10\x02\x12\x12\n\x0eTOOL_EXCEPTION\x10\x03\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x04\x12\x12\n\x0eWORKER_CRASHED\x10\x05\x12\x14\n\x10RESULT_TOO_LARGE\x10\x06\x12\x17\n\x13\x41RGUMENTS_TOO_LARGE\x10\x07\x12\x19\n\x15UNSERIALIZABLE_RESULT\x10\x08\x12\x12\n\x0ePROTOCOL_ERROR\x10\t\x12\x18\n\x14UNSERIALIZABLE_STATE\x10\n\x12\x10\n\x0cWORKER_ERROR\x10\x0b*L\n\x0c\x43heckOutcome\x12\x1d\n\x19\x43HECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04PASS\x10\x01\x12\x08\n\x04\x46\x41IL\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x32\x97\x04\n\nEnvService\x12I\n\x08\x44\x65scribe\x12\x1d.envscaler.v1.DescribeRequest\x1a\x1e.envscaler.v1.DescribeResponse\x12@\n\x05Reset\x12\x1a.envscaler.v1.ResetRequest\x1a\x1b.envscaler.v1.ResetResponse\x12I\n\x08\x43\x61llTool\x12\x1d.envscaler.v1.CallToolRequest\x1a\x1e.envscaler.v1.CallToolResponse\x12I\n\x08GetState\x12\x1d.envscaler.v1.GetStateRequest\x1a\x1e.envscaler.v1.GetStateResponse\x12I\n\x08\x45valuate\x12\x1d.envscaler.v1.EvaluateRequest\x1a\x1e.envscaler.v1.EvaluateResponse\x12O\n\nEndEpisode\x12\x1f.envscaler.v1.EndEpisodeRequest\x1a .envscaler.v1.EndEpisodeResponse\x12J\n\x07Session\x12\x1c.envscaler.v1.SessionRequest\x1a\x1d.envscaler.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'envscaler.v1.env_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORKIND']._serialized_start=2480
-  _globals['_ERRORKIND']._serialized_end=2717
-  _globals['_CHECKOUTCOME']._serialized_start=2719
-  _globals['_CHECKOUTCOME']._serialized_end=2795
+  _globals['_ERRORKIND']._serialized_start=2567
+  _globals['_ERRORKIND']._serialized_end=2848
+  _globals['_CHECKOUTCOME']._serialized_start=2850
+  _globals['_CHECKOUTCOME']._serialized_end=2926
   _globals['_TOOL']._serialized_start=40
   _globals['_TOOL']._serialized_end=106
   _globals['_DESCRIBEREQUEST']._serialized_start=108
@@ -45,36 +45,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISOLATION']._serialized_end=552
   _globals['_RESETREQUEST']._serialized_start=554
   _globals['_RESETREQUEST']._serialized_end=643
-  _globals['_RESETRESPONSE']._serialized_start=645
-  _globals['_RESETRESPONSE']._serialized_end=757
-  _globals['_TOOLERROR']._serialized_start=759
-  _globals['_TOOLERROR']._serialized_end=826
-  _globals['_CALLTOOLREQUEST']._serialized_start=828
-  _globals['_CALLTOOLREQUEST']._serialized_end=923
-  _globals['_CALLTOOLRESPONSE']._serialized_start=926
-  _globals['_CALLTOOLRESPONSE']._serialized_end=1071
-  _globals['_GETSTATEREQUEST']._serialized_start=1073
-  _globals['_GETSTATEREQUEST']._serialized_end=1110
-  _globals['_GETSTATERESPONSE']._serialized_start=1112
-  _globals['_GETSTATERESPONSE']._serialized_end=1166
-  _globals['_EVALUATEREQUEST']._serialized_start=1168
-  _globals['_EVALUATEREQUEST']._serialized_end=1291
-  _globals['_CHECKFUNCTION']._serialized_start=1293
-  _globals['_CHECKFUNCTION']._serialized_end=1348
-  _globals['_CHECKRESULT']._serialized_start=1350
-  _globals['_CHECKRESULT']._serialized_end=1460
-  _globals['_EVALUATERESPONSE']._serialized_start=1463
-  _globals['_EVALUATERESPONSE']._serialized_end=1609
-  _globals['_ENDEPISODEREQUEST']._serialized_start=1611
-  _globals['_ENDEPISODEREQUEST']._serialized_end=1630
-  _globals['_ENDEPISODERESPONSE']._serialized_start=1632
-  _globals['_ENDEPISODERESPONSE']._serialized_end=1682
-  _globals['_SESSIONREQUEST']._serialized_start=1685
-  _globals['_SESSIONREQUEST']._serialized_end=2040
-  _globals['_SESSIONERROR']._serialized_start=2042
-  _globals['_SESSIONERROR']._serialized_end=2087
-  _globals['_SESSIONRESPONSE']._serialized_start=2090
-  _globals['_SESSIONRESPONSE']._serialized_end=2477
-  _globals['_ENVSERVICE']._serialized_start=2798
-  _globals['_ENVSERVICE']._serialized_end=3333
+  _globals['_RESETRESPONSE']._serialized_start=646
+  _globals['_RESETRESPONSE']._serialized_end=804
+  _globals['_TOOLERROR']._serialized_start=806
+  _globals['_TOOLERROR']._serialized_end=873
+  _globals['_CALLTOOLREQUEST']._serialized_start=875
+  _globals['_CALLTOOLREQUEST']._serialized_end=970
+  _globals['_CALLTOOLRESPONSE']._serialized_start=973
+  _globals['_CALLTOOLRESPONSE']._serialized_end=1118
+  _globals['_GETSTATEREQUEST']._serialized_start=1120
+  _globals['_GETSTATEREQUEST']._serialized_end=1157
+  _globals['_GETSTATERESPONSE']._serialized_start=1159
+  _globals['_GETSTATERESPONSE']._serialized_end=1253
+  _globals['_EVALUATEREQUEST']._serialized_start=1255
+  _globals['_EVALUATEREQUEST']._serialized_end=1378
+  _globals['_CHECKFUNCTION']._serialized_start=1380
+  _globals['_CHECKFUNCTION']._serialized_end=1435
+  _globals['_CHECKRESULT']._serialized_start=1437
+  _globals['_CHECKRESULT']._serialized_end=1547
+  _globals['_EVALUATERESPONSE']._serialized_start=1550
+  _globals['_EVALUATERESPONSE']._serialized_end=1696
+  _globals['_ENDEPISODEREQUEST']._serialized_start=1698
+  _globals['_ENDEPISODEREQUEST']._serialized_end=1717
+  _globals['_ENDEPISODERESPONSE']._serialized_start=1719
+  _globals['_ENDEPISODERESPONSE']._serialized_end=1769
+  _globals['_SESSIONREQUEST']._serialized_start=1772
+  _globals['_SESSIONREQUEST']._serialized_end=2127
+  _globals['_SESSIONERROR']._serialized_start=2129
+  _globals['_SESSIONERROR']._serialized_end=2174
+  _globals['_SESSIONRESPONSE']._serialized_start=2177
+  _globals['_SESSIONRESPONSE']._serialized_end=2564
+  _globals['_ENVSERVICE']._serialized_start=2929
+  _globals['_ENVSERVICE']._serialized_end=3464
 # @@protoc_insertion_point(module_scope)

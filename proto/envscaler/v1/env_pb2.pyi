@@ -19,6 +19,8 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARGUMENTS_TOO_LARGE: _ClassVar[ErrorKind]
     UNSERIALIZABLE_RESULT: _ClassVar[ErrorKind]
     PROTOCOL_ERROR: _ClassVar[ErrorKind]
+    UNSERIALIZABLE_STATE: _ClassVar[ErrorKind]
+    WORKER_ERROR: _ClassVar[ErrorKind]
 
 class CheckOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +38,8 @@ RESULT_TOO_LARGE: ErrorKind
 ARGUMENTS_TOO_LARGE: ErrorKind
 UNSERIALIZABLE_RESULT: ErrorKind
 PROTOCOL_ERROR: ErrorKind
+UNSERIALIZABLE_STATE: ErrorKind
+WORKER_ERROR: ErrorKind
 CHECK_OUTCOME_UNSPECIFIED: CheckOutcome
 PASS: CheckOutcome
 FAIL: CheckOutcome
@@ -104,18 +108,20 @@ class ResetRequest(_message.Message):
     def __init__(self, scenario_id: _Optional[str] = ..., init_config_json: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ResetResponse(_message.Message):
-    __slots__ = ("episode_id", "scenario_id", "task", "state_json", "state_sha256")
+    __slots__ = ("episode_id", "scenario_id", "task", "state_json", "state_sha256", "state_error")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     STATE_JSON_FIELD_NUMBER: _ClassVar[int]
     STATE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    STATE_ERROR_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     scenario_id: str
     task: str
     state_json: str
     state_sha256: str
-    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., task: _Optional[str] = ..., state_json: _Optional[str] = ..., state_sha256: _Optional[str] = ...) -> None: ...
+    state_error: ToolError
+    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., task: _Optional[str] = ..., state_json: _Optional[str] = ..., state_sha256: _Optional[str] = ..., state_error: _Optional[_Union[ToolError, _Mapping]] = ...) -> None: ...
 
 class ToolError(_message.Message):
     __slots__ = ("kind", "message")
@@ -158,12 +164,14 @@ class GetStateRequest(_message.Message):
     def __init__(self, episode_id: _Optional[str] = ...) -> None: ...
 
 class GetStateResponse(_message.Message):
-    __slots__ = ("state_json", "sha256")
+    __slots__ = ("state_json", "sha256", "error")
     STATE_JSON_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     state_json: str
     sha256: str
-    def __init__(self, state_json: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+    error: ToolError
+    def __init__(self, state_json: _Optional[str] = ..., sha256: _Optional[str] = ..., error: _Optional[_Union[ToolError, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("episode_id", "scenario_id", "timeout_ms", "checks")
