@@ -30,6 +30,7 @@ MAX_DEPTH = 200
 MAX_BYTES = 64 << 20  # a default for callers that give none
 _BIG_INT_BITS = 2000  # < 640 digits: no process can lower its int-to-str limit below that
 _SMALL = 1 << 64
+SET_KEY_DEPTH = 3  # how deep a set item's sort key looks (the cost grows fast with it)
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
            types.CodeType, types.FrameType, types.GeneratorType)
@@ -132,9 +133,13 @@ def _attributes(value: Any) -> dict[str, Any] | None:
     return {k: v for k, v in attrs.items() if isinstance(k, str) and not (k.startswith("__") and k.endswith("__"))}
 
 
-def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
+                _key_depth: int | None = None) -> Any:
     """`value` as plain JSON data, with shared and cyclic parts as $ref. Keys are walked in sorted order,
-    the order of the output, so "first" in a $ref means the same in every process."""
+    the order of the output, so "first" in a $ref means the same in every process. With _key_depth (a
+    set item's sort key), what lies deeper than max_depth is cut off instead, and nested sets are ordered
+    by shallower keys: a graph of objects in sets that point at each other still ends."""
+    set_key_depth = SET_KEY_DEPTH if _key_depth is None else _key_depth - 1
     seen: dict[int, tuple[Any, ...]] = {}  # id -> where it first appeared, a linked path (parent, key)
     alive: list[Any] = []  # keeps every tracked object alive, so no id is reused during the walk
     budget = [max_bytes]  # a lower bound on the output's length, to stop a blow-up early
@@ -183,6 +188,8 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
         if t is float:
             return _float(v)
         if depth > max_depth:
+            if _key_depth is not None:
+                return "..."
             raise EncodeError("depth", f"value is nested deeper than {max_depth} levels")
         if t is dict:
             return track(v, where) or mapping(list(v.items()), depth, where)
@@ -193,6 +200,14 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
         return other(v, depth, where)
 
     def other(v: Any, depth: int, where: tuple[Any, ...]) -> Any:
+        try:
+            return classified(v, depth, where)
+        except (EncodeError, RecursionError):
+            raise
+        except Exception:  # a hostile __getattribute__, __class__ or descriptor: what is left is the repr
+            return {"__type__": type(v).__name__, "repr": safe_repr(v)}
+
+    def classified(v: Any, depth: int, where: tuple[Any, ...]) -> Any:
         if isinstance(v, enum.Enum):
             return walk(v.value, depth + 1, where)
         if isinstance(v, str):
@@ -219,16 +234,13 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
         if isinstance(v, Mapping):
             return track(v, where) or mapping(list(v.items()), depth, where)
         if isinstance(v, tuple | frozenset | range):
-            items = v if not isinstance(v, frozenset) else _set_order(v, max_bytes, max_depth)
+            items = v if not isinstance(v, frozenset) else _set_order(v, max_bytes, set_key_depth)
             return sequence(items, depth, where)
         if isinstance(v, set):
-            return track(v, where) or sequence(_set_order(v, max_bytes, max_depth), depth, where)
+            return track(v, where) or sequence(_set_order(v, max_bytes, set_key_depth), depth, where)
         if isinstance(v, MutableSequence):  # list subclasses, deque, array
             return track(v, where) or sequence(list(v), depth, where)
-        try:
-            attrs = _attributes(v)
-        except Exception:  # a hostile __getattr__ or descriptor: fall back to the repr
-            attrs = None
+        attrs = _attributes(v)
         if attrs is None:
             return {"__type__": type(v).__name__, "repr": safe_repr(v)}
         ref = track(v, where)
@@ -241,13 +253,15 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
     return walk(value, 0, ())
 
 
-def _set_order(items: Any, max_bytes: int, max_depth: int) -> list[Any]:
+def _set_order(items: Any, max_bytes: int, key_depth: int) -> list[Any]:
     """A set's items in a deterministic order: natural for strings or ints, else by each item's own encoding
-    (which does not depend on where it is met first)."""
+    down to key_depth levels (which does not depend on where the item is met first)."""
     kinds = set(map(type, items))
     if len(kinds) == 1 and next(iter(kinds)) in (str, int):
         return sorted(items)
-    return sorted(items, key=lambda item: _ENCODER.encode(to_jsonable(item, max_bytes, max_depth)))
+    if key_depth <= 0:
+        return list(items)
+    return sorted(items, key=lambda item: _ENCODER.encode(to_jsonable(item, max_bytes, key_depth, key_depth)))
 
 
 def _key(key: Any) -> str:
