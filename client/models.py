@@ -23,6 +23,7 @@ class EnvInfo(BaseModel):
     # The sandbox's fences as the server reports them: server_uid, sandbox_uid, landlock_abi, server_non_dumpable,
     # client_checks (see proto Isolation).
     isolation: dict[str, Any] = {}
+    tool_schemas: str = ""  # "derived" or "record" (empty from an older server)
 
     @classmethod
     def from_pb(cls, m: pb.DescribeResponse) -> EnvInfo:
@@ -36,7 +37,8 @@ class EnvInfo(BaseModel):
                    isolation={"server_uid": m.isolation.server_uid, "sandbox_uid": m.isolation.sandbox_uid,
                               "landlock_abi": m.isolation.landlock_abi,
                               "server_non_dumpable": m.isolation.server_non_dumpable,
-                              "client_checks": m.isolation.client_checks})
+                              "client_checks": m.isolation.client_checks},
+                   tool_schemas=m.tool_schemas)
 
 
 def _error(m: Any, field: str) -> tuple[str, str]:

@@ -159,6 +159,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                    landlock_abi=self.isolation.landlock_abi,
                                    server_non_dumpable=self.isolation.server_non_dumpable,
                                    client_checks=config.allow_client_checks),
+            tool_schemas=spec.tool_schemas,
         )
 
     # ------------------------------------------------------------ helpers

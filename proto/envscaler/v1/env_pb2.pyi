@@ -60,7 +60,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format", "isolation")
+    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format", "isolation", "tool_schemas")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     ENV_CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class DescribeResponse(_message.Message):
     SCENARIO_IDS_FIELD_NUMBER: _ClassVar[int]
     OBSERVATION_FORMAT_FIELD_NUMBER: _ClassVar[int]
     ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SCHEMAS_FIELD_NUMBER: _ClassVar[int]
     env_id: str
     env_class_name: str
     spec_hash: str
@@ -81,7 +82,8 @@ class DescribeResponse(_message.Message):
     scenario_ids: _containers.RepeatedScalarFieldContainer[str]
     observation_format: str
     isolation: Isolation
-    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ...) -> None: ...
+    tool_schemas: str
+    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ..., tool_schemas: _Optional[str] = ...) -> None: ...
 
 class Isolation(_message.Message):
     __slots__ = ("server_uid", "sandbox_uid", "landlock_abi", "server_non_dumpable", "client_checks")
