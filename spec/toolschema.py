@@ -341,8 +341,9 @@ TOOL_SCHEMAS = ("derived", "record")
 def served_tools(tools: list[dict[str, Any]] | None, code: str, class_name: str,
                  mode: str = "derived") -> list[dict[str, Any]]:
     """What the server offers. `derived` (the default): schemas from the code, with the record's own
-    descriptions (of the tool and of each parameter) where its names match. `record`: the record's own
-    list as published, minus `_private` helpers (EnvScaler's prompts, bit for bit); derived when it has none."""
+    descriptions (of the tool and of each parameter) where its names match, and the record's tools that the
+    code defines nowhere visible as they are. `record`: the record's own list as published, minus `_private`
+    helpers (EnvScaler's prompts, bit for bit); derived when it has none."""
     if mode not in TOOL_SCHEMAS:
         raise SchemaError(f"tool schemas {mode!r}: expected one of {', '.join(TOOL_SCHEMAS)}")
     own = [t for t in tools or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)
@@ -351,7 +352,11 @@ def served_tools(tools: list[dict[str, Any]] | None, code: str, class_name: str,
         return own
     derived = derive_tools(code, class_name)
     by_name = {t["function"]["name"]: t["function"] for t in own}
-    return [_with_descriptions(tool, by_name.get(tool["function"]["name"])) for tool in derived]
+    served = [_with_descriptions(tool, by_name.get(tool["function"]["name"])) for tool in derived]
+    # A record's tool the class does not define where the AST can see it (an alias `b = a`, a method made by a
+    # decorator): served as the record has it, so deriving never loses a tool EnvScaler would offer.
+    defined = set(class_methods(class_name, index_module(parse_module(code))))
+    return served + [t for t in own if t["function"]["name"] not in defined]
 
 
 def _with_descriptions(tool: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:

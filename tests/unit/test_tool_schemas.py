@@ -37,9 +37,9 @@ def test_schema_derives_by_default_and_reproduces_the_record_on_request(tmp_path
     envs, scenarios = write_corpus(tmp_path)
     base = ("schema", "--envs", str(envs), "--scenarios", str(scenarios), "--env", "env_1")
     derived = json.loads(run_cli(*base).stdout)
-    assert [t["function"]["parameters"]["required"] for t in derived] == [["appointment_id"]]
+    assert [t["function"]["parameters"]["required"] for t in derived] == [["appointment_id"], []]
     record = json.loads(run_cli(*base, "--tool-schemas", "record").stdout)
-    assert record == ENVSCALER_RECORD_TOOLS[:1]
+    assert record == [t for t in ENVSCALER_RECORD_TOOLS if t["function"]["name"] != "_audit"]
     validated = run_cli("validate", "--envs", str(envs), "--scenarios", str(scenarios), "--json")
     assert "['reason'] required in the tools list but with a default in the code" in validated.stdout
 

@@ -193,6 +193,12 @@ class Clinic:
 
     def _audit(self) -> None:
         pass
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    drop = cancel_appointment
 """
 
 # As EnvScaler publishes it: the whole docstring, a private helper, and `reason` required despite its default.
@@ -204,19 +210,24 @@ ENVSCALER_RECORD_TOOLS = [
             "reason": {"type": "string"}}, "required": ["appointment_id", "reason"]}}},
     {"type": "function", "function": {"name": "_audit", "description": "",
                                       "parameters": {"type": "object", "properties": {}, "required": []}}},
+    {"type": "function", "function": {"name": "busy", "description": "",
+                                      "parameters": {"type": "object", "properties": {}, "required": []}}},
+    {"type": "function", "function": {"name": "drop", "description": "Cancel an appointment.",
+                                      "parameters": {"type": "object", "properties": {}, "required": []}}},
 ]
 
 
 def test_derived_schemas_by_default_with_the_record_descriptions() -> None:
-    [tool] = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic")
+    tool, alias = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic")
+    assert alias == ENVSCALER_RECORD_TOOLS[3]  # not a method the AST sees: kept as the record has it
     function = tool["function"]
     assert function["parameters"]["required"] == ["appointment_id"]  # the default makes `reason` optional
     assert function["parameters"]["properties"]["reason"] == {"type": "string", "default": "patient request",
                                                               "description": "why"}
     assert function["parameters"]["properties"]["appointment_id"]["description"] == "the appointment's id"
     assert function["description"] == ENVSCALER_RECORD_TOOLS[0]["function"]["description"]
-    [recorded] = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic", "record")
-    assert recorded == ENVSCALER_RECORD_TOOLS[0]  # bit for bit, known bug included
+    recorded = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic", "record")
+    assert recorded == [ENVSCALER_RECORD_TOOLS[0], *ENVSCALER_RECORD_TOOLS[2:]]  # bit for bit, known bug included
     with pytest.raises(SchemaError, match="tool schemas 'mixed': expected one of derived, record"):
         served_tools(None, ENVSCALER_RECORD_CODE, "Clinic", "mixed")
 
