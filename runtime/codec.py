@@ -5,7 +5,8 @@ enums their value, objects (plain, `__slots__`, dataclasses, pydantic models) th
 ones under a `__type__` tag. A dict, list, set or object met a second time (a cycle, or one object shared
 by two places) is `{"$ref": POINTER}`, a JSON pointer (RFC 6901) to where it first appears in key order.
 Integers of more than 600 digits are `{"$int": "0x..."}` (hex: Python refuses long decimal conversions),
-bytes that are not UTF-8 `{"$bytes": BASE64}`, NaN and infinities the strings "NaN", "Infinity",
+bytes that are not UTF-8 `{"$bytes": BASE64}` (a key of the data that starts with "$" gets one more "$", so
+these markers are never data), NaN and infinities the strings "NaN", "Infinity",
 "-Infinity", and lone surrogates `\\uXXXX` escapes. What has no other form is its repr, with memory
 addresses removed. Equal values give equal bytes in any process and under any hash seed, so a state's
 sha256 identifies it. Output is bounded in depth and size: beyond either, EncodeError.
@@ -14,6 +15,7 @@ sha256 identifies it. Output is bounded in depth and size: beyond either, Encode
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import datetime as dt
 import enum
@@ -161,6 +163,8 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
         keyed: dict[str, Any] = {}
         for key, item in items:
             name = key if type(key) is str else _key(key)
+            if name[:1] == "$":  # the data's own "$..." keys get one more "$": only markers have one
+                name = "$" + name
             if name in keyed:  # two keys with one text ({1: .., "1": ..}): keep both, in a deterministic order
                 keys = [to_jsonable(k, max_bytes, max_depth) for k, _ in items]
                 pairs = sorted(zip(map(_ENCODER.encode, keys), keys, (v for _, v in items), strict=True),
@@ -173,8 +177,43 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
         return {name: walk(keyed[name], depth + 1, (where, name)) for name in sorted(keyed)}
 
     def sequence(v: Any, depth: int, where: tuple[Any, ...]) -> list[Any]:
-        spend(len(v) + 1)
-        return [walk(item, depth + 1, (where, str(i))) for i, item in enumerate(v)]
+        size = len(v) + 1
+        out: list[Any] = []
+        for i, item in enumerate(v):
+            t = type(item)  # scalars inline: this loop is the hot path of every tool result
+            if t is str:
+                size += len(item) + 2
+            elif not (item is None or t is bool or (t is int and -_SMALL < item < _SMALL)):
+                item = _float(item) if t is float else walk(item, depth + 1, (where, str(i)))
+            out.append(item)
+        spend(size)
+        return out
+
+    def plain_dict(v: dict[str, Any], names: list[str], depth: int, where: tuple[Any, ...]) -> dict[str, Any]:
+        size = len(names) * 4
+        out: dict[str, Any] = {}
+        for name in names:
+            item = v[name]
+            t = type(item)
+            if t is str:
+                size += len(item) + 2
+            elif not (item is None or t is bool or (t is int and -_SMALL < item < _SMALL)):
+                item = _float(item) if t is float else walk(item, depth + 1, (where, name))
+            out[name] = item
+        spend(size)
+        return out
+
+    def dictionary(v: dict[Any, Any], depth: int, where: tuple[Any, ...]) -> dict[str, Any]:
+        try:
+            names = sorted(v)
+        except TypeError:  # keys of types that do not compare: the general way
+            return mapping(list(v.items()), depth, where)
+        if names and not (type(names[0]) is str and type(names[-1]) is str):
+            return mapping(list(v.items()), depth, where)
+        first_dollar = bisect.bisect_left(names, "$")
+        if first_dollar < len(names) and names[first_dollar][:1] == "$":  # keys to escape
+            return mapping(list(v.items()), depth, where)
+        return plain_dict(v, names, depth, where)
 
     def walk(v: Any, depth: int, where: tuple[Any, ...]) -> Any:
         t = type(v)
@@ -192,7 +231,7 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
                 return "..."
             raise EncodeError("depth", f"value is nested deeper than {max_depth} levels")
         if t is dict:
-            return track(v, where) or mapping(list(v.items()), depth, where)
+            return track(v, where) or dictionary(v, depth, where)
         if t is list:
             return track(v, where) or sequence(v, depth, where)
         if t is tuple:

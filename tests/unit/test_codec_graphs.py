@@ -45,6 +45,12 @@ def test_a_tree_with_parent_pointers_encodes_its_back_references() -> None:
     }
 
 
+def test_data_keys_never_pass_for_markers() -> None:
+    shared: list = []
+    assert codec.dumps({"$ref": "/x", "$$y": 1, "a": shared, "b": shared}) == \
+        '{"$$$y":1,"$$ref":"/x","a":[],"b":{"$ref":"/a"}}'
+
+
 def test_pointers_escape_slash_and_tilde() -> None:
     shared = [1]
     assert codec.dumps({"a/b~c": shared, "z": shared}) == '{"a/b~c":[1],"z":{"$ref":"/a~1b~0c"}}'
