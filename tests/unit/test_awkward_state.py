@@ -38,6 +38,8 @@ class Env:
     def __init__(self, config=None):
         self.root = Dir("/")
         self.cwd = self.root
+        if config and config.get("with_lock"):
+            self.guard = threading.Lock()
 
     def mkdir(self, name: str) -> dict:
         child = Dir(name, self.cwd)
@@ -140,10 +142,8 @@ def test_a_state_that_cannot_be_deep_copied_still_runs(client: EnvClient) -> Non
     assert client.call("mkdir", {"name": "docs"}).ok
     assert client.call("cd", {"name": "docs"}).ok
     assert client.state().state["lock"]["__type__"] == "lock"
-    # EnvScaler's own deepcopy of such a state raises; here each check reports it and the episode goes on.
-    evaluation = client.evaluate()
-    assert evaluation.total == 2 and all(c.outcome in ("PASS", "ERROR") for c in evaluation.checks)
-    assert all("cannot pickle" in c.message for c in evaluation.checks if c.outcome == "ERROR")
+    # EnvScaler's own deepcopy of such a state raises; here the checks see it copied around the lock.
+    assert client.evaluate().reward == 1.0
     assert client.call("cd", {"name": ".."}).ok
 
 
@@ -178,3 +178,12 @@ def test_reset_succeeds_and_says_so_when_the_initial_state_has_no_json(client: E
     assert client.call("mkdir", {"name": "docs"}).ok
     evaluation = client.evaluate(scenario="tree")
     assert evaluation.checks[1].outcome == "PASS"  # initial_state is the Python state all the same
+
+
+def test_reset_says_when_the_initial_state_cannot_be_deep_copied(client: EnvClient) -> None:
+    reset = client.reset(init_config={"with_lock": True})
+    assert reset.state is not None and reset.state["guard"]["__type__"] == "lock"  # it still has JSON
+    assert reset.state_error_kind == "UNSERIALIZABLE_STATE"
+    assert "deepcopy of the state raised TypeError: cannot pickle '_thread.lock' object" in reset.state_error_message
+    assert client.call("mkdir", {"name": "docs"}).ok and client.call("cd", {"name": "docs"}).ok
+    assert client.evaluate(scenario="tree").reward == 1.0  # initial_state was copied around the lock
