@@ -198,8 +198,10 @@ class Episode:
         try:
             text = codec.dumps(result, max_bytes=self.max_bytes)
         except codec.EncodeError as exc:
-            kind = "RESULT_TOO_LARGE" if exc.reason == "size" else "UNSERIALIZABLE_RESULT"
-            return _failure(kind, f"result of {name!r} cannot be encoded as JSON: {exc}")
+            if exc.reason == "size":
+                return _error("RESULT_TOO_LARGE", f"result of {name!r} is over the {self.max_bytes}-byte cap "
+                                                  "(its canonical JSON)")
+            return _failure("UNSERIALIZABLE_RESULT", f"result of {name!r} cannot be encoded as JSON: {exc}")
         except Exception as exc:
             return _failure("UNSERIALIZABLE_RESULT", f"encoding the result of {name!r} raised {_described(exc)}")
         if self.observation == "json":
