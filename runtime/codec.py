@@ -294,7 +294,8 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
 
 def _set_order(items: Any, max_bytes: int, key_depth: int) -> list[Any]:
     """A set's items in a deterministic order: natural for strings or ints, else by each item's own encoding
-    down to key_depth levels (which does not depend on where the item is met first)."""
+    down to key_depth levels (which does not depend on where the item is met first). Distinct objects alike
+    down to that depth keep the set's own order among themselves: the one case this cannot fix."""
     kinds = set(map(type, items))
     if len(kinds) == 1 and next(iter(kinds)) in (str, int):
         return sorted(items)

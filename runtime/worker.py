@@ -156,13 +156,14 @@ class Episode:
     def reset_reply(self) -> dict[str, Any]:
         """Reset succeeds whatever the state: what went wrong with it is said in band."""
         reply = self.encode_state()
-        if not reply["ok"]:
-            return {"ok": True, "state": "", "sha256": "",
-                    "state_error": {"kind": reply["kind"], "message": reply["message"]}}
+        problems = [] if reply["ok"] else [reply["message"]]
         if self.snapshot_error:
-            reply["state_error"] = {"kind": "UNSERIALIZABLE_STATE", "message": _clean(
-                f"{self.snapshot_error[:MAX_MESSAGE]}; checks see initial_state with what could not be copied "
-                "kept as it is")}
+            problems.append(_clean(f"{self.snapshot_error[:MAX_MESSAGE]}; checks see initial_state with what "
+                                   "could not be copied kept as it is"))
+        if not reply["ok"]:
+            reply = {"ok": True, "state": "", "sha256": ""}
+        if problems:
+            reply["state_error"] = {"kind": "UNSERIALIZABLE_STATE", "message": "; ".join(problems)}
         return reply
 
     def call(self, name: Any, arguments: Any) -> dict[str, Any]:
