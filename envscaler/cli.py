@@ -98,11 +98,11 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
     return server_config(args)
 
 
-def _tool_schemas_arg(parser: argparse.ArgumentParser) -> None:
+def _tool_schemas_arg(parser: argparse.ArgumentParser, note: str = "") -> None:
     parser.add_argument("--tool-schemas", choices=["derived", "record"], default="derived",
                         help="tools served for records that carry their own: derived from the code, with the "
                              "record's descriptions (default), or the record's list as published (EnvScaler's "
-                             "prompts, bit for bit)")
+                             "prompts, bit for bit)" + note)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rollout", cmd_rollout, "run an LLM agent over scenarios in parallel; trajectories and rewards")
     _corpus_args(p)
-    _tool_schemas_arg(p)
+    _tool_schemas_arg(p, "; for the pool it starts (a running --pool serves its own, which trajectories record)")
     p.add_argument("--model", required=True, help="the agent's model name")
     p.add_argument("--base-url", required=True, help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (OPENAI_API_KEY)")
