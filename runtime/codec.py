@@ -20,6 +20,8 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
+import heapq
+import itertools
 import json
 import math
 import re
@@ -33,6 +35,7 @@ MAX_BYTES = 64 << 20  # a default for callers that give none
 _BIG_INT_BITS = 2000  # < 640 digits: no process can lower its int-to-str limit below that
 _SMALL = 1 << 64
 SET_KEY_DEPTH = 3  # how deep a set item's sort key looks (the cost grows fast with it)
+SET_KEY_WIDTH = 32  # and how many items of each container on the way
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
            types.CodeType, types.FrameType, types.GeneratorType)
@@ -142,6 +145,7 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
     set item's sort key), what lies deeper than max_depth is cut off instead, and nested sets are ordered
     by shallower keys: a graph of objects in sets that point at each other still ends."""
     set_key_depth = SET_KEY_DEPTH if _key_depth is None else _key_depth - 1
+    width = None if _key_depth is None else SET_KEY_WIDTH  # a sort key looks at the first items of each container
     seen: dict[int, tuple[Any, ...]] = {}  # id -> where it first appeared, a linked path (parent, key)
     alive: list[Any] = []  # keeps every tracked object alive, so no id is reused during the walk
     budget = [max_bytes]  # a lower bound on the output's length, to stop a blow-up early
@@ -174,9 +178,12 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
                                  for i, (_, k, v) in enumerate(pairs)]}
             keyed[name] = item
         spend(len(keyed) * 4)
-        return {name: walk(keyed[name], depth + 1, (where, name)) for name in sorted(keyed)}
+        names = sorted(keyed) if width is None else sorted(keyed)[:width]
+        return {name: walk(keyed[name], depth + 1, (where, name)) for name in names}
 
     def sequence(v: Any, depth: int, where: tuple[Any, ...]) -> list[Any]:
+        if width is not None:
+            v = list(itertools.islice(v, width))
         size = len(v) + 1
         out: list[Any] = []
         for i, item in enumerate(v):
@@ -205,7 +212,7 @@ def to_jsonable(value: Any, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEP
 
     def dictionary(v: dict[Any, Any], depth: int, where: tuple[Any, ...]) -> dict[str, Any]:
         try:
-            names = sorted(v)
+            names = sorted(v) if width is None else heapq.nsmallest(width, v)
         except TypeError:  # keys of types that do not compare: the general way
             return mapping(list(v.items()), depth, where)
         if names and not (type(names[0]) is str and type(names[-1]) is str):
