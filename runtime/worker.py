@@ -313,6 +313,9 @@ def warm_up() -> None:
 
 def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str, Any]) -> None:
     """The forked worker's whole life: wait for its reset, instantiate, answer requests until EOF."""
+    # A SIGINT (from a tool's own thread or child; never the terminal: we lead our own group) would raise
+    # KeyboardInterrupt wherever it lands, mid-frame included: ignored, it cannot end the worker unexplained.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         request = framing.recv(sock, MAX_REQUEST_BYTES)
     except framing.FrameError:

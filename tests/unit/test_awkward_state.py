@@ -3,6 +3,7 @@ cannot be encoded is said in band, and nothing that escapes environment code end
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,12 @@ class Env:
 
     def interrupt(self) -> dict:
         raise KeyboardInterrupt
+
+    def sigint_later(self) -> dict:
+        import os, signal
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        os.kill(os.getpid(), signal.SIGINT)
+        return {"success": True}
 
     def bad_message(self) -> dict:
         raise BadMessage()
@@ -165,6 +172,8 @@ def test_results_that_do_not_travel_are_typed_errors(client: EnvClient) -> None:
     long = client.call("long_message", {})
     assert long.error_kind == "TOOL_EXCEPTION" and len(long.error_message) <= 4000
     assert not any(r.episode_broken for r in (unprintable, surrogate, raised, interrupted, bad, long))
+    assert client.call("sigint_later", {}).ok  # a SIGINT now and one between requests end nothing
+    time.sleep(0.2)
     assert client.call("mkdir", {"name": "still-alive"}).ok
 
 
