@@ -23,6 +23,7 @@ class EnvInfo(BaseModel):
     # The sandbox's fences as the server reports them: server_uid, sandbox_uid, landlock_abi, server_non_dumpable,
     # client_checks (see proto Isolation).
     isolation: dict[str, Any] = {}
+    tool_schemas: str = ""  # "derived" or "record" (empty from an older server)
 
     @classmethod
     def from_pb(cls, m: pb.DescribeResponse) -> EnvInfo:
@@ -36,20 +37,33 @@ class EnvInfo(BaseModel):
                    isolation={"server_uid": m.isolation.server_uid, "sandbox_uid": m.isolation.sandbox_uid,
                               "landlock_abi": m.isolation.landlock_abi,
                               "server_non_dumpable": m.isolation.server_non_dumpable,
-                              "client_checks": m.isolation.client_checks})
+                              "client_checks": m.isolation.client_checks},
+                   tool_schemas=m.tool_schemas)
+
+
+def _error(m: Any, field: str) -> tuple[str, str]:
+    """(ErrorKind name, message) of an optional ToolError field; empty when unset."""
+    if not m.HasField(field) or getattr(m, field).kind == pb.ERROR_KIND_UNSPECIFIED:
+        return "", ""
+    error = getattr(m, field)
+    return pb.ErrorKind.Name(error.kind), error.message
 
 
 class ResetResult(BaseModel):
     episode_id: str
     scenario_id: str
     task: str
-    state: dict[str, Any]
+    state: dict[str, Any] | None  # None when the state has no canonical JSON (see state_error_kind)
     state_sha256: str
+    state_error_kind: str = ""  # UNSERIALIZABLE_STATE when set: the episode runs all the same
+    state_error_message: str = ""
 
     @classmethod
     def from_pb(cls, m: pb.ResetResponse) -> ResetResult:
+        kind, message = _error(m, "state_error")
         return cls(episode_id=m.episode_id, scenario_id=m.scenario_id, task=m.task,
-                   state=json.loads(m.state_json), state_sha256=m.state_sha256)
+                   state=json.loads(m.state_json) if m.state_json else None, state_sha256=m.state_sha256,
+                   state_error_kind=kind, state_error_message=message)
 
 
 class ToolResult(BaseModel):
@@ -75,12 +89,16 @@ class ToolResult(BaseModel):
 
 
 class StateSnapshot(BaseModel):
-    state: dict[str, Any]
+    state: dict[str, Any] | None  # None when the state has no canonical JSON (see error_kind)
     sha256: str
+    error_kind: str = ""  # UNSERIALIZABLE_STATE when set: the episode goes on
+    error_message: str = ""
 
     @classmethod
     def from_pb(cls, m: pb.GetStateResponse) -> StateSnapshot:
-        return cls(state=json.loads(m.state_json), sha256=m.sha256)
+        kind, message = _error(m, "error")
+        return cls(state=json.loads(m.state_json) if m.state_json else None, sha256=m.sha256,
+                   error_kind=kind, error_message=message)
 
 
 class CheckResult(BaseModel):

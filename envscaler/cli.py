@@ -68,7 +68,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     spec = _corpus_env(args)
     try:
-        tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name)
+        tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name, args.tool_schemas)
     except SchemaError as exc:
         raise CliError(f"{spec.env_id}: {exc}") from None
     print(json.dumps(tools, indent=2, ensure_ascii=False))
@@ -98,16 +98,26 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
     return server_config(args)
 
 
+def _tool_schemas_arg(parser: argparse.ArgumentParser, note: str = "") -> None:
+    parser.add_argument("--tool-schemas", choices=["derived", "record"], default="derived",
+                        help="tools served for records that carry their own: derived from the code, with the "
+                             "record's descriptions (default), or the record's list as published (EnvScaler's "
+                             "prompts, bit for bit)" + note)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from envscaler.runtime.served import from_spec
     from envscaler.runtime.server import grpc_address, serve_forever
+    from envscaler.spec.toolschema import SchemaError
 
     corpus = _load(args)
     try:
         spec = corpus.env(args.env)
         grpc_address(args.listen)
-    except (SpecError, ValueError) as exc:
+        served, scenarios = from_spec(spec, corpus.scenarios_of(spec.env_id), args.tool_schemas)
+    except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    return serve_forever(spec, corpus.scenarios_of(spec.env_id), args.listen, _server_config(args))
+    return serve_forever(served, scenarios, args.listen, _server_config(args))
 
 
 # ---------------------------------------------------------------- replay
@@ -254,7 +264,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
     corpus = _load(args)
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
-                          hardening=_hardening(args), base=args.base, only=args.only)
+                          hardening=_hardening(args), base=args.base, only=args.only,
+                          tool_schemas=args.tool_schemas)
     client = _engine()
     try:
         with progress_bar("environment images", len(args.only or corpus.envs)) as advance:
@@ -349,7 +360,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         envs = sorted({s.env_id for s in scenarios})
         size = min(args.concurrency, args.pool_size)
         with LocalPool(envs=args.envs, scenarios=args.scenarios,
-                       options=PoolOptions(size=size, only=envs, acquire_wait=600)) as local:
+                       options=PoolOptions(size=size, only=envs, acquire_wait=600,
+                                           tool_schemas=args.tool_schemas)) as local:
             summary = run(local.address)
     print_rollout_summary(summary, args.out)
     return 0
@@ -444,12 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("schema", cmd_schema, "print an environment's tools in OpenAI format")
     _corpus_args(p)
     p.add_argument("--env", required=True, help="env_id")
+    _tool_schemas_arg(p)
 
     p = command("serve", cmd_serve, "serve one environment over gRPC (EnvService + grpc.health.v1)")
     _corpus_args(p)
     p.add_argument("--env", required=True, help="env_id")
     p.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
     _server_args(p)
+    _tool_schemas_arg(p)
 
     images = sub.add_parser("images", help="base and runtime images")
     images_sub = images.add_subparsers(dest="images_command", required=True, metavar="COMMAND")
@@ -471,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("pool", cmd_pool, "keep warm hardened containers and lease them over gRPC (PoolService)")
     _corpus_args(p)
+    _tool_schemas_arg(p)
     p.add_argument("--size", type=int, default=8, help="hard cap on containers (8)")
     p.add_argument("--listen", default="tcp:127.0.0.1:50051", help="tcp:HOST:PORT or unix:/path")
     p.add_argument("--metrics-listen", default="127.0.0.1:9464", help="Prometheus metrics HOST:PORT; '' for none")
@@ -495,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rollout", cmd_rollout, "run an LLM agent over scenarios in parallel; trajectories and rewards")
     _corpus_args(p)
+    _tool_schemas_arg(p, "; for the pool it starts (a running --pool serves its own, which trajectories record)")
     p.add_argument("--model", required=True, help="the agent's model name")
     p.add_argument("--base-url", required=True, help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (OPENAI_API_KEY)")

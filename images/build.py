@@ -62,7 +62,8 @@ def _batches(items: list[EnvImage], size: int) -> Iterable[list[EnvImage]]:
 
 
 def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, only: list[str] | None = None,
-               jobs: int = 4, progress: Callable[[int], None] = lambda _: None) -> list[BuildResult]:
+               jobs: int = 4, progress: Callable[[int], None] = lambda _: None,
+               tool_schemas: str = "derived") -> list[BuildResult]:
     """Build the env images; `progress(n)` is called as n more environments finish."""
     runtime = client.images.get(runtime_tag).attrs
     env_ids = [e for e in corpus.envs if not only or e in only]
@@ -76,7 +77,7 @@ def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, on
         errors = static_errors(corpus, env_id)
         if errors:
             return BuildResult(env_id, "", "failed", seconds=time.perf_counter() - started, message="; ".join(errors))
-        image = plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"])
+        image = plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"], tool_schemas)
         if _existing_hash(client, image.tag) == image.content_hash:
             return BuildResult(env_id, image.tag, "cached", len(image.layer), time.perf_counter() - started)
         return image

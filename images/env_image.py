@@ -47,14 +47,14 @@ def repository(env_id: str) -> str:
     return f"envscaler-env/{name}"
 
 
-def env_files(spec: EnvSpec, scenarios: dict[str, Scenario]) -> dict[str, bytes]:
+def env_files(spec: EnvSpec, scenarios: dict[str, Scenario], tool_schemas: str = "derived") -> dict[str, bytes]:
     """The environment in EnvScaler's own layout; key order is kept, since observations (str of dicts) show it."""
     record = {spec.env_id: spec.model_dump(mode="json")}
     scenario_list = [s.model_dump(mode="json") for s in scenarios.values()]
     return {
         "env.json": json.dumps(record, ensure_ascii=False).encode(),
         "scenarios.json": json.dumps(scenario_list, ensure_ascii=False).encode(),
-        SERVED: served.bundle(*served.from_spec(spec, scenarios)),  # what the server reads
+        SERVED: served.bundle(*served.from_spec(spec, scenarios, tool_schemas)),  # what the server reads
     }
 
 
@@ -73,11 +73,12 @@ def layer_tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str) -> EnvImage:
-    files = env_files(spec, scenarios)
+def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str,
+               tool_schemas: str = "derived") -> EnvImage:
+    files = env_files(spec, scenarios, tool_schemas)
     content = hashlib.sha256(b"\0".join([spec.spec_hash.encode(), files["scenarios.json"], runtime_id.encode(),
-                                          BUILDER_DIGEST.encode()]))
-    tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name)
+                                          BUILDER_DIGEST.encode(), tool_schemas.encode()]))
+    tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)
     labels = {
         "envscaler.env-id": spec.env_id,
         "envscaler.spec-hash": spec.spec_hash,
@@ -86,8 +87,10 @@ def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str) -
         "envscaler.version": __version__,
         "envscaler.runtime-image": runtime_id,
         "envscaler.content-hash": content.hexdigest(),
+        "envscaler.tool-schemas": tool_schemas,
     }
-    return EnvImage(env_id=spec.env_id, tag=f"{repository(spec.env_id)}:{spec.spec_hash[:12]}",
+    suffix = "" if tool_schemas == "derived" else f"-{tool_schemas}"  # both kinds of image can coexist
+    return EnvImage(env_id=spec.env_id, tag=f"{repository(spec.env_id)}:{spec.spec_hash[:12]}{suffix}",
                     content_hash=content.hexdigest(), labels=labels, layer=layer_tar(files))
 
 

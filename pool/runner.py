@@ -51,13 +51,14 @@ class PoolOptions:
     hardening: Hardening = field(default_factory=lambda: Hardening(client_checks=False))
     base: str | None = None
     only: list[str] | None = None
+    tool_schemas: str = "derived"  # spec/toolschema.py served_tools: "derived" or "record"
 
 
 def build_images(client: docker.DockerClient, corpus: Corpus, options: PoolOptions, log: Path,
                  progress: Callable[[int], None] = lambda _: None) -> tuple[dict[str, str], list[Any]]:
     """Images for every environment (built when missing); returns {env_id: tag} and the failures."""
     runtime = ensure_runtime(client, options.base, log)
-    results = build_envs(client, corpus, runtime, options.only, progress=progress)
+    results = build_envs(client, corpus, runtime, options.only, progress=progress, tool_schemas=options.tool_schemas)
     images = {r.env_id: r.tag for r in results if r.status != "failed"}
     return images, [r for r in results if r.status == "failed"]
 
@@ -72,7 +73,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
                                       ("grpc.max_send_message_length", MESSAGE_CAP)])
     address = grpc_address(options.listen)
     session_path = session_socket_path(address) if address.startswith("unix:") else ""
-    servicer = PoolServicer(manager, corpus, session_path)
+    servicer = PoolServicer(manager, corpus, session_path, options.tool_schemas)
     server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

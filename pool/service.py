@@ -19,13 +19,13 @@ from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
 
 
-def list_envs_response(corpus: Corpus, env_ids: list[str]) -> ppb.ListEnvsResponse:
+def list_envs_response(corpus: Corpus, env_ids: list[str], tool_schemas: str = "derived") -> ppb.ListEnvsResponse:
     envs = []
     for env_id in env_ids:
         spec = corpus.envs[env_id]
         tools = [pb.Tool(name=t["function"]["name"], description=t["function"].get("description", ""),
                          parameters_json=json.dumps(t["function"].get("parameters", {}), sort_keys=True))
-                 for t in served_tools(spec.tools, spec.env_class_code, spec.env_class_name)]
+                 for t in served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)]
         envs.append(ppb.EnvSummary(env_id=env_id, spec_hash=spec.spec_hash,
                                    environment_summary=spec.environment_summary, tools=tools,
                                    scenario_ids=list(corpus.scenarios_of(env_id))))
@@ -55,10 +55,11 @@ def close_upstreams(upstreams: dict[str, Upstream]) -> None:
 
 
 class PoolServicer(ppb_grpc.PoolServiceServicer):
-    def __init__(self, manager: PoolManager, corpus: Corpus, session_socket: str = "") -> None:
+    def __init__(self, manager: PoolManager, corpus: Corpus, session_socket: str = "",
+                 tool_schemas: str = "derived") -> None:
         self.manager = manager
         self.session_socket = session_socket  # the pool's own, when it listens on a Unix socket
-        self.envs = list_envs_response(corpus, list(manager.config.images))
+        self.envs = list_envs_response(corpus, list(manager.config.images), tool_schemas)
 
     async def _guard(self, context: grpc.aio.ServicerContext, coroutine: Any) -> Any:
         try:

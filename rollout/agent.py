@@ -188,7 +188,7 @@ async def run_episode(llm: AsyncOpenAI, session: AsyncEnvMethods, scenario: Scen
     info = await session.describe()
     await session.reset(scenario.task_id)
     record = TrajectoryRecord(task_info=TaskInfo(env_id=scenario.env_id, task_id=scenario.task_id, task=scenario.task),
-                              tools=info.tools, messages=[{"role": "system",
+                              tools=info.tools, tool_schemas=info.tool_schemas, messages=[{"role": "system",
                                                            "content": agent_system_prompt(info, options.mode)}],
                               mode=options.mode, model=options.model)
     episode = Episode(record=record)

@@ -44,6 +44,7 @@ class Timings(BaseModel):
 class TrajectoryRecord(BaseModel):
     task_info: TaskInfo
     tools: list[dict[str, Any]]
+    tool_schemas: str = ""  # how `tools` was made: "derived" or "record" (the served environment says)
     messages: list[dict[str, Any]]
     user_messages: list[dict[str, Any]] = Field(default_factory=list)
     trajectory: list[Step] = Field(default_factory=list)

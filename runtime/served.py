@@ -35,17 +35,20 @@ class ServedEnv:
     environment_summary: str = ""
     environment_introduction: str = ""
     constraints_rules: list[str] = field(default_factory=list)
+    tool_schemas: str = "derived"  # how `tools` was made: "derived" from the code, or the "record"'s own
 
 
-def from_spec(spec: Any, scenarios: dict[str, Any]) -> tuple[ServedEnv, dict[str, ServedScenario]]:
-    """From spec.models' EnvSpec and Scenarios (validated)."""
+def from_spec(spec: Any, scenarios: dict[str, Any],
+              tool_schemas: str = "derived") -> tuple[ServedEnv, dict[str, ServedScenario]]:
+    """From spec.models' EnvSpec and Scenarios (validated); tools per `tool_schemas` (spec/toolschema.py)."""
     from envscaler.spec.toolschema import served_tools
 
     env = ServedEnv(env_id=spec.env_id, env_class_name=spec.env_class_name, env_class_code=spec.env_class_code,
-                    spec_hash=spec.spec_hash, tools=served_tools(spec.tools, spec.env_class_code, spec.env_class_name),
+                    spec_hash=spec.spec_hash, tools=served_tools(spec.tools, spec.env_class_code, spec.env_class_name,
+                                                        tool_schemas),
                     environment_summary=spec.environment_summary,
                     environment_introduction=spec.environment_introduction,
-                    constraints_rules=list(spec.constraints_rules))
+                    constraints_rules=list(spec.constraints_rules), tool_schemas=tool_schemas)
     served = {key: ServedScenario(task_id=s.task_id, task=s.task, init_config=s.init_config,
                                   checklist_with_func=[ServedCheck(c.check_item, c.check_func)
                                                        for c in s.checklist_with_func])

@@ -72,6 +72,15 @@ def grpc_address(listen: str) -> str:
     raise ValueError(f"listen address {listen!r}: expected unix:/path or tcp:HOST:PORT")
 
 
+IN_BAND_STATE_ERRORS = ("UNSERIALIZABLE_STATE", "WORKER_ERROR")  # the episode goes on after these
+
+
+def _error_of(reply: dict[str, Any]) -> pb.ToolError:
+    kind = str(reply.get("kind"))
+    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind.keys() else pb.PROTOCOL_ERROR  # noqa: SIM118
+    return pb.ToolError(kind=kind_value, message=str(reply.get("message", "")))
+
+
 def _tool_error(kind: str, message: str, broken: bool = False, started: float | None = None) -> pb.CallToolResponse:
     kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind.keys() else pb.PROTOCOL_ERROR  # noqa: SIM118
     return pb.CallToolResponse(
@@ -150,6 +159,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                    landlock_abi=self.isolation.landlock_abi,
                                    server_non_dumpable=self.isolation.server_non_dumpable,
                                    client_checks=config.allow_client_checks),
+            tool_schemas=spec.tool_schemas,
         )
 
     # ------------------------------------------------------------ helpers
@@ -228,8 +238,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                     else grpc.StatusCode.FAILED_PRECONDITION
                 raise RequestError(code, exc.message) from None
             self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
-            return pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
-                                    state_json=first["state"], state_sha256=first["sha256"])
+            response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
+                                        state_json=first["state"], state_sha256=first["sha256"])
+            if isinstance(first.get("state_error"), dict):  # the episode runs; only its state has no JSON
+                response.state_error.CopyFrom(_error_of(first["state_error"]))
+            return response
 
     def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
         started = time.perf_counter()
@@ -274,6 +287,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         if not reply.get("ok"):
+            if reply.get("kind") in IN_BAND_STATE_ERRORS:
+                return pb.GetStateResponse(error=_error_of(reply))
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
         return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
 

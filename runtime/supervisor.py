@@ -218,7 +218,7 @@ class EpisodeWorker:
                 if not reply.get("ok") or len(fds) != 1:
                     for fd in fds:
                         os.close(fd)
-                    raise framing.FrameError("protocol", "no result channel for a check")
+                    raise framing.FrameError("protocol", str(reply.get("message") or "no result channel for a check"))
                 try:
                     results.append(read_check_result(fds[0], min(check_timeout, deadline - time.monotonic())))
                 finally:

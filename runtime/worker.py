@@ -64,9 +64,59 @@ def _describe_exception(exc: BaseException) -> str:
 # ---------------------------------------------------------------- episode worker
 
 
+MAX_MESSAGE = 4000  # characters of an error message: a tool's exception text can be any size
+
+
+def _clean(text: str) -> str:
+    """Text that can travel: lone surrogates as JSON's \\uXXXX escapes (they have no UTF-8 form)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+def _failure(kind: str, message: str) -> dict[str, Any]:
+    return _error(kind, _clean(message[:MAX_MESSAGE]))
+
+
+def _described(exc: BaseException) -> str:
+    """_describe_exception, even for an exception whose __str__ raises."""
+    try:
+        return _describe_exception(exc)
+    except Exception:  # the exception's own __str__ is environment code
+        return f"{type(exc).__name__} (its message cannot be shown: str() raised)"
+
+
+def _attributes_of(instance: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(instance).items() if not (k.startswith("__") and k.endswith("__"))}
+
+
+def _tolerant_copy(value: Any, memo: dict[int, Any], depth: int = 0) -> Any:
+    """deepcopy, and where it raises, a copy of the containers around what cannot be copied (kept as is)."""
+    try:
+        return copy.deepcopy(value, memo)
+    except Exception:
+        if depth < 50 and type(value) is dict:
+            return {k: _tolerant_copy(v, memo, depth + 1) for k, v in value.items()}
+        if depth < 50 and type(value) is list:
+            return [_tolerant_copy(v, memo, depth + 1) for v in value]
+        return value
+
+
+def snapshot(instance: Any) -> tuple[dict[str, Any], str]:
+    """EnvScaler's state, deepcopy(vars(instance)) without dunder keys, and "" or why it is not a full copy:
+    an attribute whose deepcopy raises is copied as far as possible and otherwise kept as is."""
+    attributes = _attributes_of(instance)
+    try:
+        return copy.deepcopy(attributes), ""
+    except Exception as exc:
+        return _tolerant_copy(attributes, {}), f"deepcopy of the state raised {_described(exc)}"
+
+
 def state_of(instance: Any) -> dict[str, Any]:
-    """EnvScaler's state: the instance's attributes without dunder keys, deep-copied."""
-    return copy.deepcopy({k: v for k, v in vars(instance).items() if not (k.startswith("__") and k.endswith("__"))})
+    """EnvScaler's state, deepcopy(vars(instance)) without dunder keys; never raises (see snapshot)."""
+    return snapshot(instance)[0]
 
 
 def instantiate(cls: type, init_config: dict[str, Any]) -> Any:
@@ -87,17 +137,42 @@ class Episode:
         self.tools = tools
         self.observation = settings.get("observation", "repr")
         self.max_bytes = int(settings.get("max_result_bytes", 1 << 20))
-        self.initial_state = state_of(instance)
+        # Twice the result cap: escaped inside a frame it still fits the server's frame cap (4x).
+        self.max_state_bytes = int(settings.get("max_state_bytes", 2 * self.max_bytes - 4096))
+        self.initial_state, self.snapshot_error = snapshot(instance)
         self.pid = os.getpid()
 
     def encode_state(self) -> dict[str, Any]:
-        text = codec.dumps(state_of(self.instance))
+        """The live state's canonical JSON (what its deep copy would encode to), or UNSERIALIZABLE_STATE;
+        the episode goes on either way."""
+        try:
+            text = codec.dumps(_attributes_of(self.instance), max_bytes=self.max_state_bytes)
+        except codec.EncodeError as exc:
+            return _failure("UNSERIALIZABLE_STATE", f"the state has no canonical JSON: {exc}")
+        except Exception as exc:
+            return _failure("UNSERIALIZABLE_STATE", f"encoding the state raised {_described(exc)}")
         return {"ok": True, "state": text, "sha256": codec.sha256(text)}
+
+    def reset_reply(self) -> dict[str, Any]:
+        """Reset succeeds whatever the state: what went wrong with it is said in band."""
+        reply = self.encode_state()
+        problems = [] if reply["ok"] else [reply["message"]]
+        if self.snapshot_error:
+            problems.append(_clean(f"{self.snapshot_error[:MAX_MESSAGE]}; checks see initial_state with what "
+                                   "could not be copied kept as it is"))
+        if not reply["ok"]:
+            reply = {"ok": True, "state": "", "sha256": ""}
+        if problems:
+            reply["state_error"] = {"kind": "UNSERIALIZABLE_STATE", "message": "; ".join(problems)}
+        return reply
 
     def call(self, name: Any, arguments: Any) -> dict[str, Any]:
         if not isinstance(name, str) or name.startswith("_") or name not in self.tools:
             return _error("UNKNOWN_TOOL", f"unknown tool {name!r}; available: {', '.join(sorted(self.tools))}")
-        method = getattr(self.instance, name, None)
+        try:
+            method = getattr(self.instance, name, None)
+        except Exception as exc:
+            return _failure("TOOL_EXCEPTION", f"looking up tool {name!r} raised {_described(exc)}")
         if not callable(method):
             return _error("UNKNOWN_TOOL", f"tool {name!r} is not a method of the environment")
         if not isinstance(arguments, dict):
@@ -109,21 +184,37 @@ class Episode:
                 else inspect.signature(method)
             signature.bind(**arguments)
         except TypeError as exc:
-            return _error("INVALID_ARGUMENTS", f"invalid arguments for {name!r}: {exc}")
+            return _failure("INVALID_ARGUMENTS", f"invalid arguments for {name!r}: {exc}")
         except ValueError:
             pass  # no signature available (a builtin): let the call decide
         try:
             result = method(**arguments)
-        except Exception as exc:
-            return _error("TOOL_EXCEPTION", f"tool {name!r} raised {_describe_exception(exc)}")
+        except SystemExit:
+            raise  # sys.exit() in a tool ends the worker with its status, reported as a crash
+        except BaseException as exc:  # KeyboardInterrupt, GeneratorExit...: still the tool's failure
+            return _failure("TOOL_EXCEPTION", f"tool {name!r} raised {_described(exc)}")
         return self.encode_result(name, result)
 
     def encode_result(self, name: str, result: Any) -> dict[str, Any]:
         try:
-            text = codec.dumps(result)
-        except (codec.EncodeError, RecursionError, ValueError, TypeError) as exc:
-            return _error("UNSERIALIZABLE_RESULT", f"result of {name!r} cannot be encoded as JSON: {exc}")
-        observation = text if self.observation == "json" else str(result)
+            text = codec.dumps(result, max_bytes=self.max_bytes)
+        except codec.EncodeError as exc:
+            if exc.reason == "size":
+                return _error("RESULT_TOO_LARGE", f"result of {name!r} is over the {self.max_bytes}-byte cap "
+                                                  "(its canonical JSON)")
+            return _failure("UNSERIALIZABLE_RESULT", f"result of {name!r} cannot be encoded as JSON: {exc}")
+        except Exception as exc:
+            return _failure("UNSERIALIZABLE_RESULT", f"encoding the result of {name!r} raised {_described(exc)}")
+        if self.observation == "json":
+            observation = text
+        else:
+            try:
+                observation = str(result)
+                if not isinstance(observation, str):
+                    raise TypeError(f"__str__ returned {type(observation).__name__}")
+            except Exception as exc:
+                return _failure("UNSERIALIZABLE_RESULT", f"str() of the result of {name!r} raised {_described(exc)}")
+            observation = _clean(observation)
         size = max(len(text.encode()), len(observation.encode()))
         if size > self.max_bytes:
             return _error("RESULT_TOO_LARGE", f"result of {name!r} is {size} bytes, over the "
@@ -154,11 +245,17 @@ class Episode:
         return {"ok": True}
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request's reply; whatever escapes (but sys.exit) is a WORKER_ERROR reply, never the worker's end."""
         op = request.get("op")
-        if op == "call":
-            return self.call(request.get("name"), request.get("arguments"))
-        if op == "state":
-            return self.encode_state()
+        try:
+            if op == "call":
+                return self.call(request.get("name"), request.get("arguments"))
+            if op == "state":
+                return self.encode_state()
+        except SystemExit:
+            raise
+        except BaseException as exc:
+            return _failure("WORKER_ERROR", f"{op} failed in the worker: {_described(exc)}")
         return _error("PROTOCOL_ERROR", f"unknown op {op!r}")
 
 
@@ -216,6 +313,9 @@ def warm_up() -> None:
 
 def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str, Any]) -> None:
     """The forked worker's whole life: wait for its reset, instantiate, answer requests until EOF."""
+    # A SIGINT (from a tool's own thread or child; never the terminal: we lead our own group) would raise
+    # KeyboardInterrupt wherever it lands, mid-frame included: ignored, it cannot end the worker unexplained.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         request = framing.recv(sock, MAX_REQUEST_BYTES)
     except framing.FrameError:
@@ -225,10 +325,12 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
         random.seed(seed)
     try:
         episode = Episode(instantiate(cls, request.get("init_config") or {}), tools, settings)
-        framing.send(sock, episode.encode_state())
-    except Exception as exc:
-        framing.send(sock, _error("RESET_FAILED", f"the environment failed to instantiate: "
-                                                  f"{_describe_exception(exc)}"))
+        reply = episode.reset_reply()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        reply = _failure("RESET_FAILED", f"the environment failed to instantiate: {_described(exc)}")
+    if not _send(sock, reply) or not reply.get("ok"):
         return
     while True:
         try:
@@ -236,12 +338,32 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
         except framing.FrameError:
             return
         if message.get("op") == "evaluate":
-            reply = episode.evaluate(sock, list(message.get("checks") or []))
+            try:
+                reply = episode.evaluate(sock, list(message.get("checks") or []))
+            except framing.FrameError:
+                return
+            except Exception as exc:  # e.g. fork() refused: said, not an unexplained exit
+                reply = _failure("WORKER_ERROR", f"evaluate failed in the worker: {_described(exc)}")
         else:
             reply = episode.handle(message)
         if os.getpid() != episode.pid:  # a tool forked: only the worker itself may answer
             os._exit(0)
+        if not _send(sock, reply):
+            return
+
+
+def _send(sock: socket.socket, reply: dict[str, Any]) -> bool:
+    """Send a reply; one that cannot be framed goes as a WORKER_ERROR saying why. False: the channel is gone."""
+    try:
         framing.send(sock, reply)
+    except framing.FrameError:
+        return False
+    except Exception as exc:
+        try:
+            framing.send(sock, _failure("WORKER_ERROR", f"the worker's reply could not be sent: {_described(exc)}"))
+        except framing.FrameError:
+            return False
+    return True
 
 
 def apply_limits(limits: dict[str, int]) -> None:

@@ -335,10 +335,43 @@ def tool_names(tools: list[dict[str, Any]]) -> list[str]:
     return [t.get("function", {}).get("name", "") for t in tools if isinstance(t, dict)]
 
 
-def served_tools(tools: list[dict[str, Any]] | None, code: str, class_name: str) -> list[dict[str, Any]]:
-    """What the server offers: the record's own tools when it has them (EnvScaler's
-    published lists include `_private` helpers, which are dropped), else derived."""
-    if tools is None:
-        return derive_tools(code, class_name)
-    return [t for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
-            and isinstance(t["function"].get("name"), str) and not t["function"]["name"].startswith("_")]
+TOOL_SCHEMAS = ("derived", "record")
+
+
+def served_tools(tools: list[dict[str, Any]] | None, code: str, class_name: str,
+                 mode: str = "derived") -> list[dict[str, Any]]:
+    """What the server offers. `derived` (the default): schemas from the code, with the record's own
+    descriptions (of the tool and of each parameter) where its names match, and the record's tools that the
+    code defines nowhere visible as they are. `record`: the record's own list as published, minus `_private`
+    helpers (EnvScaler's prompts, bit for bit); derived when it has none."""
+    if mode not in TOOL_SCHEMAS:
+        raise SchemaError(f"tool schemas {mode!r}: expected one of {', '.join(TOOL_SCHEMAS)}")
+    own = [t for t in tools or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)
+           and isinstance(t["function"].get("name"), str) and not t["function"]["name"].startswith("_")]
+    if mode == "record" and tools is not None:
+        return own
+    derived = derive_tools(code, class_name)
+    by_name = {t["function"]["name"]: t["function"] for t in own}
+    served = [_with_descriptions(tool, by_name.get(tool["function"]["name"])) for tool in derived]
+    # A record's tool the class does not define where the AST can see it (an alias `b = a`, a method made by a
+    # decorator): served as the record has it, so deriving never loses a tool EnvScaler would offer.
+    defined = set(class_methods(class_name, index_module(parse_module(code))))
+    return served + [t for t in own if t["function"]["name"] not in defined]
+
+
+def _with_descriptions(tool: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    if record is None:
+        return tool
+    function = dict(tool["function"])
+    if isinstance(record.get("description"), str) and record["description"].strip():
+        function["description"] = record["description"]
+    params = record.get("parameters")
+    theirs = params.get("properties") if isinstance(params, dict) else None
+    if isinstance(theirs, dict) and isinstance(function.get("parameters"), dict):
+        properties = dict(function["parameters"].get("properties") or {})
+        for name, schema in properties.items():
+            text = theirs.get(name, {}).get("description") if isinstance(theirs.get(name), dict) else None
+            if isinstance(text, str) and text.strip():
+                properties[name] = {**schema, "description": text}
+        function["parameters"] = {**function["parameters"], "properties": properties}
+    return {**tool, "function": function}

@@ -80,7 +80,8 @@ def _tool_shape_problems(location: str, tools: list[Any]) -> list[Problem]:
 
 
 def _tools_agreement(location: str, published: list[Any], derived: list[dict[str, Any]]) -> list[Problem]:
-    """Where the record's own tools disagree with the class (warnings: the record's tools are served)."""
+    """Where the record's own tools disagree with the class (warnings: they are served as published only
+    with --tool-schemas record; by default the schemas are derived from the code)."""
     problems = []
     derived_by_name = {t["function"]["name"]: t["function"] for t in derived}
     names = []
@@ -102,6 +103,13 @@ def _tools_agreement(location: str, published: list[Any], derived: list[dict[str
                 problems.append(Problem(location, f"{where}.function.parameters.properties",
                                         f"{name!r}: tools list {sorted(props)}, code has {sorted(code_props)}",
                                         "warning"))
+            required = (function.get("parameters") or {}).get("required")
+            optional = sorted(set(required if isinstance(required, list) else []) & (code_props
+                              - set(derived_by_name[name]["parameters"].get("required", []))))
+            if optional:
+                problems.append(Problem(location, f"{where}.function.parameters.required",
+                                        f"{name!r}: {optional} required in the tools list but with a default in "
+                                        "the code", "warning"))
     for name in derived_by_name:
         if name not in names:
             problems.append(Problem(location, "tools", f"public method {name!r} is missing from tools", "warning"))

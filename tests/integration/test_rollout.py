@@ -83,6 +83,7 @@ def test_cli_rollout_of_every_example_scenario(rollout_pool: LocalPool, tmp_path
         assert {m["role"] for m in record["messages"]} == {"system", "user", "assistant", "tool"}
         assert record["final_observation"].endswith("Task Completed")
         assert record["tools"] and record["steps"] == len(record["trajectory"])
+        assert record["tool_schemas"] == "derived"  # what the pool's servers said they serve
         assert record["timings"]["llm_seconds"] > 0 and record["timings"]["env_seconds"] > 0
 
 

@@ -176,8 +176,60 @@ def test_missing_class_and_bad_code() -> None:
 def test_record_tools_are_served_without_private_helpers() -> None:
     published = [{"type": "function", "function": {"name": "_helper", "parameters": {}}},
                  {"type": "function", "function": {"name": "google", "parameters": {}}}]
-    assert [t["function"]["name"] for t in served_tools(published, CODE, "Env")] == ["google"]
-    assert len(served_tools(None, CODE, "Env")) == 7
+    assert [t["function"]["name"] for t in served_tools(published, CODE, "Env", "record")] == ["google"]
+    assert len(served_tools(None, CODE, "Env", "record")) == 7
+
+
+ENVSCALER_RECORD_CODE = """
+class Clinic:
+    def cancel_appointment(self, appointment_id: str, reason: str = "patient request") -> dict:
+        \"\"\"Cancel an appointment.
+
+        Args:
+            appointment_id: which one
+            reason: why
+        \"\"\"
+        return {"success": True}
+
+    def _audit(self) -> None:
+        pass
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    drop = cancel_appointment
+"""
+
+# As EnvScaler publishes it: the whole docstring, a private helper, and `reason` required despite its default.
+ENVSCALER_RECORD_TOOLS = [
+    {"type": "function", "function": {
+        "name": "cancel_appointment", "description": "Cancel an appointment.\n\nArgs:\n    appointment_id: ...",
+        "parameters": {"type": "object", "properties": {
+            "appointment_id": {"type": "string", "description": "the appointment's id"},
+            "reason": {"type": "string"}}, "required": ["appointment_id", "reason"]}}},
+    {"type": "function", "function": {"name": "_audit", "description": "",
+                                      "parameters": {"type": "object", "properties": {}, "required": []}}},
+    {"type": "function", "function": {"name": "busy", "description": "",
+                                      "parameters": {"type": "object", "properties": {}, "required": []}}},
+    {"type": "function", "function": {"name": "drop", "description": "Cancel an appointment.",
+                                      "parameters": {"type": "object", "properties": {}, "required": []}}},
+]
+
+
+def test_derived_schemas_by_default_with_the_record_descriptions() -> None:
+    tool, alias = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic")
+    assert alias == ENVSCALER_RECORD_TOOLS[3]  # not a method the AST sees: kept as the record has it
+    function = tool["function"]
+    assert function["parameters"]["required"] == ["appointment_id"]  # the default makes `reason` optional
+    assert function["parameters"]["properties"]["reason"] == {"type": "string", "default": "patient request",
+                                                              "description": "why"}
+    assert function["parameters"]["properties"]["appointment_id"]["description"] == "the appointment's id"
+    assert function["description"] == ENVSCALER_RECORD_TOOLS[0]["function"]["description"]
+    recorded = served_tools(ENVSCALER_RECORD_TOOLS, ENVSCALER_RECORD_CODE, "Clinic", "record")
+    assert recorded == [ENVSCALER_RECORD_TOOLS[0], *ENVSCALER_RECORD_TOOLS[2:]]  # bit for bit, known bug included
+    with pytest.raises(SchemaError, match="tool schemas 'mixed': expected one of derived, record"):
+        served_tools(None, ENVSCALER_RECORD_CODE, "Clinic", "mixed")
 
 
 def test_strip_param_section_keeps_other_sections() -> None:

@@ -19,6 +19,8 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARGUMENTS_TOO_LARGE: _ClassVar[ErrorKind]
     UNSERIALIZABLE_RESULT: _ClassVar[ErrorKind]
     PROTOCOL_ERROR: _ClassVar[ErrorKind]
+    UNSERIALIZABLE_STATE: _ClassVar[ErrorKind]
+    WORKER_ERROR: _ClassVar[ErrorKind]
 
 class CheckOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +38,8 @@ RESULT_TOO_LARGE: ErrorKind
 ARGUMENTS_TOO_LARGE: ErrorKind
 UNSERIALIZABLE_RESULT: ErrorKind
 PROTOCOL_ERROR: ErrorKind
+UNSERIALIZABLE_STATE: ErrorKind
+WORKER_ERROR: ErrorKind
 CHECK_OUTCOME_UNSPECIFIED: CheckOutcome
 PASS: CheckOutcome
 FAIL: CheckOutcome
@@ -56,7 +60,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format", "isolation")
+    __slots__ = ("env_id", "env_class_name", "spec_hash", "environment_summary", "environment_introduction", "constraints_rules", "tools", "scenario_ids", "observation_format", "isolation", "tool_schemas")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     ENV_CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +71,7 @@ class DescribeResponse(_message.Message):
     SCENARIO_IDS_FIELD_NUMBER: _ClassVar[int]
     OBSERVATION_FORMAT_FIELD_NUMBER: _ClassVar[int]
     ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SCHEMAS_FIELD_NUMBER: _ClassVar[int]
     env_id: str
     env_class_name: str
     spec_hash: str
@@ -77,7 +82,8 @@ class DescribeResponse(_message.Message):
     scenario_ids: _containers.RepeatedScalarFieldContainer[str]
     observation_format: str
     isolation: Isolation
-    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ...) -> None: ...
+    tool_schemas: str
+    def __init__(self, env_id: _Optional[str] = ..., env_class_name: _Optional[str] = ..., spec_hash: _Optional[str] = ..., environment_summary: _Optional[str] = ..., environment_introduction: _Optional[str] = ..., constraints_rules: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., scenario_ids: _Optional[_Iterable[str]] = ..., observation_format: _Optional[str] = ..., isolation: _Optional[_Union[Isolation, _Mapping]] = ..., tool_schemas: _Optional[str] = ...) -> None: ...
 
 class Isolation(_message.Message):
     __slots__ = ("server_uid", "sandbox_uid", "landlock_abi", "server_non_dumpable", "client_checks")
@@ -104,18 +110,20 @@ class ResetRequest(_message.Message):
     def __init__(self, scenario_id: _Optional[str] = ..., init_config_json: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ResetResponse(_message.Message):
-    __slots__ = ("episode_id", "scenario_id", "task", "state_json", "state_sha256")
+    __slots__ = ("episode_id", "scenario_id", "task", "state_json", "state_sha256", "state_error")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     STATE_JSON_FIELD_NUMBER: _ClassVar[int]
     STATE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    STATE_ERROR_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     scenario_id: str
     task: str
     state_json: str
     state_sha256: str
-    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., task: _Optional[str] = ..., state_json: _Optional[str] = ..., state_sha256: _Optional[str] = ...) -> None: ...
+    state_error: ToolError
+    def __init__(self, episode_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., task: _Optional[str] = ..., state_json: _Optional[str] = ..., state_sha256: _Optional[str] = ..., state_error: _Optional[_Union[ToolError, _Mapping]] = ...) -> None: ...
 
 class ToolError(_message.Message):
     __slots__ = ("kind", "message")
@@ -158,12 +166,14 @@ class GetStateRequest(_message.Message):
     def __init__(self, episode_id: _Optional[str] = ...) -> None: ...
 
 class GetStateResponse(_message.Message):
-    __slots__ = ("state_json", "sha256")
+    __slots__ = ("state_json", "sha256", "error")
     STATE_JSON_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     state_json: str
     sha256: str
-    def __init__(self, state_json: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+    error: ToolError
+    def __init__(self, state_json: _Optional[str] = ..., sha256: _Optional[str] = ..., error: _Optional[_Union[ToolError, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("episode_id", "scenario_id", "timeout_ms", "checks")
