@@ -3,11 +3,15 @@ containers, one with the privilege split (environment code under its own uid; th
 default) and one without (one uid; Landlock and non-dumpable processes still on),
 measured interleaved in one run: Reset, CallTool and the end of a lease.
 
-`.venv/bin/python -m bench.isolation` writes bench/results/isolation.{json,md}.
+`.venv/bin/python -m bench.isolation [--baseline-image TAG]` writes bench/results/isolation.{json,md};
+with a baseline (env_1's image built from an earlier checkout's runtime), that image
+joins the same interleaved run, started as it was then (one uid, no capabilities).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -26,6 +30,7 @@ from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SPLIT, ONE_UID, BASELINE = "split (default)", "one uid", "before (1f3169b)"
 ENV_ID, SCENARIO, TOOL, ARGS = "env_1", "0115-091204", "search_books", {"query": "Pride"}
 ROUNDS, BLOCK = 12, 25
 
@@ -37,14 +42,19 @@ def stats(samples: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.isolation", description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-image", help="env_1's image on an earlier runtime, to compare against")
+    args = parser.parse_args()
     engine = connect()
     runtime = ensure_runtime(engine, None, RESULTS / "isolation-images.log")
     (result,) = build_envs(engine, load_corpus(), runtime, [ENV_ID])
-    variants = {"split (default)": Hardening(), "one uid (--no-privilege-split)": Hardening(privilege_split=False)}
+    variants = {SPLIT: (result.tag, Hardening()), ONE_UID: (result.tag, Hardening(privilege_split=False))}
+    if args.baseline_image:
+        variants[BASELINE] = (args.baseline_image, Hardening(privilege_split=False))
     samples: dict[str, dict[str, list[float]]] = {v: {"reset": [], "call": [], "end_lease": []} for v in variants}
-    with launch.running(engine, result.tag, "bench", variants["split (default)"]) as split, \
-            launch.running(engine, result.tag, "bench", variants["one uid (--no-privilege-split)"]) as single:
-        containers = {"split (default)": split, "one uid (--no-privilege-split)": single}
+    with contextlib.ExitStack() as stack:
+        containers = {v: stack.enter_context(launch.running(engine, image, "bench", hardening))
+                      for v, (image, hardening) in variants.items()}
         clients = {v: EnvClient(c.address, session_socket=c.session_socket) for v, c in containers.items()}
         channels = {v: grpc.insecure_channel(c.address) for v, c in containers.items()}
         stubs = {v: pb_grpc.EnvServiceStub(ch) for v, ch in channels.items()}
@@ -65,15 +75,14 @@ def main() -> None:
         for channel in channels.values():
             channel.close()
     report = {v: {k: stats(s) for k, s in parts.items()} for v, parts in samples.items()}
-    base = report["one uid (--no-privilege-split)"]
+    base = BASELINE if BASELINE in report else ONE_UID
     lines = ["# The cost of the isolation walls", "", f"Machine: {machine()}. One run, interleaved.", "",
-             "| path | split p50 | split p99 | one uid p50 | one uid p99 | split / one uid (p50) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| path | " + " | ".join(f"{v} p50 | {v} p99" for v in report) + f" | split / {base} (p50) |",
+             "|---|" + "---:|---:|" * len(report) + "---:|"]
     for part, label in (("reset", "Reset"), ("call", "CallTool (session socket)"),
-                        ("end_lease", "end of a lease (EndEpisode: sweep, fresh worker proven ready)")):
-        mine, theirs = report["split (default)"][part], base[part]
-        lines.append(f"| {label} | {mine['p50_ms']:.2f} ms | {mine['p99_ms']:.2f} ms | {theirs['p50_ms']:.2f} ms | "
-                     f"{theirs['p99_ms']:.2f} ms | {mine['p50_ms'] / theirs['p50_ms']:.2f}x |")
+                        ("end_lease", "end of a lease (EndEpisode)")):
+        cells = " | ".join(f"{report[v][part]['p50_ms']:.2f} ms | {report[v][part]['p99_ms']:.2f} ms" for v in report)
+        lines.append(f"| {label} | {cells} | {report[SPLIT][part]['p50_ms'] / report[base][part]['p50_ms']:.2f}x |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "isolation.json").write_text(json.dumps({"machine": machine(), **report}, indent=2))
     (RESULTS / "isolation.md").write_text("\n".join(lines) + "\n")

@@ -395,8 +395,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             self.route = None
         if not self.socket_dir:
             return ""
-        self.route = SessionSocket(self, os.path.join(self.socket_dir, f"route-{secrets.token_hex(16)}.sock"),
-                                   MAX_FRAME, route=True).start()
+        try:
+            self.route = SessionSocket(self, os.path.join(self.socket_dir, f"route-{secrets.token_hex(16)}.sock"),
+                                       MAX_FRAME, route=True).start()
+        except OSError:  # a directory sealed to root (no privilege split): no direct routes, the pool's route only
+            return ""
         if self.config.sweep:
             with contextlib.suppress(OSError):
                 os.chmod(self.route.path, 0o666)  # the directory is the fence (see start_server)
