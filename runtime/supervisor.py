@@ -82,7 +82,7 @@ def _exited(pidfd: int) -> bool:
 
 
 def sandbox_pids(uid: int) -> list[int]:
-    """Every process whose real uid is `uid` (read from /proc/<pid>/status, which stays readable for
+    """Every live process whose real uid is `uid` (read from /proc/<pid>/status, which stays readable for
     non-dumpable processes)."""
     found = []
     for entry in os.listdir("/proc"):
@@ -90,12 +90,10 @@ def sandbox_pids(uid: int) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry}/status") as status:
-                for line in status:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(entry))
-                        break
-        except (OSError, ValueError, IndexError):
+                fields = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+                found.append(int(entry))  # a zombie is dead already: its parent reaps it
+        except (OSError, ValueError, IndexError, KeyError):
             continue
     return found
 

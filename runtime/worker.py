@@ -13,6 +13,7 @@ import builtins
 import contextlib
 import copy
 import ctypes
+import functools
 import gc
 import inspect
 import json
@@ -453,14 +454,13 @@ class Spare:
 
 
 def _uid_of(pid: str) -> int:
+    """The real uid of a live process; -1 for a zombie (dead already) or one that is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return -1
+            fields = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
+        return -1 if fields["State"].strip().startswith("Z") else int(fields["Uid"].split()[0])
+    except (OSError, ValueError, IndexError, KeyError):
+        return -1
 
 
 def kill_others(keep: set[int]) -> int:
@@ -491,9 +491,14 @@ def empty_directory(path: str) -> None:
                 continue
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def remove_ipc() -> int:
     """Remove the System V shared memory, message queues and semaphores a lease left: they outlive processes."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     removed = 0
     for kind, call in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
         try:
