@@ -261,7 +261,10 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
-    corpus = _load(args)
+    try:  # records that do not load fail alone, listed with the build failures; the others are served
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=_hardening(args), base=args.base, only=args.only,

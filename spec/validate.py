@@ -74,6 +74,9 @@ def _tool_shape_problems(location: str, tools: list[Any]) -> list[Problem]:
             path = ".".join(str(p) for p in exc.path)
             problems.append(Problem(location, f"{where}.function.parameters{'.' + path if path else ''}",
                                     f"invalid JSON Schema: {exc.message}"))
+        except RecursionError:
+            problems.append(Problem(location, f"{where}.function.parameters", "JSON Schema nests too deeply"))
+            continue
         if isinstance(parameters, dict) and parameters.get("type", "object") != "object":
             problems.append(Problem(location, f"{where}.function.parameters.type", "must be 'object'"))
     return problems
@@ -127,10 +130,13 @@ def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
         return [Problem(location, "env_class_name", f"class {spec.env_class_name!r} is not defined in "
                                                      f"env_class_code (classes: {defined})")]
     problems: list[Problem] = []
-    methods = class_methods(spec.env_class_name, index)
+    try:
+        methods = class_methods(spec.env_class_name, index)
+        derived = derive_tools(spec.env_class_code, spec.env_class_name)
+    except SchemaError as exc:  # e.g. an annotation past the limits: this record alone fails
+        return [Problem(location, "env_class_code", str(exc))]
     if not any(is_tool(name, node) for name, node in methods.items()):
         problems.append(Problem(location, "env_class_code", f"class {spec.env_class_name!r} has no public methods"))
-    derived = derive_tools(spec.env_class_code, spec.env_class_name)
     problems += _tool_shape_problems(location, derived)
     if spec.tools is not None:
         problems += _tool_shape_problems(location, spec.tools)

@@ -11,6 +11,7 @@ import pytest
 from envscaler import __version__
 from envscaler.cli import main
 from envscaler.images.build import build_envs
+from envscaler.images.env_image import repository
 from envscaler.spec import load_corpus
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 
@@ -35,7 +36,8 @@ def test_env_layer_is_thin_and_labelled(engine: docker.DockerClient, runtime_ima
         assert image.history()[0]["Size"] == own_layer
         assert image.attrs["RootFS"]["Layers"][:-1] == runtime.attrs["RootFS"]["Layers"]
         spec = corpus.env(env_id)
-        assert tag == f"envscaler-env/{env_id}:{spec.spec_hash[:12]}"
+        assert tag == f"{repository(env_id)}:{image.labels['envscaler.content-hash'][:16]}"
+        assert tag.startswith(f"envscaler-env/{env_id}-")
         assert image.labels["envscaler.env-id"] == env_id
         assert image.labels["envscaler.spec-hash"] == spec.spec_hash
         assert image.labels["envscaler.tool-count"] == str(len(spec.tools or []))
@@ -43,7 +45,7 @@ def test_env_layer_is_thin_and_labelled(engine: docker.DockerClient, runtime_ima
         assert image.attrs["Config"]["User"] == "10001:10001"
 
 
-def test_changed_scenarios_rebuild_under_the_same_spec_tag(engine: docker.DockerClient, runtime_image: str,
+def test_changed_scenarios_rebuild_under_a_new_content_tag(engine: docker.DockerClient, runtime_image: str,
                                                            example_images: dict[str, str], tmp_path: Path) -> None:
     scenarios = json.loads(bundled_scenarios_path().read_text())
     for scenario in scenarios:
@@ -53,9 +55,12 @@ def test_changed_scenarios_rebuild_under_the_same_spec_tag(engine: docker.Docker
     changed.write_text(json.dumps(scenarios))
     corpus = load_corpus(bundled_envs_path(), changed)
     (result,) = build_envs(engine, corpus, runtime_image, only=["env_3"])
-    assert result.status == "built" and result.tag == example_images["env_3"]
+    assert result.status == "built" and result.tag != example_images["env_3"]
+    assert result.tag.split(":")[0] == example_images["env_3"].split(":")[0]
     (restored,) = build_envs(engine, load_corpus(), runtime_image, only=["env_3"])
-    assert restored.status == "built"  # back to the original content: rebuilt again, never stale
+    # back to the original content: its own tag, which was never overwritten
+    assert restored.status == "cached" and restored.tag == example_images["env_3"]
+    engine.images.remove(result.tag)
 
 
 def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str, example_images: dict[str, str],
