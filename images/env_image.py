@@ -77,8 +77,8 @@ def layer_tar(files: dict[str, bytes]) -> bytes:
 def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str,
                tool_schemas: str = "derived") -> EnvImage:
     files = env_files(spec, scenarios, tool_schemas)
-    content = hashlib.sha256(b"\0".join([spec.spec_hash.encode(), files["scenarios.json"], runtime_id.encode(),
-                                          BUILDER_DIGEST.encode(), tool_schemas.encode()]))
+    content = hashlib.sha256(b"\0".join([spec.env_id.encode(), spec.spec_hash.encode(), files["scenarios.json"],
+                                          runtime_id.encode(), BUILDER_DIGEST.encode(), tool_schemas.encode()]))
     tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)
     labels = {
         "envscaler.env-id": spec.env_id,
