@@ -117,7 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         served, scenarios = from_spec(spec, corpus.scenarios_of(spec.env_id), args.tool_schemas)
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    return serve_forever(served, scenarios, args.listen, _server_config(args))
+    try:
+        return serve_forever(served, scenarios, args.listen, _server_config(args))
+    except OSError as exc:  # the address is in use or cannot be bound: one line, nothing started
+        raise CliError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- replay
