@@ -206,7 +206,7 @@ def cmd_images_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_images_prune(args: argparse.Namespace) -> int:
-    from envscaler.images.prune import prune
+    from envscaler.images.prune import UNLABELLED, prune
 
     result = prune(_engine(), args.base, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
@@ -214,6 +214,10 @@ def cmd_images_prune(args: argparse.Namespace) -> int:
         print(f"{verb} {name}")
     for name in result.kept_in_use:
         print(f"kept {name} (a container uses it)")
+    print(f"kept {len(result.kept_current)} images this installation uses")
+    for owner, count in sorted(result.kept_other.items()):
+        print(f"kept {count} images without an installation label (not provably this installation's)"
+              if owner == UNLABELLED else f"kept {count} images of another installation: {owner}")
     print(f"{verb} {len(result.removed)} images" + ("" if args.dry_run else
                                                      f", {result.freed_bytes / 2**20:.0f} MiB of unshared size"))
     return 0
@@ -478,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="use this image as the base (e.g. python:3.11-slim) instead of bootstrapping "
                                   "Debian from the host's apt mirror")
 
-    p = images_sub.add_parser("prune", help="remove runtime and environment images of older sources")
+    p = images_sub.add_parser("prune", help="remove this installation's runtime and environment images of older "
+                                                    "sources; images of other installations are kept")
     p.set_defaults(func=cmd_images_prune)
     p.add_argument("--base", help="the base in use, when not the bootstrapped one")
     p.add_argument("--dry-run", action="store_true", help="only list what would go")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from envscaler import __version__
+from envscaler.images.runtime_image import INSTALLATION_LABEL, installation
 from envscaler.runtime import served
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools
@@ -89,6 +90,7 @@ def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str,
         "envscaler.runtime-image": runtime_id,
         "envscaler.content-hash": content.hexdigest(),
         "envscaler.tool-schemas": tool_schemas,
+        INSTALLATION_LABEL: installation(),
     }
     # The tag is the content hash, so the same env built on another runtime (another version or checkout
     # sharing the engine) gets its own tag instead of retagging this one.

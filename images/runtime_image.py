@@ -42,6 +42,7 @@ RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
 WHEEL_CACHE = Path.home() / ".cache" / "envscaler-runtime" / "wheels"
 VENV = "/opt/envscaler"
 DIST_NAME = "envscaler_runtime"
+INSTALLATION_LABEL = "envscaler.installation"
 
 
 def package_files() -> dict[str, Path]:
@@ -59,6 +60,12 @@ def package_files() -> dict[str, Path]:
                             for p in patterns):
                 files[f"{prefix}/{relative}"] = path
     return files
+
+
+def installation() -> str:
+    """Where this package is installed (a checkout's folder, or a venv's site-packages): images carry it as a
+    label, so that `images prune` removes only what this installation built."""
+    return str(Path(str(resources.files("envscaler"))).resolve())
 
 
 def source_digest() -> str:
@@ -133,7 +140,8 @@ def build_runtime(client: docker.DockerClient, base: str, log: Path) -> str:
         try:
             client.images.build(path=str(context), tag=tag, buildargs={"BASE": base}, rm=True,
                                             pull=False, labels={"envscaler.base": base_id,
-                                                                "envscaler.version": __version__})
+                                                                "envscaler.version": __version__,
+                                                                INSTALLATION_LABEL: installation()})
         except docker.errors.BuildError as exc:
             with log.open("a") as out:
                 out.write("\n".join(json.dumps(line) for line in exc.build_log))
