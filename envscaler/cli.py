@@ -105,6 +105,17 @@ def _tool_schemas_arg(parser: argparse.ArgumentParser, note: str = "") -> None:
                              "prompts, bit for bit)" + note)
 
 
+def _check_tools(spec: EnvSpec, tool_schemas: str = "derived") -> None:
+    """An environment whose tools cannot be read (e.g. an annotation past the limits) is refused before any
+    process starts."""
+    from envscaler.spec.toolschema import SchemaError, served_tools
+
+    try:
+        served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)
+    except SchemaError as exc:
+        raise CliError(f"{spec.env_id}: {exc}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from envscaler.runtime.served import from_spec
     from envscaler.runtime.server import grpc_address, serve_forever
@@ -114,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         spec = corpus.env(args.env)
         grpc_address(args.listen)
+        _check_tools(spec, args.tool_schemas)  # a SchemaError that names the env
         served, scenarios = from_spec(spec, corpus.scenarios_of(spec.env_id), args.tool_schemas)
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -150,6 +162,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         corpus.scenario(args.env, args.scenario)
     except SpecError as exc:
         raise CliError(str(exc)) from None
+    _check_tools(spec)
     try:
         with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
                           _server_config(args)) as (client, sandbox):

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import docker
 import pytest
 
-from envscaler.client import EnvClient
+from envscaler.client import EnvClient, EnvClientError
+from envscaler.client.pool_client import Pool
 from envscaler.containers.launch import EnvContainer, remove_socket_directory, socket_directory, wait_ready
 from envscaler.images.build import build_envs
 from envscaler.spec import Corpus
@@ -76,3 +81,43 @@ def test_env_ids_differing_only_in_case_get_distinct_images(engine: docker.Docke
     finally:
         for tag in tags.values():
             engine.images.remove(tag)
+
+
+def test_pool_serves_the_good_envs_of_a_corpus_with_bad_records(engine: docker.DockerClient,
+                                                                example_images: dict[str, str],
+                                                                tmp_path: Path) -> None:
+    envs = json.loads(bundled_envs_path().read_text())
+    chain = "A0 = int\n" + "".join(f"A{i} = A{i - 1}\n" for i in range(1, 3000))
+    envs["env_hostile"] = dict(envs["env_1"], env_id="env_hostile", tools=None, env_class_code=chain + envs["env_1"][
+        "env_class_code"].replace("def search_books(self, query: str", "def search_books(self, query: A2999", 1))
+    envs["env_broken"] = {"env_class_name": "Missing"}  # does not even load
+    path = tmp_path / "envs.json"
+    path.write_text(json.dumps(envs))
+    sock_dir = Path(tempfile.mkdtemp(prefix="envscaler-hostile-pool-"))
+    address = f"unix:{sock_dir}/pool.sock"
+    log = tmp_path / "pool.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", "1", "--listen", address,
+                                    "--metrics-listen", "", "--envs", str(path), "--scenarios",
+                                    str(bundled_scenarios_path()), "--only", "env_1", "env_hostile"],
+                                   stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"})
+    pool = Pool(address)
+    try:
+        deadline = time.monotonic() + 120
+        while not (sock_dir / "pool.sock").exists():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert [e.env_id for e in pool.list_envs().envs] == ["env_1"]
+        with pool.session("env_1", "0115-091204", wait=120) as session:
+            assert session.call("find_member_by_name", {"name": "Ana Ruiz"}).result["success"] is True
+        with pytest.raises(EnvClientError):
+            pool.acquire("env_hostile", wait=1)
+        text = log.read_text()
+        assert "parameter 'query'" in text and "env_class_code: Field required" in text, text
+        assert "Traceback" not in text
+    finally:
+        pool.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    assert process.returncode == 0, log.read_text()

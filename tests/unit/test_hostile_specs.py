@@ -173,3 +173,30 @@ def test_json_nested_too_deeply_is_a_spec_error(tmp_path: Path) -> None:
     lines.write_text('{"env_id": "a"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
     with pytest.raises(SpecError, match=r"deep\.jsonl:2: JSON nests too deeply"):
         read_records(lines)
+
+
+def hostile_scenarios(tmp_path: Path) -> Path:
+    scenarios = [dict(s, env_id="env_hostile") for s in json.loads(bundled_scenarios_path().read_text())
+                 if s["env_id"] == "env_1"]
+    path = tmp_path / "scenarios.json"
+    path.write_text(json.dumps(scenarios))
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["schema", "--env", "env_hostile"],
+    ["serve", "--env", "env_hostile", "--listen", "tcp:127.0.0.1:0"],
+    ["replay", "--env", "env_hostile", "--scenario", "0115-091204", "--sandbox", "process", "--calls",
+     "examples/solutions/env_1__0115-091204.jsonl"],
+])
+def test_single_env_commands_refuse_a_hostile_env_in_one_line(command: list[str], tmp_path: Path) -> None:
+    envs = json.loads(hostile_corpus(tmp_path).read_text())
+    envs["env_hostile"]["tools"] = None  # derived from the code, as for EnvScaler records without tools
+    (tmp_path / "envs.json").write_text(json.dumps(envs))
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", *command, "--envs", str(tmp_path / "envs.json"),
+                           "--scenarios", str(hostile_scenarios(tmp_path))], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"envscaler-runtime {command[0]}: env_hostile: tool 'search_books', parameter "
+                                   f"'query': annotation nests deeper than {MAX_ANNOTATION_DEPTH} levels (aliases "
+                                   "and TypedDict bases included)"), done.stderr
