@@ -79,7 +79,9 @@ def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, on
             image = None if errors else plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"],
                                                    tool_schemas)
         except (ValueError, RecursionError) as exc:  # SchemaError, SpecError, JSON that nests too deeply: this env only
-            errors = [f"{env_id}: " + ("nests too deeply" if isinstance(exc, RecursionError) else str(exc))]
+            errors = [f"{env_id}: " + ("nests too deeply" if isinstance(exc, RecursionError) else
+                                       "holds a string that is not valid Unicode (a lone surrogate)"
+                                       if isinstance(exc, UnicodeEncodeError) else str(exc))]
             image = None
         if image is None:
             return BuildResult(env_id, "", "failed", seconds=time.perf_counter() - started, message="; ".join(errors))

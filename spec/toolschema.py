@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import pickle
 import re
 import subprocess
@@ -132,6 +133,14 @@ def index_module(tree: ast.Module) -> ModuleIndex:
     return index
 
 
+def _is_json(value: object) -> bool:
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError):  # ValueError: NaN, a lone surrogate, an int past 4300 digits
+        return False
+    return True
+
+
 def _union(members: list[JsonSchema]) -> JsonSchema:
     unique: list[JsonSchema] = []
     for member in members:
@@ -250,7 +259,8 @@ def _annotation(node: ast.expr | None, index: ModuleIndex, stack: tuple[str, ...
             return _union([annotation_schema(a, index, stack, walk) for a in args])
         if base == "Literal":
             walk.charge(len(args))
-            values = [a.value for a in args if isinstance(a, ast.Constant)]
+            # JSON values only: Literal[...], bytes or complex members cannot be sent by a client anyway
+            values = [a.value for a in args if isinstance(a, ast.Constant) and _is_json(a.value)]
             kinds = sorted({_SCALARS[type(v).__name__]["type"] for v in values if type(v).__name__ in _SCALARS})
             schema: JsonSchema = {"enum": values}
             if kinds:
@@ -365,7 +375,8 @@ def method_tool(node: ast.FunctionDef, index: ModuleIndex, walk: _Walk | None = 
             else:
                 if value is None and schema and "null" not in str(schema):
                     schema = _nullable(schema)
-                schema = {**schema, "default": value}
+                if _is_json(value):  # a default of b"", {1, 2}, 1j or ... is left out of the schema
+                    schema = {**schema, "default": value}
         if param_docs.get(arg.arg):
             schema = {**schema, "description": param_docs[arg.arg]}
         properties[arg.arg] = schema

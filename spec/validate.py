@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -119,7 +120,20 @@ def _tools_agreement(location: str, published: list[Any], derived: list[dict[str
     return problems
 
 
+def _unicode_problem(location: str, record: object) -> list[Problem]:
+    """A lone surrogate escape (valid JSON, not Unicode) cannot go into an image or over the wire."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return [Problem(location, "", "holds a string that is not valid Unicode (a lone surrogate escape)")]
+    except (TypeError, ValueError, RecursionError):
+        return []  # reported by the other checks
+    return []
+
+
 def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
+    if unicode := _unicode_problem(location, spec.model_dump(mode="json")):
+        return unicode
     try:
         tree = parse_module(spec.env_class_code)
     except SchemaError as exc:
@@ -159,7 +173,7 @@ def check_func_problem(source: str) -> str | None:
 
 
 def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec]) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = _unicode_problem(location, scenario.model_dump(mode="json"))
     env = envs.get(scenario.env_id)
     if env is None:
         problems.append(Problem(location, "env_id", f"unknown env_id {scenario.env_id!r}"))

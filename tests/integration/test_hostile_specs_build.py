@@ -36,6 +36,11 @@ def test_build_cli_fails_the_hostile_record_alone(engine: docker.DockerClient, r
         "env_class_code"].replace("def search_books(self, query: str", "def search_books(self, query: A2999", 1))
     envs["env_deep"] = dict(envs["env_2"], env_id="env_deep", env_class_code=deep + envs["env_2"][
         "env_class_code"].replace("def find_patient(self, ", "def find_patient(self, hostile: Deep, ", 1))
+    envs["env_surrogate"] = dict(envs["env_3"], env_id="env_surrogate", environment_summary="x\ud800")
+    envs["env_odd"] = dict(envs["env_4"], env_id="env_odd", tools=None)  # odd but harmless: built
+    envs["env_odd"]["env_class_code"] = "from typing import Literal\n" + envs["env_4"]["env_class_code"] + (
+        "\n    def odd(self, a: Literal[..., b'x', 1j, 'ok'], b: bytes = b'x', c: float = 1e400) -> dict:\n"
+        "        return {'success': True}\n")
     path = tmp_path / "envs.json"
     path.write_text(json.dumps(envs))
     done = subprocess.run([sys.executable, "-m", "envscaler.cli", "build", "--envs", str(path), "--scenarios",
@@ -47,6 +52,8 @@ def test_build_cli_fails_the_hostile_record_alone(engine: docker.DockerClient, r
     rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("│")}
     assert "failed" in rows["env_hostile"] and "parameter 'query'" in rows["env_hostile"], out
     assert "failed" in rows["env_deep"] and "parameter 'hostile'" in rows["env_deep"], out
+    assert "failed" in rows["env_surrogate"] and "not valid Unicode" in rows["env_surrogate"], out
+    assert "built" in rows["env_odd"] or "cached" in rows["env_odd"], out
     for i in range(1, 9):
         assert "cached" in rows[f"env_{i}"] or "built" in rows[f"env_{i}"], out
 
