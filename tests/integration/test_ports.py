@@ -22,10 +22,16 @@ from envscaler.pool.liveness import LOCK_DIR, POOL_LABEL, is_alive
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct ports free now (all probes held open at once, so none is handed out twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def pool_command(listen: str, metrics: str) -> list[str]:
@@ -41,10 +47,10 @@ def lock_files() -> set[str]:
     return {p.stem for p in LOCK_DIR.glob("*.lock")}
 
 
-def wait_serving(pool: Pool, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+def wait_serving(pool: Pool, process: subprocess.Popen[bytes], log: Path, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the first pool exited"
+        assert process.poll() is None, f"the first pool exited: {log.read_text()[-3000:]}"
         try:
             if pool.stats().containers >= 1:
                 return
@@ -56,14 +62,14 @@ def wait_serving(pool: Pool, process: subprocess.Popen[bytes], timeout: float = 
 
 def test_a_second_pool_on_a_busy_address_is_refused(engine: docker.DockerClient, example_images: dict[str, str],
                                                     tmp_path: Path) -> None:
-    port, metrics, spare = free_port(), free_port(), free_port()
+    port, metrics, spare = free_ports(3)
     env = os.environ.copy()  # the shared lock directory: a private one would make this pool reap others' pools
     log = (tmp_path / "first.log").open("wb")
     first = subprocess.Popen(pool_command(f"tcp:127.0.0.1:{port}", f"127.0.0.1:{metrics}"), env=env,
                              stdout=log, stderr=subprocess.STDOUT)
     pool = Pool(f"tcp:127.0.0.1:{port}")
     try:
-        wait_serving(pool, first)
+        wait_serving(pool, first, tmp_path / "first.log")
         session = pool.acquire("env_1", "0115-091204", wait=120)
         assert session.call("find_member_by_name", {"name": "Ana Ruiz"}).result["success"] is True
         pools, locks = pool_ids(engine), lock_files()
