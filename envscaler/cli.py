@@ -105,6 +105,17 @@ def _tool_schemas_arg(parser: argparse.ArgumentParser, note: str = "") -> None:
                              "prompts, bit for bit)" + note)
 
 
+def _check_tools(spec: EnvSpec, tool_schemas: str = "derived") -> None:
+    """An environment whose tools cannot be read (e.g. an annotation past the limits) is refused before any
+    process starts."""
+    from envscaler.spec.toolschema import SchemaError, served_tools
+
+    try:
+        served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)
+    except SchemaError as exc:
+        raise CliError(f"{spec.env_id}: {exc}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from envscaler.runtime.served import from_spec
     from envscaler.runtime.server import grpc_address, serve_forever
@@ -114,10 +125,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         spec = corpus.env(args.env)
         grpc_address(args.listen)
+        _check_tools(spec, args.tool_schemas)  # a SchemaError that names the env
         served, scenarios = from_spec(spec, corpus.scenarios_of(spec.env_id), args.tool_schemas)
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    return serve_forever(served, scenarios, args.listen, _server_config(args))
+    try:
+        return serve_forever(served, scenarios, args.listen, _server_config(args))
+    except OSError as exc:  # the address is in use or cannot be bound: one line, nothing started
+        raise CliError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- replay
@@ -147,6 +162,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         corpus.scenario(args.env, args.scenario)
     except SpecError as exc:
         raise CliError(str(exc)) from None
+    _check_tools(spec)
     try:
         with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
                           _server_config(args)) as (client, sandbox):
@@ -203,7 +219,7 @@ def cmd_images_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_images_prune(args: argparse.Namespace) -> int:
-    from envscaler.images.prune import prune
+    from envscaler.images.prune import UNLABELLED, prune
 
     result = prune(_engine(), args.base, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
@@ -211,6 +227,10 @@ def cmd_images_prune(args: argparse.Namespace) -> int:
         print(f"{verb} {name}")
     for name in result.kept_in_use:
         print(f"kept {name} (a container uses it)")
+    print(f"kept {len(result.kept_current)} images this installation uses")
+    for owner, count in sorted(result.kept_other.items()):
+        print(f"kept {count} images without an installation label (not provably this installation's)"
+              if owner == UNLABELLED else f"kept {count} images of another installation: {owner}")
     print(f"{verb} {len(result.removed)} images" + ("" if args.dry_run else
                                                      f", {result.freed_bytes / 2**20:.0f} MiB of unshared size"))
     return 0
@@ -261,7 +281,10 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
-    corpus = _load(args)
+    try:  # records that do not load fail alone, listed with the build failures; the others are served
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=_hardening(args), base=args.base, only=args.only,
@@ -472,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="use this image as the base (e.g. python:3.11-slim) instead of bootstrapping "
                                   "Debian from the host's apt mirror")
 
-    p = images_sub.add_parser("prune", help="remove runtime and environment images of older sources")
+    p = images_sub.add_parser("prune", help="remove this installation's runtime and environment images of older "
+                                                    "sources; images of other installations are kept")
     p.set_defaults(func=cmd_images_prune)
     p.add_argument("--base", help="the base in use, when not the bootstrapped one")
     p.add_argument("--dry-run", action="store_true", help="only list what would go")

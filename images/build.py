@@ -74,10 +74,17 @@ def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, on
 
     def plan(env_id: str) -> EnvImage | BuildResult:
         started = time.perf_counter()
-        errors = static_errors(corpus, env_id)
-        if errors:
+        try:
+            errors = static_errors(corpus, env_id)
+            image = None if errors else plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"],
+                                                   tool_schemas)
+        except (ValueError, RecursionError) as exc:  # SchemaError, SpecError, JSON that nests too deeply: this env only
+            errors = [f"{env_id}: " + ("nests too deeply" if isinstance(exc, RecursionError) else
+                                       "holds a string that is not valid Unicode (a lone surrogate)"
+                                       if isinstance(exc, UnicodeEncodeError) else str(exc))]
+            image = None
+        if image is None:
             return BuildResult(env_id, "", "failed", seconds=time.perf_counter() - started, message="; ".join(errors))
-        image = plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"], tool_schemas)
         if _existing_hash(client, image.tag) == image.content_hash:
             return BuildResult(env_id, image.tag, "cached", len(image.layer), time.perf_counter() - started)
         return image

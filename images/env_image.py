@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from envscaler import __version__
+from envscaler.images.runtime_image import INSTALLATION_LABEL, installation
 from envscaler.runtime import served
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import served_tools
@@ -42,9 +43,10 @@ class EnvImage:
 
 
 def repository(env_id: str) -> str:
-    """Docker repository names are lower-case [a-z0-9._-]."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", env_id.lower()).strip("._-") or "env"
-    return f"envscaler-env/{name}"
+    """Docker repository names are lower-case [a-z0-9._-], so the readable part loses case and other
+    characters (`Env_A` and `env_a` read the same); a hash of the exact env id keeps names apart."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", env_id.lower()).strip("._-")[:64].rstrip("._-") or "env"
+    return f"envscaler-env/{name}-{hashlib.sha256(env_id.encode()).hexdigest()[:10]}"
 
 
 def env_files(spec: EnvSpec, scenarios: dict[str, Scenario], tool_schemas: str = "derived") -> dict[str, bytes]:
@@ -76,8 +78,8 @@ def layer_tar(files: dict[str, bytes]) -> bytes:
 def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str,
                tool_schemas: str = "derived") -> EnvImage:
     files = env_files(spec, scenarios, tool_schemas)
-    content = hashlib.sha256(b"\0".join([spec.spec_hash.encode(), files["scenarios.json"], runtime_id.encode(),
-                                          BUILDER_DIGEST.encode(), tool_schemas.encode()]))
+    content = hashlib.sha256(b"\0".join([spec.env_id.encode(), spec.spec_hash.encode(), files["scenarios.json"],
+                                          runtime_id.encode(), BUILDER_DIGEST.encode(), tool_schemas.encode()]))
     tools = served_tools(spec.tools, spec.env_class_code, spec.env_class_name, tool_schemas)
     labels = {
         "envscaler.env-id": spec.env_id,
@@ -88,9 +90,11 @@ def plan_image(spec: EnvSpec, scenarios: dict[str, Scenario], runtime_id: str,
         "envscaler.runtime-image": runtime_id,
         "envscaler.content-hash": content.hexdigest(),
         "envscaler.tool-schemas": tool_schemas,
+        INSTALLATION_LABEL: installation(),
     }
-    suffix = "" if tool_schemas == "derived" else f"-{tool_schemas}"  # both kinds of image can coexist
-    return EnvImage(env_id=spec.env_id, tag=f"{repository(spec.env_id)}:{spec.spec_hash[:12]}{suffix}",
+    # The tag is the content hash, so the same env built on another runtime (another version or checkout
+    # sharing the engine) gets its own tag instead of retagging this one.
+    return EnvImage(env_id=spec.env_id, tag=f"{repository(spec.env_id)}:{content.hexdigest()[:16]}",
                     content_hash=content.hexdigest(), labels=labels, layer=layer_tar(files))
 
 

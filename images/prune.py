@@ -1,9 +1,14 @@
-"""Remove images that the current project no longer uses: runtime images of older
-sources, and environment images built on them. Every source change builds a new
-runtime image, so without this they pile up."""
+"""Remove images that this installation built and no longer uses: its runtime images of older sources, and the
+environment images built on them. Every source change builds a new runtime image, so without this they pile up.
+
+The engine may be shared (other checkouts, other versions, other users): an image is removed only when its
+`envscaler.installation` label names this installation. Images of other installations, and images built before
+that label existed, are kept and counted.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import docker
@@ -11,28 +16,49 @@ import docker.errors
 
 from envscaler.images.base import base_tag
 from envscaler.images.build import existing_runtime
+from envscaler.images.runtime_image import INSTALLATION_LABEL, installation
+
+UNLABELLED = "(no installation label)"
 
 
 @dataclass
 class PruneResult:
     removed: list[str] = field(default_factory=list)
     kept_in_use: list[str] = field(default_factory=list)
+    kept_current: list[str] = field(default_factory=list)  # what this installation uses now
+    kept_other: Counter[str] = field(default_factory=Counter)  # installation -> images kept as not ours
     freed_bytes: int = 0
 
 
-def stale_images(client: docker.DockerClient, base: str | None = None) -> list[docker.models.images.Image]:
+def _name(image: docker.models.images.Image) -> str:
+    return image.tags[0] if image.tags else image.short_id
+
+
+def classify(client: docker.DockerClient, base: str | None = None) -> tuple[list[docker.models.images.Image],
+                                                                           PruneResult]:
+    """The images to remove, and a result already listing what is kept and why."""
     current = existing_runtime(client, base)
     current_id = client.images.get(current).id if current else ""
     keep = {current_id, *(client.images.get(b).id for b in [base or base_tag()] if _exists(client, b))}
+    mine = installation()
+    result = PruneResult()
     stale = []
     for image in client.images.list(filters={"label": "envscaler.version"}):
-        if image.id in keep:
-            continue
         runtime = image.labels.get("envscaler.runtime-image")
         is_runtime = any(tag.startswith("envscaler-runtime:") for tag in image.tags)
-        if is_runtime or (runtime is not None and runtime != current_id):
+        if image.id in keep or (runtime is not None and runtime == current_id):
+            result.kept_current.append(_name(image))
+        elif not (is_runtime or runtime is not None):
+            continue  # neither a runtime nor an environment image
+        elif image.labels.get(INSTALLATION_LABEL) != mine:
+            result.kept_other[image.labels.get(INSTALLATION_LABEL) or UNLABELLED] += 1
+        else:
             stale.append(image)
-    return stale
+    return stale, result
+
+
+def stale_images(client: docker.DockerClient, base: str | None = None) -> list[docker.models.images.Image]:
+    return classify(client, base)[0]
 
 
 def _exists(client: docker.DockerClient, ref: str) -> bool:
@@ -45,10 +71,9 @@ def _exists(client: docker.DockerClient, ref: str) -> bool:
 
 def prune(client: docker.DockerClient, base: str | None = None, dry_run: bool = False) -> PruneResult:
     """Env images first (they sit on the runtimes); an image a container still uses is kept."""
-    result = PruneResult()
-    images = sorted(stale_images(client, base), key=lambda i: "envscaler.runtime-image" not in i.labels)
-    for image in images:
-        name = image.tags[0] if image.tags else image.short_id
+    stale, result = classify(client, base)
+    for image in sorted(stale, key=lambda i: "envscaler.runtime-image" not in i.labels):
+        name = _name(image)
         if dry_run:
             result.removed.append(name)
             continue

@@ -1,17 +1,21 @@
 """The runtime image: base + a venv holding exactly the server's run-time
 dependencies (wheels downloaded on the host, pinned by images/runtime.lock) and
-the project itself. Its tag hashes the version, the lock, the project's sources
-and the base image id, so it is built once per change.
+the parts of this package that the server runs, copied from the installed package.
+Its tag hashes the version, the lock, those files and the base image id, so it is
+built once per change, and the same whether the package is installed from a wheel
+or editable from a checkout.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import docker
@@ -23,24 +27,52 @@ from envscaler.images.engine import EngineError, image_exists
 # What the tool server imports; the CLI's host-side extras (rich, docker, jsonschema) stay out of the image.
 RUNTIME_REQUIREMENTS = ["grpcio", "grpcio-health-checking", "protobuf", "pydantic", "docstring-parser"]
 IMAGES_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = IMAGES_DIR.parent
 LOCK = IMAGES_DIR / "runtime.lock"
 DOCKERFILE = IMAGES_DIR / "runtime.Dockerfile"
-# What the server in the container runs; host-side parts (images, containers, synth) do not change it.
-SOURCE_DIRS = ("envscaler", "spec", "runtime", "client", "proto", "examples")
+# What the server in the container runs, as the wheel ships it (modules and package data, as in pyproject.toml);
+# host-side parts (images, containers, pool, synth, rollout) do not change it.
+RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
+    "envscaler": ("*.py",),
+    "envscaler.spec": ("*.py",),
+    "envscaler.runtime": ("*.py",),
+    "envscaler.client": ("*.py",),
+    "envscaler.v1": ("*.py", "*.proto", "*.pyi"),
+    "envscaler.examples": ("*.py", "*.json", "solutions/*.jsonl"),
+}
 WHEEL_CACHE = Path.home() / ".cache" / "envscaler-runtime" / "wheels"
 VENV = "/opt/envscaler"
+DIST_NAME = "envscaler_runtime"
+INSTALLATION_LABEL = "envscaler.installation"
 
 
-def source_digest(root: Path = PROJECT_ROOT) -> str:
-    """A digest of the project's packaged sources: a code change means a new runtime image."""
+def package_files() -> dict[str, Path]:
+    """The installed files the image carries, by their path in site-packages (`envscaler/spec/loader.py`).
+    Found through the import system, so an editable install (package dirs spread over a checkout) and a
+    wheel install of the same sources give the same names and bytes."""
+    files: dict[str, Path] = {}
+    for package, patterns in RUNTIME_PACKAGES.items():
+        folder = Path(str(resources.files(package)))
+        prefix = package.replace(".", "/")
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder).as_posix()
+            if path.is_file() and "__pycache__" not in path.parts \
+                    and any(fnmatch.fnmatchcase(relative, p) and relative.count("/") == p.count("/")
+                            for p in patterns):
+                files[f"{prefix}/{relative}"] = path
+    return files
+
+
+def installation() -> str:
+    """Where this package is installed (a checkout's folder, or a venv's site-packages): images carry it as a
+    label, so that `images prune` removes only what this installation built."""
+    return str(Path(str(resources.files("envscaler"))).resolve())
+
+
+def source_digest() -> str:
+    """A digest of what the image carries of this package: a code change means a new runtime image."""
     digest = hashlib.sha256()
-    for folder in SOURCE_DIRS:
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and path.suffix in (".py", ".proto", ".json", ".jsonl", ".toml") \
-                    and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    digest.update((root / "pyproject.toml").read_bytes())
+    for name, path in sorted(package_files().items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -69,17 +101,21 @@ def base_python(client: docker.DockerClient, base: str) -> tuple[str, str]:
 
 def stage(target: Path, python: str, version: str, log: Path) -> None:
     """Lay out /opt/envscaler as a venv, on the host, from wheels."""
-    wheels = target / "wheels"
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     _run([*pip, "download", "--only-binary", ":all:", "--no-deps", "-d", str(WHEEL_CACHE), "-r", str(LOCK)], log)
-    _run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(PROJECT_ROOT)], log)
     pins = [line.strip() for line in LOCK.read_text().splitlines() if line.strip() and not line.startswith("#")]
     venv = target / VENV.lstrip("/")
     site = venv / "lib" / f"python{version}" / "site-packages"
     _run([*pip, "install", "--no-index", "--no-deps", "--no-compile", "--find-links", str(WHEEL_CACHE),
-          "--find-links", str(wheels), "--target", str(site), *pins, "envscaler-runtime"], log)
+          "--target", str(site), *pins], log)
     shutil.rmtree(site / "bin", ignore_errors=True)  # host-built scripts point at the host's python
+    for name, path in package_files().items():  # this package as installed here, not a source tree
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, site / name)
+    dist_info = site / f"{DIST_NAME}-{__version__}.dist-info"  # so importlib.metadata finds the version
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: envscaler-runtime\nVersion: {__version__}\n")
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python3").symlink_to(python)
     (venv / "bin" / "python").symlink_to("python3")
@@ -88,7 +124,6 @@ def stage(target: Path, python: str, version: str, log: Path) -> None:
     script = venv / "bin" / "envscaler-runtime"
     script.write_text(f"#!{VENV}/bin/python3\nimport sys\nfrom envscaler.cli import main\nsys.exit(main())\n")
     script.chmod(0o755)
-    shutil.rmtree(wheels)
 
 
 def build_runtime(client: docker.DockerClient, base: str, log: Path) -> str:
@@ -105,7 +140,8 @@ def build_runtime(client: docker.DockerClient, base: str, log: Path) -> str:
         try:
             client.images.build(path=str(context), tag=tag, buildargs={"BASE": base}, rm=True,
                                             pull=False, labels={"envscaler.base": base_id,
-                                                                "envscaler.version": __version__})
+                                                                "envscaler.version": __version__,
+                                                                INSTALLATION_LABEL: installation()})
         except docker.errors.BuildError as exc:
             with log.open("a") as out:
                 out.write("\n".join(json.dumps(line) for line in exc.build_log))

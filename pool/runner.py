@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
+from envscaler.addresses import NO_REUSEPORT, bind_failure, ensure_free, in_use
 from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
@@ -63,15 +65,38 @@ def build_images(client: docker.DockerClient, corpus: Corpus, options: PoolOptio
     return images, [r for r in results if r.status == "failed"]
 
 
+def _start_metrics(listen: str, manager: PoolManager) -> Any:
+    """The Prometheus listener on HOST:PORT, or None for ''; OSError (AddressInUse when taken) if it cannot."""
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise OSError(f"cannot serve metrics on {listen!r}: expected HOST:PORT") from None
+    ensure_free(listen)
+    try:
+        server, _ = start_http_server(number, host, registry=manager.metrics.registry)
+    except OSError as exc:
+        raise (in_use(listen) if exc.errno == errno.EADDRINUSE else
+               OSError(f"cannot serve metrics on {listen!r}: {exc.strerror or exc}")) from None
+    return server
+
+
 async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[str, str], options: PoolOptions,
                      stop: asyncio.Event, started: Callable[[PoolManager, str], None] = lambda *_: None) -> None:
     """Serve until `stop` is set; then drain and remove every container of this pool."""
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
                         acquire_wait=options.acquire_wait, hardening=options.hardening)
-    manager = PoolManager(client, config)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MESSAGE_CAP),
-                                      ("grpc.max_send_message_length", MESSAGE_CAP)])
+    manager = PoolManager(client, config)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
+    try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind
+        ensure_free(address)
+        metrics_server = _start_metrics(options.metrics_listen, manager)
+    except OSError as exc:
+        raise EngineError(str(exc)) from None
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MESSAGE_CAP),
+                                      ("grpc.max_send_message_length", MESSAGE_CAP), NO_REUSEPORT])
     session_path = session_socket_path(address) if address.startswith("unix:") else ""
     servicer = PoolServicer(manager, corpus, session_path, options.tool_schemas)
     server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
@@ -79,22 +104,19 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
         port = server.add_insecure_port(address)
-    except RuntimeError as exc:  # grpc's "Failed to bind"
-        raise EngineError(f"cannot listen on {options.listen}: {exc}") from None
+    except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
+        port, reason = 0, exc
+    else:
+        reason = "no port bound"
+    if port == 0:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        raise EngineError(str(bind_failure(address, reason)))
     if not address.startswith("unix:"):
-        if port == 0:
-            raise EngineError(f"cannot listen on {options.listen}")
         address = f"{address.rsplit(':', 1)[0]}:{port}"
-    metrics_server = None
     session_server = None
     await manager.start()
     try:
-        if options.metrics_listen:
-            try:
-                host, metrics_port = options.metrics_listen.rsplit(":", 1)
-                metrics_server, _ = start_http_server(int(metrics_port), host, registry=manager.metrics.registry)
-            except (OSError, ValueError) as exc:
-                raise EngineError(f"cannot serve metrics on {options.metrics_listen!r}: {exc}") from None
         await server.start()
         if session_path:
             session_server = await session_socket.start(manager, session_path, MESSAGE_CAP)

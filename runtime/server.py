@@ -436,10 +436,13 @@ class RunningServer:
 def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
                  config: ServerConfig | None = None, prestarted: Prestarted | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
+    from envscaler.addresses import NO_REUSEPORT, bind_failure, ensure_free  # here: a merge-friendly diff
+
     config = config or ServerConfig()
     if not isinstance(spec, ServedEnv):  # spec.models' EnvSpec and Scenarios, from a host-side caller
         spec, scenarios = from_spec(spec, scenarios)
     address = grpc_address(listen)
+    ensure_free(address)  # before the stale socket's unlink below: a live server's socket is never taken over
     if address.startswith("unix:"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address[5:])
@@ -447,14 +450,18 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
-        options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap)],
+        options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap),
+                 NO_REUSEPORT],
     )
     server.add_generic_rpc_handlers([service_handler(pb.DESCRIPTOR.services_by_name["EnvService"], servicer, False)])
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(address)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
+        raise bind_failure(address, exc) from None
     if not address.startswith("unix:") and bound == 0:
-        raise OSError(f"cannot listen on {listen}")
+        raise bind_failure(address, "no port bound")
     load_error = ""
     try:
         servicer.zygote.start()

@@ -68,11 +68,15 @@ def read_records(path: Path) -> list[RawRecord]:
                 records.append(RawRecord(f"{name}:{number}", None, json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise SpecError(f"{name}:{number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise SpecError(f"{name}:{number}: JSON nests too deeply") from None
         return records
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{name}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise SpecError(f"{name}: JSON nests too deeply") from None
     if isinstance(data, dict):
         return [RawRecord(f"{name}[{key}]", str(key), value) for key, value in data.items()]
     if isinstance(data, list):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import pickle
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +28,48 @@ JsonSchema = dict[str, Any]
 
 class SchemaError(ValueError):
     """The code cannot yield tools (does not parse, or the class is missing)."""
+
+
+class AnnotationTooComplex(SchemaError):
+    """An annotation past the limits below: the message says which limit."""
+
+
+# Limits on reading annotations, so that hostile code (alias chains thousands long, exponential alias
+# unions, Literals of a million members) is an error for its record, not a crash or a hang of the host.
+MAX_ANNOTATION_DEPTH = 64  # nesting, counting every alias, subscript, union member and TypedDict base resolved
+MAX_PARAMETER_NODES = 5_000  # annotation nodes read (Literal members included) for one parameter
+MAX_CLASS_NODES = 200_000  # the same, for all the tools of one class
+MAX_INHERITANCE_DEPTH = 64
+
+
+@dataclass
+class _Walk:
+    """The work done reading annotations; raises AnnotationTooComplex past a limit."""
+
+    depth: int = 0
+    nodes: int = 0
+    total: int = 0
+
+    def charge(self, count: int = 1) -> None:
+        self.nodes += count
+        self.total += count
+        if self.nodes > MAX_PARAMETER_NODES:
+            raise AnnotationTooComplex(f"annotation has more than {MAX_PARAMETER_NODES} type nodes "
+                                       "(aliases and Literal members included)")
+        if self.total > MAX_CLASS_NODES:
+            raise AnnotationTooComplex(f"the class's annotations have more than {MAX_CLASS_NODES} type nodes")
+
+    @contextmanager
+    def level(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            if self.depth > MAX_ANNOTATION_DEPTH:
+                raise AnnotationTooComplex(f"annotation nests deeper than {MAX_ANNOTATION_DEPTH} levels "
+                                           "(aliases and TypedDict bases included)")
+            self.charge()
+            yield
+        finally:
+            self.depth -= 1
 
 
 _SCALARS: dict[str, JsonSchema] = {
@@ -52,6 +97,7 @@ class ModuleIndex:
 
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     typeddicts: dict[str, JsonSchema | None] = field(default_factory=dict)  # None until resolved
+    typeddict_costs: dict[str, int] = field(default_factory=dict)  # nodes read to resolve each, charged on reuse
     typeddict_nodes: dict[str, ast.AST] = field(default_factory=dict)
     aliases: dict[str, ast.expr] = field(default_factory=dict)
 
@@ -87,6 +133,14 @@ def index_module(tree: ast.Module) -> ModuleIndex:
     return index
 
 
+def _is_json(value: object) -> bool:
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError):  # ValueError: NaN, a lone surrogate, an int past 4300 digits
+        return False
+    return True
+
+
 def _union(members: list[JsonSchema]) -> JsonSchema:
     unique: list[JsonSchema] = []
     for member in members:
@@ -105,12 +159,22 @@ def _nullable(schema: JsonSchema) -> JsonSchema:
     return _union([schema, {"type": "null"}])
 
 
-def _typeddict_schema(name: str, index: ModuleIndex, stack: tuple[str, ...]) -> JsonSchema:
+def _typeddict_schema(name: str, index: ModuleIndex, stack: tuple[str, ...], walk: _Walk) -> JsonSchema:
     if name in stack:  # recursive TypedDict: stop at an open object
         return {"type": "object"}
     cached = index.typeddicts.get(name)
     if cached is not None:
+        walk.charge(index.typeddict_costs.get(name, 1))  # reuse costs what it adds to the schema
         return cached
+    with walk.level():
+        before = walk.nodes
+        schema = _typeddict_body(name, index, stack, walk)
+        index.typeddict_costs[name] = max(1, walk.nodes - before)
+    index.typeddicts[name] = schema
+    return schema
+
+
+def _typeddict_body(name: str, index: ModuleIndex, stack: tuple[str, ...], walk: _Walk) -> JsonSchema:
     node = index.typeddict_nodes[name]
     properties: dict[str, JsonSchema] = {}
     required: list[str] = []
@@ -120,25 +184,24 @@ def _typeddict_schema(name: str, index: ModuleIndex, stack: tuple[str, ...]) -> 
                         for k in node.keywords)
         for base in node.bases:  # inherited keys from TypedDicts of this module
             if _name(base) in index.typeddict_nodes:
-                parent = _typeddict_schema(_name(base), index, stack)
+                parent = _typeddict_schema(_name(base), index, stack, walk)
                 properties.update(parent.get("properties", {}))
                 required += parent.get("required", [])
         for item in node.body:
             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                 key = item.target.id
-                properties[key] = annotation_schema(item.annotation, index, stack)
+                properties[key] = annotation_schema(item.annotation, index, stack, walk)
                 wrapper = _name(item.annotation.value) if isinstance(item.annotation, ast.Subscript) else ""
                 if (total and wrapper != "NotRequired") or wrapper == "Required":
                     required.append(key)
     elif isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Dict):
         for key_node, value_node in zip(node.args[1].keys, node.args[1].values, strict=False):
             if isinstance(key_node, ast.Constant) and isinstance(key_node.value, str):
-                properties[key_node.value] = annotation_schema(value_node, index, stack)
+                properties[key_node.value] = annotation_schema(value_node, index, stack, walk)
                 required.append(key_node.value)
     schema: JsonSchema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
-    index.typeddicts[name] = schema
     return schema
 
 
@@ -146,8 +209,16 @@ def _subscript_args(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
-def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[str, ...] = ()) -> JsonSchema:
-    """JSON Schema for one annotation expression; {} (anything) when unknown or absent."""
+def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[str, ...] = (),
+                      walk: _Walk | None = None) -> JsonSchema:
+    """JSON Schema for one annotation expression; {} (anything) when unknown or absent.
+    Raises AnnotationTooComplex past the limits above."""
+    walk = walk if walk is not None else _Walk()
+    with walk.level():
+        return _annotation(node, index, stack, walk)
+
+
+def _annotation(node: ast.expr | None, index: ModuleIndex, stack: tuple[str, ...], walk: _Walk) -> JsonSchema:
     if node is None:
         return {}
     if isinstance(node, ast.Constant):
@@ -155,12 +226,18 @@ def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[st
             return {"type": "null"}
         if isinstance(node.value, str):  # a forward reference written as a string
             try:
-                return annotation_schema(ast.parse(node.value, mode="eval").body, index, stack)
-            except (SyntaxError, SystemError, ValueError, RecursionError):
+                parsed = ast.parse(node.value, mode="eval").body
+            except (SyntaxError, SystemError, ValueError, RecursionError, MemoryError):
                 return {}
+            return annotation_schema(parsed, index, stack, walk)
         return {}
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _union([annotation_schema(node.left, index, stack), annotation_schema(node.right, index, stack)])
+        members: list[ast.expr] = []
+        while isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # `a | b | c` nests to the left
+            members.append(node.right)
+            node = node.left
+        members.append(node)
+        return _union([annotation_schema(m, index, stack, walk) for m in reversed(members)])
     if isinstance(node, ast.Name | ast.Attribute):
         name = _name(node)
         if name in _SCALARS:
@@ -170,33 +247,35 @@ def annotation_schema(node: ast.expr | None, index: ModuleIndex, stack: tuple[st
         if name in _OBJECTS:
             return {"type": "object"}
         if name in index.typeddict_nodes:
-            return _typeddict_schema(name, index, stack)
+            return _typeddict_schema(name, index, stack, walk)
         if name in index.aliases and name not in stack:
-            return annotation_schema(index.aliases[name], index, (*stack, name))
+            return annotation_schema(index.aliases[name], index, (*stack, name), walk)
         return {"type": "object"}  # a class: passed as its attributes
     if isinstance(node, ast.Subscript):
         base, args = _name(node.value), _subscript_args(node)
         if base == "Optional":
-            return _nullable(annotation_schema(args[0], index, stack))
+            return _nullable(annotation_schema(args[0], index, stack, walk))
         if base == "Union":
-            return _union([annotation_schema(a, index, stack) for a in args])
+            return _union([annotation_schema(a, index, stack, walk) for a in args])
         if base == "Literal":
-            values = [a.value for a in args if isinstance(a, ast.Constant)]
+            walk.charge(len(args))
+            # JSON values only: Literal[...], bytes or complex members cannot be sent by a client anyway
+            values = [a.value for a in args if isinstance(a, ast.Constant) and _is_json(a.value)]
             kinds = sorted({_SCALARS[type(v).__name__]["type"] for v in values if type(v).__name__ in _SCALARS})
             schema: JsonSchema = {"enum": values}
             if kinds:
                 schema["type"] = kinds[0] if len(kinds) == 1 else kinds
             return schema
         if base in _WRAPPERS:
-            return annotation_schema(args[0], index, stack)
+            return annotation_schema(args[0], index, stack, walk)
         if base in _ARRAYS:
             items = [a for a in args if not (isinstance(a, ast.Constant) and a.value is Ellipsis)]
-            member = _union([annotation_schema(a, index, stack) for a in items]) if items else {}
+            member = _union([annotation_schema(a, index, stack, walk) for a in items]) if items else {}
             return {"type": "array", "items": member} if member else {"type": "array"}
         if base in _OBJECTS:
-            value = annotation_schema(args[-1], index, stack) if len(args) == 2 else {}
+            value = annotation_schema(args[-1], index, stack, walk) if len(args) == 2 else {}
             return {"type": "object", "additionalProperties": value} if value else {"type": "object"}
-        return annotation_schema(node.value, index, stack)
+        return annotation_schema(node.value, index, stack, walk)
     return {}
 
 
@@ -242,14 +321,17 @@ def _decorators(node: ast.FunctionDef) -> set[str]:
     return {_name(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
 
 
-def class_methods(class_name: str, index: ModuleIndex) -> dict[str, ast.FunctionDef]:
+def class_methods(class_name: str, index: ModuleIndex, _seen: tuple[str, ...] = ()) -> dict[str, ast.FunctionDef]:
     """Methods of the class, including those inherited from classes of the same module."""
+    if len(_seen) >= MAX_INHERITANCE_DEPTH:
+        raise SchemaError(f"class {_seen[0]!r} inherits through more than {MAX_INHERITANCE_DEPTH} classes")
     methods: dict[str, ast.FunctionDef] = {}
     node = index.classes[class_name]
+    seen = (*_seen, class_name)
     for base in reversed(node.bases):
         base_name = _name(base)
-        if base_name in index.classes and base_name != class_name:
-            methods.update(class_methods(base_name, index))
+        if base_name in index.classes and base_name not in seen:  # a cycle cannot be defined; skip it
+            methods.update(class_methods(base_name, index, seen))
     for item in node.body:
         if isinstance(item, ast.FunctionDef):
             methods[item.name] = item
@@ -262,7 +344,9 @@ def is_tool(name: str, node: ast.FunctionDef) -> bool:
     return not name.startswith("_") and not {"property", "setter", "deleter"} & _decorators(node)
 
 
-def method_tool(node: ast.FunctionDef, index: ModuleIndex) -> dict[str, Any]:
+def method_tool(node: ast.FunctionDef, index: ModuleIndex, walk: _Walk | None = None) -> dict[str, Any]:
+    """One tool's schema; SchemaError naming the tool and parameter when an annotation is past the limits."""
+    walk = walk if walk is not None else _Walk()
     doc = inspect.cleandoc(ast.get_docstring(node, clean=False) or "")
     parsed = docstring_parser.parse(doc) if doc else None
     param_docs = {p.arg_name: (p.description or "").strip() for p in (parsed.params if parsed else [])}
@@ -273,7 +357,14 @@ def method_tool(node: ast.FunctionDef, index: ModuleIndex) -> dict[str, Any]:
     properties: dict[str, JsonSchema] = {}
     required: list[str] = []
     for arg, default in pairs:
-        schema = annotation_schema(arg.annotation, index)
+        walk.nodes = 0
+        try:
+            schema = annotation_schema(arg.annotation, index, (), walk)
+        except AnnotationTooComplex as exc:
+            raise AnnotationTooComplex(f"tool {node.name!r}, parameter {arg.arg!r}: {exc}") from None
+        except RecursionError:  # a limit above should come first; never let it out as a traceback
+            raise AnnotationTooComplex(f"tool {node.name!r}, parameter {arg.arg!r}: annotation nests too deeply") \
+                from None
         if default is None:
             required.append(arg.arg)
         else:
@@ -284,7 +375,8 @@ def method_tool(node: ast.FunctionDef, index: ModuleIndex) -> dict[str, Any]:
             else:
                 if value is None and schema and "null" not in str(schema):
                     schema = _nullable(schema)
-                schema = {**schema, "default": value}
+                if _is_json(value):  # a default of b"", {1, 2}, 1j or ... is left out of the schema
+                    schema = {**schema, "default": value}
         if param_docs.get(arg.arg):
             schema = {**schema, "description": param_docs[arg.arg]}
         properties[arg.arg] = schema
@@ -328,7 +420,9 @@ def derive_tools(code: str, class_name: str) -> list[dict[str, Any]]:
     index = index_module(parse_module(code))
     if class_name not in index.classes:
         raise SchemaError(f"class {class_name!r} is not defined at the top level of the code")
-    return [method_tool(node, index) for name, node in class_methods(class_name, index).items() if is_tool(name, node)]
+    walk = _Walk()  # one budget for the class: many tools cannot add up to a hang
+    return [method_tool(node, index, walk) for name, node in class_methods(class_name, index).items()
+            if is_tool(name, node)]
 
 
 def tool_names(tools: list[dict[str, Any]]) -> list[str]:

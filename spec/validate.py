@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +75,9 @@ def _tool_shape_problems(location: str, tools: list[Any]) -> list[Problem]:
             path = ".".join(str(p) for p in exc.path)
             problems.append(Problem(location, f"{where}.function.parameters{'.' + path if path else ''}",
                                     f"invalid JSON Schema: {exc.message}"))
+        except RecursionError:
+            problems.append(Problem(location, f"{where}.function.parameters", "JSON Schema nests too deeply"))
+            continue
         if isinstance(parameters, dict) and parameters.get("type", "object") != "object":
             problems.append(Problem(location, f"{where}.function.parameters.type", "must be 'object'"))
     return problems
@@ -116,7 +120,20 @@ def _tools_agreement(location: str, published: list[Any], derived: list[dict[str
     return problems
 
 
+def _unicode_problem(location: str, record: object) -> list[Problem]:
+    """A lone surrogate escape (valid JSON, not Unicode) cannot go into an image or over the wire."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return [Problem(location, "", "holds a string that is not valid Unicode (a lone surrogate escape)")]
+    except (TypeError, ValueError, RecursionError):
+        return []  # reported by the other checks
+    return []
+
+
 def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
+    if unicode := _unicode_problem(location, spec.model_dump(mode="json")):
+        return unicode
     try:
         tree = parse_module(spec.env_class_code)
     except SchemaError as exc:
@@ -127,10 +144,13 @@ def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
         return [Problem(location, "env_class_name", f"class {spec.env_class_name!r} is not defined in "
                                                      f"env_class_code (classes: {defined})")]
     problems: list[Problem] = []
-    methods = class_methods(spec.env_class_name, index)
+    try:
+        methods = class_methods(spec.env_class_name, index)
+        derived = derive_tools(spec.env_class_code, spec.env_class_name)
+    except SchemaError as exc:  # e.g. an annotation past the limits: this record alone fails
+        return [Problem(location, "env_class_code", str(exc))]
     if not any(is_tool(name, node) for name, node in methods.items()):
         problems.append(Problem(location, "env_class_code", f"class {spec.env_class_name!r} has no public methods"))
-    derived = derive_tools(spec.env_class_code, spec.env_class_name)
     problems += _tool_shape_problems(location, derived)
     if spec.tools is not None:
         problems += _tool_shape_problems(location, spec.tools)
@@ -153,7 +173,7 @@ def check_func_problem(source: str) -> str | None:
 
 
 def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec]) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = _unicode_problem(location, scenario.model_dump(mode="json"))
     env = envs.get(scenario.env_id)
     if env is None:
         problems.append(Problem(location, "env_id", f"unknown env_id {scenario.env_id!r}"))

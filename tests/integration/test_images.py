@@ -11,6 +11,7 @@ import pytest
 from envscaler import __version__
 from envscaler.cli import main
 from envscaler.images.build import build_envs
+from envscaler.images.env_image import repository
 from envscaler.spec import load_corpus
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 
@@ -35,7 +36,8 @@ def test_env_layer_is_thin_and_labelled(engine: docker.DockerClient, runtime_ima
         assert image.history()[0]["Size"] == own_layer
         assert image.attrs["RootFS"]["Layers"][:-1] == runtime.attrs["RootFS"]["Layers"]
         spec = corpus.env(env_id)
-        assert tag == f"envscaler-env/{env_id}:{spec.spec_hash[:12]}"
+        assert tag == f"{repository(env_id)}:{image.labels['envscaler.content-hash'][:16]}"
+        assert tag.startswith(f"envscaler-env/{env_id}-")
         assert image.labels["envscaler.env-id"] == env_id
         assert image.labels["envscaler.spec-hash"] == spec.spec_hash
         assert image.labels["envscaler.tool-count"] == str(len(spec.tools or []))
@@ -43,7 +45,7 @@ def test_env_layer_is_thin_and_labelled(engine: docker.DockerClient, runtime_ima
         assert image.attrs["Config"]["User"] == "10001:10001"
 
 
-def test_changed_scenarios_rebuild_under_the_same_spec_tag(engine: docker.DockerClient, runtime_image: str,
+def test_changed_scenarios_rebuild_under_a_new_content_tag(engine: docker.DockerClient, runtime_image: str,
                                                            example_images: dict[str, str], tmp_path: Path) -> None:
     scenarios = json.loads(bundled_scenarios_path().read_text())
     for scenario in scenarios:
@@ -53,9 +55,12 @@ def test_changed_scenarios_rebuild_under_the_same_spec_tag(engine: docker.Docker
     changed.write_text(json.dumps(scenarios))
     corpus = load_corpus(bundled_envs_path(), changed)
     (result,) = build_envs(engine, corpus, runtime_image, only=["env_3"])
-    assert result.status == "built" and result.tag == example_images["env_3"]
+    assert result.status == "built" and result.tag != example_images["env_3"]
+    assert result.tag.split(":")[0] == example_images["env_3"].split(":")[0]
     (restored,) = build_envs(engine, load_corpus(), runtime_image, only=["env_3"])
-    assert restored.status == "built"  # back to the original content: rebuilt again, never stale
+    # back to the original content: its own tag, which was never overwritten
+    assert restored.status == "cached" and restored.tag == example_images["env_3"]
+    engine.images.remove(result.tag)
 
 
 def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str, example_images: dict[str, str],
@@ -76,17 +81,35 @@ def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str,
 def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient, runtime_image: str,
                                                     example_images: dict[str, str]) -> None:
     from envscaler.images.env_image import load_archive, plan_image
-    from envscaler.images.prune import prune, stale_images
+    from envscaler.images.prune import UNLABELLED, prune, stale_images
+    from envscaler.images.runtime_image import INSTALLATION_LABEL
 
     corpus = load_corpus()
     runtime = engine.images.get(runtime_image).attrs
     stale = plan_image(corpus.env("env_1"), corpus.scenarios_of("env_1"), "sha256:" + "0" * 64)
     stale = type(stale)(env_id=stale.env_id, tag="envscaler-env/env_1:stale0000000", content_hash=stale.content_hash,
                         labels=stale.labels, layer=stale.layer)
-    engine.images.load(load_archive(runtime, [stale]))
-    assert "envscaler-env/env_1:stale0000000" in {t for i in stale_images(engine) for t in i.tags}
-    assert "envscaler-env/env_1:stale0000000" in prune(engine, dry_run=True).removed
-    result = prune(engine)
-    assert "envscaler-env/env_1:stale0000000" in result.removed
-    for tag in [runtime_image, *example_images.values()]:
-        engine.images.get(tag)  # what the current sources use is kept
+    # The same, built by another installation sharing the engine, and by a version before the label existed.
+    other = type(stale)(env_id=stale.env_id, tag="envscaler-env/env_1:other0000000", content_hash=stale.content_hash,
+                        labels={**stale.labels, INSTALLATION_LABEL: "/elsewhere/envscaler"}, layer=stale.layer)
+    unlabelled = type(stale)(env_id=stale.env_id, tag="envscaler-env/env_1:unlab000000", labels={
+        k: v for k, v in stale.labels.items() if k != INSTALLATION_LABEL}, content_hash=stale.content_hash,
+        layer=stale.layer)
+    engine.images.load(load_archive(runtime, [stale, other]))
+    bare = {**runtime, "Config": {**runtime["Config"], "Labels": {  # env images inherit the runtime's labels
+        k: v for k, v in (runtime["Config"].get("Labels") or {}).items() if k != INSTALLATION_LABEL}}}
+    engine.images.load(load_archive(bare, [unlabelled]))
+    assert len({engine.images.get(i.tag).id for i in (stale, other, unlabelled)}) == 3
+    try:
+        assert "envscaler-env/env_1:stale0000000" in {t for i in stale_images(engine) for t in i.tags}
+        dry = prune(engine, dry_run=True)
+        assert "envscaler-env/env_1:stale0000000" in dry.removed
+        assert dry.kept_other["/elsewhere/envscaler"] >= 1 and dry.kept_other[UNLABELLED] >= 1
+        result = prune(engine)
+        assert "envscaler-env/env_1:stale0000000" in result.removed
+        assert not {"envscaler-env/env_1:other0000000", "envscaler-env/env_1:unlab000000"} & set(result.removed)
+        for tag in [runtime_image, *example_images.values(), other.tag, unlabelled.tag]:
+            engine.images.get(tag)  # what the current sources use, and what is not ours, is kept
+    finally:
+        for tag in (other.tag, unlabelled.tag):
+            engine.images.remove(tag)
