@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--baseline-image", help="env_1's image on an earlier runtime, to compare against")
     args = parser.parse_args()
     engine = connect()
-    runtime = ensure_runtime(engine, None, RESULTS / "isolation-images.log")
+    runtime = ensure_runtime(engine, None, Path(tempfile.gettempdir()) / "envscaler-bench-images.log")
     (result,) = build_envs(engine, load_corpus(), runtime, [ENV_ID])
     variants = {SPLIT: (result.tag, Hardening()), ONE_UID: (result.tag, Hardening(privilege_split=False))}
     if args.baseline_image:
