@@ -268,7 +268,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             worker = self._current(context, request.episode_id)
             try:
                 reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
-                                       f"tool {name!r}")
+                                       f"tool {name!r}", expect=("result", "observation"))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
@@ -282,7 +282,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "state"}, timeout, "GetState")
+                reply = worker.request({"op": "state"}, timeout, "GetState", expect=("state", "sha256"))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None

@@ -71,6 +71,18 @@ class WorkerSettings:
         }
 
 
+def reply_problem(reply: dict[str, Any], expect: tuple[str, ...]) -> str:
+    """What is wrong with the shape of a worker's reply, or "" (the worker is untrusted: check before use)."""
+    ok = reply.get("ok")
+    if ok is True:
+        missing = [key for key in expect if not isinstance(reply.get(key), str)]
+        return f"a reply without {', '.join(missing)}" if missing else ""
+    if ok is False:
+        return "" if isinstance(reply.get("kind"), str) and isinstance(reply.get("message"), str) \
+            else "an error reply without a kind and a message"
+    return "a reply that is neither ok nor an error"
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -157,15 +169,22 @@ class EpisodeWorker:
     broken: str = ""  # why the episode can take no more requests
     closed: bool = field(default=False)
 
-    def request(self, message: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], timeout: float, what: str,
+                expect: tuple[str, ...] = ()) -> dict[str, Any]:
+        """One exchange. A reply is {"ok": true, <each of `expect` a string>} or {"ok": false, "kind": str,
+        "message": str}; any other shape is the worker breaking the protocol (it is killed)."""
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
-            return framing.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
-                                    time.monotonic() + timeout)
+            reply = framing.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
+                                     time.monotonic() + timeout)
         except framing.FrameError as exc:
             kind = {"timeout": "DEADLINE_EXCEEDED", "eof": "WORKER_CRASHED"}.get(exc.reason, "PROTOCOL_ERROR")
             raise self._fail(kind, what, timeout, str(exc)) from None
+        problem = reply_problem(reply, expect)
+        if problem:
+            raise self._fail("PROTOCOL_ERROR", what, timeout, problem)
+        return reply
 
     def _fail(self, kind: str, what: str, timeout: float = 0.0, detail: str = "") -> WorkerError:
         self.kill()
@@ -316,7 +335,8 @@ class Zygote:
             raise WorkerError("PROTOCOL_ERROR", "the zygote did not hand over a worker")
         pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
         worker = EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), pidfd)
-        first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset")
+        first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset",
+                               expect=("state", "sha256"))
         if not first.get("ok"):
             worker.close()
             raise WorkerError(str(first.get("kind", "RESET_FAILED")), str(first.get("message", "reset failed")))

@@ -137,6 +137,19 @@ class Hostile:
                 continue
         return {"success": True}
 
+    def forge_reply(self, shape: str) -> dict:
+        """Write a well-formed frame of the wrong shape to the server, ahead of the real reply."""
+        import json
+        import struct
+        body = json.dumps({"ok": True} if shape == "no_result" else {"ok": 1, "result": 5}).encode()
+        for fd in range(3, 64):
+            try:
+                if socket.socket(fileno=os.dup(fd)).type == socket.SOCK_STREAM:
+                    os.write(fd, struct.pack("!I", len(body)) + body)
+            except OSError:
+                continue
+        return {"success": True}
+
     def segfault(self) -> dict:
         ctypes.string_at(0)
         return {"success": True}

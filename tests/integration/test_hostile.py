@@ -189,6 +189,14 @@ def test_tampering_with_the_channel(hostile: PoolSession) -> None:
     assert hostile.call("note", {"text": "done"}).ok
 
 
+@pytest.mark.parametrize("shape", ["no_result", "wrong_types"])
+def test_wrong_shaped_frames_from_a_worker(hostile: PoolSession, shape: str) -> None:
+    result = hostile.call("forge_reply", {"shape": shape})
+    assert result.error_kind == "PROTOCOL_ERROR" and result.episode_broken, result
+    hostile.reset("t1")
+    assert hostile.call("note", {"text": "done"}).ok
+
+
 def test_crashing_the_interpreter(hostile: PoolSession) -> None:
     result = hostile.call("segfault")
     assert result.error_kind == "WORKER_CRASHED" and "SIGSEGV" in result.error_message

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
+from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote, reply_problem
 
 CODE = '''
 import os, signal, sys
@@ -293,3 +293,15 @@ def test_zygote_death_is_survived(zygote: Zygote) -> None:
     worker, _ = episode(zygote)  # restarted on demand
     assert call(worker, "add", key="a")["ok"]
     worker.close()
+
+
+@pytest.mark.parametrize("reply, expect, problem", [
+    ({"ok": True, "result": "1", "observation": "1"}, ("result", "observation"), ""),
+    ({"ok": True}, ("result", "observation"), "a reply without result, observation"),
+    ({"ok": True, "result": 5, "observation": "5"}, ("result", "observation"), "a reply without result"),
+    ({"ok": False, "kind": "TOOL_EXCEPTION", "message": "x"}, ("result",), ""),
+    ({"ok": False}, ("result",), "an error reply without a kind and a message"),
+    ({"ok": 1}, (), "a reply that is neither ok nor an error"),
+])
+def test_the_shape_of_a_workers_reply_is_checked(reply: dict, expect: tuple[str, ...], problem: str) -> None:
+    assert reply_problem(reply, expect) == problem
