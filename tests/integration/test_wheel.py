@@ -53,8 +53,14 @@ def wheel_venv() -> Iterator[tuple[Path, dict[str, str]]]:
     assert ROOT not in work.parents
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     try:
+        # From a clean copy of the sources, as a release would be: setuptools reuses a checkout's build/ folder, so a
+        # module removed since the last build would otherwise ride along.
+        source = work / "source"
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "node_modules", ".pytest_cache",
+            ".ruff_cache", ".hypothesis"))
         run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-             work / "dist", ROOT], work, env)
+             work / "dist", source], work, env)
         (wheel,) = (work / "dist").glob("envscaler_runtime-*.whl")
         run([sys.executable, "-m", "venv", work / "venv"], work, env)
         run([work / "venv/bin/pip", "install", "--quiet", "--disable-pip-version-check", "-c",
