@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
-        return serve_forever(served, scenarios, args.listen, _server_config(args))
+        return serve_forever(served, scenarios, args.listen, replace(_server_config(args), reflection=True))
     except OSError as exc:  # the address is in use or cannot be bound: one line, nothing started
         raise CliError(str(exc)) from None
 
