@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from envscaler.containers.launch import OWNER_LABEL
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +70,13 @@ def test_the_pool_lists_the_environment(envscaler_pool):
 '''
 
 
+def readme_examples() -> list[str]:
+    """The Python blocks of the README's section on testing your own environments, verbatim."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Testing your own environments", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
 def write_project(root: Path) -> None:
     corpus = root / "corpus"
     corpus.mkdir()
@@ -82,17 +90,26 @@ def write_project(root: Path) -> None:
         "task": "Add milk to the list and mark it done.",
         "checklist_with_func": [{"check_item": "milk is done", "check_func": check}]}]))
     (root / "test_my_env.py").write_text(textwrap.dedent(USER_TEST))
+    (root / "test_readme.py").write_text(readme_examples()[0])
 
 
 def test_a_user_test_passes_against_hardened_containers(tmp_path: Path, engine: docker.DockerClient,
                                                         runtime_image: str) -> None:
     write_project(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TESTCONTAINERS_"))}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_env.py"],
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout  # ours and the README's, verbatim
     leftovers = [c.name for c in engine.containers.list(all=True, filters={"label": OWNER_LABEL})
                  if c.attrs["Config"]["Image"].startswith("envscaler-env/env_todo")]
     assert leftovers == []  # the session's pool removed its containers
 
+
+
+def test_the_readme_container_example_runs_verbatim(tmp_path: Path, runtime_image: str) -> None:
+    script = readme_examples()[1] + "\nprint('reset', env.episode_id != '')\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTCONTAINERS_")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          check=False, env=env)
+    assert done.returncode == 0 and "reset True" in done.stdout, done.stderr[-3000:]
