@@ -31,8 +31,8 @@ from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import session_socket
 from envscaler.pool.manager import PoolConfig, PoolManager
+from envscaler.pool.reflection import enable_reflection
 from envscaler.pool.service import PoolServicer
-from envscaler.reflection import enable_reflection
 from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.server import grpc_address
 from envscaler.spec.loader import Corpus, load_corpus

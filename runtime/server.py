@@ -459,7 +459,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        from envscaler.reflection import enable_reflection
+        from envscaler.pool.reflection import enable_reflection
 
         enable_reflection(server, SERVICE_NAME)
     try:

@@ -9,8 +9,7 @@
 `EnvScalerContainer` is a testcontainers container: the environment's image is built on demand by the project's
 own image code, it runs with the full default hardening, and it needs no Ryuk. Its containers carry a pool label
 whose lock this process holds, so whatever a crashed test leaves behind is reaped by the next pool or test session
-(pool/liveness.py). `local_pool` is a small in-process pool (pool/runner.py `LocalPool`); the pytest plugin
-(envscaler/pytest_plugin.py) turns both into fixtures.
+(pool/liveness.py). Needs testcontainers (`pip install 'envscaler-runtime[testing]'`).
 """
 
 from __future__ import annotations
@@ -21,8 +20,11 @@ import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
 
 from envscaler.client import EnvClient
 from envscaler.containers.hardening import Hardening, run_kwargs
@@ -36,16 +38,13 @@ from envscaler.containers.launch import (
 )
 from envscaler.images.build import ensure_runtime, env_image
 from envscaler.images.engine import connect
-from envscaler.pool.liveness import hold, pool_labels, reap_dead_pools
-from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.pool.liveness import LOCK_DIR, hold, pool_labels, reap_dead_pools
 from envscaler.spec import Corpus, load_corpus
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # before testcontainers reads its configuration
-from testcontainers.core.container import DockerContainer
-
-__all__ = ["EnvScalerContainer", "LocalPool", "local_pool", "owner"]
+__all__ = ["EnvScalerContainer", "owner"]
 
 _lock = threading.Lock()
+_ryuk_lock = threading.Lock()
 _owner: tuple[str, int] | None = None  # (lock id, fd held for this process's lifetime)
 
 
@@ -63,6 +62,19 @@ def owner() -> str:
 def _reap_at_exit(lock_id: str) -> None:
     with contextlib.suppress(Exception):  # the engine is gone: the next pool or session reaps by label
         reap(connect(), pool_labels(lock_id)[OWNER_LABEL])
+        (LOCK_DIR / f"{lock_id}.lock").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _without_ryuk() -> Iterator[None]:
+    """Our containers need no Ryuk (they are reaped by label); other containers of the process keep its setting."""
+    with _ryuk_lock:
+        previous = testcontainers_config._ryuk_disabled
+        testcontainers_config.ryuk_disabled = True
+        try:
+            yield
+        finally:
+            testcontainers_config._ryuk_disabled = previous
 
 
 def _corpus(envs: str | Path | None, scenarios: str | Path | None) -> Corpus:
@@ -108,7 +120,8 @@ class EnvScalerContainer(DockerContainer):
         self.socket_dir = socket_directory()
         try:
             self._configure_hardening(self.socket_dir)
-            super().start()
+            with _without_ryuk():
+                super().start()
             wait_ready(EnvContainer(self.get_wrapped_container(), self.socket_dir, self.hardening.privilege_split),
                        self.ready_timeout)
         except BaseException:
@@ -134,10 +147,3 @@ class EnvScalerContainer(DockerContainer):
                 remove_socket_directory(self.socket_dir)
                 self.socket_dir = None
 
-
-def local_pool(envs: str | Path | None = None, scenarios: str | Path | None = None, size: int = 2,
-               **options: Any) -> LocalPool:
-    """A small in-process pool over a corpus (the bundled one when omitted); use it as a context manager, then
-    `.pool.session(env_id, scenario)`. Extra keyword arguments are `PoolOptions` fields."""
-    return LocalPool(envs=Path(envs) if envs else None, scenarios=Path(scenarios) if scenarios else None,
-                     options=PoolOptions(size=size, **options))

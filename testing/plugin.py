@@ -80,7 +80,7 @@ class _Pools:
         key = (envs, scenarios)
         if key not in self.running:
             from envscaler.images.engine import EngineError
-            from envscaler.testing import local_pool
+            from envscaler.testing import local_pool  # here: a pytest run that uses no fixture imports nothing
 
             local = local_pool(envs, scenarios, size=self.size)
             try:
