@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from envscaler.containers.launch import OWNER_LABEL
+from envscaler.pool.liveness import reap_dead_pools
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -113,3 +114,17 @@ def test_the_readme_container_example_runs_verbatim(tmp_path: Path, runtime_imag
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           check=False, env=env)
     assert done.returncode == 0 and "reset True" in done.stdout, done.stderr[-3000:]
+
+
+def test_a_crashed_test_process_leaves_nothing_for_long(engine: docker.DockerClient, runtime_image: str) -> None:
+    """SIGKILL-like death (no atexit): its container carries a pool label whose lock died with it, so the next pool
+    or test session (reap_dead_pools) removes it."""
+    script = ("import os\nfrom envscaler.testing import EnvScalerContainer\n"
+              "container = EnvScalerContainer('env_1').start()\n"
+              "print(container.get_wrapped_container().id, flush=True)\nos._exit(9)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 9, done.stderr[-3000:]
+    container_id = done.stdout.strip()
+    assert engine.containers.get(container_id).status == "running"  # left behind by the crash
+    reap_dead_pools(engine)
+    assert [c for c in engine.containers.list(all=True) if c.id == container_id] == []
