@@ -134,10 +134,16 @@ class Pool:
                 session.release()
 
     def list_envs(self) -> ppb.ListEnvsResponse:
-        return self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+        try:
+            return self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("ListEnvs", exc) from None
 
     def stats(self) -> ppb.StatsResponse:
-        return self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+        try:
+            return self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Stats", exc) from None
 
     def close(self) -> None:
         self.channel.close()
@@ -211,10 +217,16 @@ class AsyncPool:
                 await session.release()
 
     async def list_envs(self) -> ppb.ListEnvsResponse:
-        return await self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+        try:
+            return await self.stub.ListEnvs(ppb.ListEnvsRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("ListEnvs", exc) from None
 
     async def stats(self) -> ppb.StatsResponse:
-        return await self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+        try:
+            return await self.stub.Stats(ppb.StatsRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise wrap_rpc_error("Stats", exc) from None
 
     async def close(self) -> None:
         await self.channel.close()

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
-        return serve_forever(served, scenarios, args.listen, _server_config(args))
+        return serve_forever(served, scenarios, args.listen, replace(_server_config(args), reflection=True))
     except OSError as exc:  # the address is in use or cannot be bound: one line, nothing started
         raise CliError(str(exc)) from None
 
@@ -511,8 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     _corpus_args(p)
     _tool_schemas_arg(p)
     p.add_argument("--size", type=int, default=8, help="hard cap on containers (8)")
-    p.add_argument("--listen", default="tcp:127.0.0.1:50051", help="tcp:HOST:PORT or unix:/path")
-    p.add_argument("--metrics-listen", default="127.0.0.1:9464", help="Prometheus metrics HOST:PORT; '' for none")
+    p.add_argument("--listen", default="tcp:127.0.0.1:50051", help="tcp:HOST:PORT or unix:/path (tcp:127.0.0.1:50051)")
+    p.add_argument("--metrics-listen", default="127.0.0.1:9464",
+                   help="Prometheus metrics HOST:PORT (127.0.0.1:9464); '' for none")
     p.add_argument("--min-idle", type=int, help="warm containers kept per environment (size / environments)")
     p.add_argument("--lease-ttl", type=float, default=600.0, help="seconds a lease lives without renewal (600)")
     p.add_argument("--acquire-wait", type=float, default=30.0, help="default seconds Acquire waits (30)")
@@ -541,9 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=64, help="episodes at once (64)")
     p.add_argument("--max-steps", type=int, default=30, help="actions per episode (30)")
     p.add_argument("--episode-timeout", type=float, default=600.0, help="seconds per episode (600)")
-    p.add_argument("--temperature", type=float)
+    p.add_argument("--temperature", type=float, help="the agent's sampling temperature (default: the endpoint's)")
     p.add_argument("--out", type=Path, required=True, help="trajectories JSONL; episodes already in it are skipped")
-    p.add_argument("--mode", choices=["non-conv", "conv"], default="non-conv")
+    p.add_argument("--mode", choices=["non-conv", "conv"], default="non-conv",
+                   help="non-conv: the task is given up front (default); conv: a simulated user reveals it")
     p.add_argument("--user-model", help="conv mode: the user simulator's model")
     p.add_argument("--user-base-url", help="conv mode: the simulator's endpoint (default: --base-url)")
     p.add_argument("--llm-retries", type=int, default=4, help="retries of a failed LLM call, with backoff (4)")
@@ -557,16 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     def llm_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", type=Path, required=True, help="artifact directory (resumable)")
-        p.add_argument("--model", required=True)
+        p.add_argument("--model", required=True, help="the LLM's model name")
         p.add_argument("--base-url", required=True, help="an OpenAI-compatible endpoint")
-        p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+        p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key (OPENAI_API_KEY)")
         p.add_argument("--concurrency", type=int, default=8, help="LLM requests at once (8)")
         p.add_argument("--max-repairs", type=int, default=2, help="re-asks after an unusable reply (2)")
-        p.add_argument("--llm-retries", type=int, default=4)
-        p.add_argument("--llm-timeout", type=float, default=120.0)
-        p.add_argument("--price-in", type=float, default=0.0, help="$ per million prompt tokens, for the manifest")
-        p.add_argument("--price-out", type=float, default=0.0, help="$ per million completion tokens")
-        p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto")
+        p.add_argument("--llm-retries", type=int, default=4, help="retries of a failed LLM call, with backoff (4)")
+        p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call (120)")
+        p.add_argument("--price-in", type=float, default=0.0, help="$ per million prompt tokens, for the manifest (0)")
+        p.add_argument("--price-out", type=float, default=0.0, help="$ per million completion tokens (0)")
+        p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
+                       help="where candidate code runs: auto (default: a hardened container when an engine and the "
+                            "runtime image exist, else a worker process), container or process")
 
     p = synth_sub.add_parser("skel", help="SkelBuilder: tasks -> checked environment classes (env_metadata.json)")
     p.set_defaults(func=cmd_synth_skel)
@@ -582,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--envs", type=Path, required=True, help="env metadata, e.g. the output of synth skel")
     llm_args(p)
     p.add_argument("--per-env", type=int, default=5, help="scenarios attempted per environment (5)")
-    p.add_argument("--min-task-words", type=int, default=50)
+    p.add_argument("--min-task-words", type=int, default=50, help="shorter task descriptions are rejected (50)")
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)

@@ -31,6 +31,7 @@ from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import session_socket
 from envscaler.pool.manager import PoolConfig, PoolManager
+from envscaler.pool.reflection import enable_reflection
 from envscaler.pool.service import PoolServicer
 from envscaler.runtime.grpc_handlers import service_handler
 from envscaler.runtime.server import grpc_address
@@ -102,6 +103,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    enable_reflection(server, SERVICE_NAME)  # any language: clients can build messages from what it serves
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable

@@ -59,6 +59,8 @@ class ServerConfig:
     sweep: bool = field(default_factory=lambda: os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1")
     # Checks sent by a client (EvaluateRequest.checks): code from outside the scenario. A pool turns them off.
     allow_client_checks: bool = True
+    # gRPC server reflection (host-side `serve` only: the runtime image does not ship grpcio-reflection).
+    reflection: bool = False
 
 
 def grpc_address(listen: str) -> str:
@@ -456,6 +458,10 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     server.add_generic_rpc_handlers([service_handler(pb.DESCRIPTOR.services_by_name["EnvService"], servicer, False)])
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if config.reflection:
+        from envscaler.pool.reflection import enable_reflection
+
+        enable_reflection(server, SERVICE_NAME)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable

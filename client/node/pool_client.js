@@ -6,9 +6,14 @@ const path = require("node:path");
 const grpc = require("@grpc/grpc-js");
 const protoLoader = require("@grpc/proto-loader");
 
-const PROTO_ROOT = path.resolve(__dirname, "..", "..", "proto");
+const fs = require("node:fs");
+
+// The installed package ships its own copy (prepack); in the checkout, the repository's proto/.
+const PROTO_ROOT = [path.join(__dirname, "proto"), path.resolve(__dirname, "..", "..", "proto")]
+  .find((root) => fs.existsSync(path.join(root, "envscaler", "v1", "pool.proto")));
 
 function loadPackage() {
+  if (!PROTO_ROOT) throw new Error("envscaler-runtime-client: envscaler/v1/pool.proto not found (a broken install)");
   const definition = protoLoader.loadSync(path.join(PROTO_ROOT, "envscaler/v1/pool.proto"), {
     includeDirs: [PROTO_ROOT],
     keepCase: true,

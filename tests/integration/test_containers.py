@@ -8,47 +8,32 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
-from testcontainers.core.container import DockerContainer
 
 from envscaler.client import EnvClient
-from envscaler.containers.hardening import Hardening, run_kwargs
-from envscaler.containers.launch import OWNER_LABEL, EnvContainer, wait_ready
+from envscaler.containers.hardening import Hardening
+from envscaler.containers.launch import OWNER_LABEL
+from envscaler.spec import load_corpus
+from envscaler.testing import EnvScalerContainer
 from tests.conftest import SOLUTIONS
-from tests.integration.conftest import SESSION_OWNER
+from tests.integration.conftest import hostile_corpus
 
 pytestmark = pytest.mark.integration
 
 
-def hardened(image: str, socket_dir: Path) -> DockerContainer:
-    kwargs = run_kwargs(Hardening(docker_healthcheck=True), socket_dir)
-    volumes, tmpfs, environment = kwargs.pop("volumes"), kwargs.pop("tmpfs"), kwargs.pop("environment")
-    container = DockerContainer(image, env=environment).with_kwargs(labels={OWNER_LABEL: SESSION_OWNER}, **kwargs)
-    for host, mount in volumes.items():
-        container = container.with_volume_mapping(host, mount["bind"], mount["mode"])
-    for path, options in tmpfs.items():
-        container = container.with_tmpfs_mount(path, options)  # testcontainers passes it through as the options
-    return container
-
-
 @pytest.fixture
-def started(request: pytest.FixtureRequest, socket_dir: Path) -> Iterator[tuple[DockerContainer, EnvClient]]:
-    image = request.getfixturevalue(request.param)
-    container = hardened(image if isinstance(image, str) else image["env_8"], socket_dir)
-    container.start()
-    try:
-        wait_ready(EnvContainer(container.get_wrapped_container(), socket_dir))
-        with EnvClient(f"unix:{socket_dir}/env.sock") as client:
-            yield container, client
-    finally:
-        container.stop()
+def started(request: pytest.FixtureRequest, runtime_image: str) -> Iterator[tuple[EnvScalerContainer, EnvClient]]:
+    """The project's own testcontainers helper (envscaler.testing), as a user would run it."""
+    corpus, env_id = (hostile_corpus(), "env_hostile") if request.param == "hostile" else (load_corpus(), "env_8")
+    with EnvScalerContainer(env_id, corpus=corpus, hardening=Hardening(docker_healthcheck=True)) as container, \
+            container.client() as client:
+        yield container, client
 
 
-@pytest.mark.parametrize("started", ["example_images"], indirect=True)
-def test_hardened_container_solves_a_scenario(started: tuple[DockerContainer, EnvClient]) -> None:
+@pytest.mark.parametrize("started", ["examples"], indirect=True)
+def test_hardened_container_solves_a_scenario(started: tuple[EnvScalerContainer, EnvClient]) -> None:
     container, client = started
     attrs = container.get_wrapped_container().attrs["HostConfig"]
     assert attrs["NetworkMode"] == "none" and attrs["ReadonlyRootfs"] is True
@@ -63,8 +48,8 @@ def test_hardened_container_solves_a_scenario(started: tuple[DockerContainer, En
     assert client.evaluate().reward == 1.0
 
 
-@pytest.mark.parametrize("started", ["hostile_image"], indirect=True)
-def test_the_sandbox_holds(started: tuple[DockerContainer, EnvClient]) -> None:
+@pytest.mark.parametrize("started", ["hostile"], indirect=True)
+def test_the_sandbox_holds(started: tuple[EnvScalerContainer, EnvClient]) -> None:
     _, client = started
     client.reset("t1")
     identity = client.call("whoami").result
@@ -88,8 +73,8 @@ def test_the_sandbox_holds(started: tuple[DockerContainer, EnvClient]) -> None:
     assert client.evaluate().reward == 1.0
 
 
-@pytest.mark.parametrize("started", ["example_images"], indirect=True)
-def test_health_check_and_graceful_sigterm(started: tuple[DockerContainer, EnvClient]) -> None:
+@pytest.mark.parametrize("started", ["examples"], indirect=True)
+def test_health_check_and_graceful_sigterm(started: tuple[EnvScalerContainer, EnvClient]) -> None:
     container, client = started
     client.reset("0915-080130")
     wrapped = container.get_wrapped_container()

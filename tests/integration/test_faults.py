@@ -28,6 +28,7 @@ from tests.integration.engine_proxy import EngineProxy
 
 pytestmark = pytest.mark.integration
 KILLS = int(os.environ.get("ENVSCALER_FAULT_KILLS", "25"))
+KILL_TIMEOUT = max(300.0, 12.0 * KILLS)  # the suite's 300 s fits 25 kills; a soak gets as long in proportion
 
 
 def write_hostile_corpus(folder: Path) -> tuple[Path, Path]:
@@ -64,6 +65,7 @@ def timed_spin(session: PoolSession, outcome: dict[str, object]) -> None:
     outcome["seconds"] = time.monotonic() - started
 
 
+@pytest.mark.timeout(KILL_TIMEOUT)
 def test_containers_killed_mid_call(fault_pool: LocalPool, engine: docker.DockerClient) -> None:
     pool = fault_pool.pool
     replaced = pool.stats().replaced

@@ -48,3 +48,26 @@ def test_node_client_reports_errors_clearly(node_pool: LocalPool, tmp_path: Path
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert done.stderr.strip().startswith("Acquire: NOT_FOUND: unknown env_id 'env_404'")
+
+
+def test_the_packed_package_works_outside_the_checkout(node_pool: LocalPool, tmp_path: Path) -> None:
+    """`npm pack` makes a package that carries its protos and types; installed elsewhere, `require()` finds it."""
+    packed = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(tmp_path)], cwd=NODE_CLIENT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    (tarball,) = json.loads(packed.stdout)
+    contents = {f["path"] for f in tarball["files"]}
+    assert {"pool_client.js", "index.d.ts", "README.md", "proto/envscaler/v1/pool.proto"} <= contents
+    assert not (NODE_CLIENT / "proto").exists()  # postpack removed the copy
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "package.json").write_text('{"name": "user", "version": "1.0.0", "private": true}')
+    subprocess.run(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--silent",
+                    str(tmp_path / tarball["filename"])], cwd=user, check=True, timeout=300)
+    (user / "list.js").write_text(
+        'const { Pool } = require("envscaler-runtime-client");\n'
+        "const pool = new Pool(process.argv[2]);\n"
+        "pool.listEnvs().then((envs) => { console.log(JSON.stringify(envs.map((e) => e.env_id))); pool.close(); });\n")
+    done = subprocess.run(["node", "list.js", node_pool.address], cwd=user, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)) == ["env_2", "env_7"]

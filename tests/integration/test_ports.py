@@ -54,7 +54,7 @@ def wait_serving(pool: Pool, process: subprocess.Popen[bytes], log: Path, timeou
         try:
             if pool.stats().containers >= 1:
                 return
-        except grpc.RpcError:  # not listening yet
+        except (EnvClientError, grpc.RpcError):  # not listening yet
             pass
         time.sleep(0.3)
     pytest.fail("the first pool did not start")
