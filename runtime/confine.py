@@ -124,6 +124,19 @@ def keep_only(*caps: int, inheritable: bool = False) -> None:
     _capset(mask, mask, mask if inheritable else 0)
 
 
+def drop_to(uid: int) -> None:
+    """Become `uid` (and its gid) with no capability at all: bounding set emptied first (while CAP_SETPCAP lasts),
+    ambient set cleared, then every set zeroed. Raises ConfineError when any is left."""
+    drop_bounding()
+    prctl(47, 4)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _capset(0, 0, 0)
+    if capabilities() != (0, 0) or os.getuid() != uid:
+        raise ConfineError(1, f"could not drop every capability as uid {uid}")
+
+
 @dataclass(frozen=True)
 class Isolation:
     """What this server's sandbox actually has, as reported by Describe."""

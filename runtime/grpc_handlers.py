@@ -40,7 +40,9 @@ SESSION_METHODS = session_methods(pb.SessionRequest)
 def session_kind(request: pb.SessionRequest | RequestError) -> str:
     """Which call a Session message makes; a malformed or empty one is a RequestError."""
     if isinstance(request, RequestError):
-        raise request
+        # A fresh exception: raising the one held in `request` would tie it to its own traceback (a cycle that keeps
+        # a large malformed frame alive until the garbage collector happens to run).
+        raise RequestError(request.code, request.message)
     kind = request.WhichOneof("request")
     if kind is None:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one of "
@@ -62,11 +64,12 @@ def _problem(cls: Any, exc: Exception) -> str:
     return f"malformed {cls.DESCRIPTOR.full_name}: {exc}"
 
 
-def parse(cls: Any, raw: bytes) -> Any:
+def parse(cls: Any, raw: bytes | bytearray) -> Any:
     try:
         return cls.FromString(raw)
     except DecodeError as exc:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, _problem(cls, exc)) from None
+        problem = _problem(cls, exc)
+    raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, problem)  # outside the handler: no context holding `raw`
 
 
 def parse_each(cls: Any, raws: Iterator[bytes]) -> Iterator[Any]:

@@ -40,16 +40,17 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Started as root (the sandbox's default): split privileges before anything else runs, no thread exists yet
-    # and no environment data is read; the zygote and the server are fresh interpreters.
+    # Started as root (the sandbox's default): split privileges before anything else runs: the server is exec'd as
+    # its own uid with four capabilities, and starts each lease's zygote as the sandbox uid.
     if os.getuid() == 0 and os.environ.get("ENVSCALER_SANDBOX_SWEEP") == "1":  # set by the runtime image only
-        needed = (1 << confine.CAP_SETUID) | (1 << confine.CAP_SETGID) | (1 << confine.CAP_KILL)
+        needed = sum(1 << cap for cap in launcher.SERVER_CAPABILITIES)
         if confine.capabilities()[0] & needed != needed:
-            print("serve_bundle: started as root without CAP_SETUID, CAP_SETGID and CAP_KILL: cannot run environment "
-                  "code under a uid of its own; add those capabilities or start as a non-root user", file=sys.stderr)
+            print("serve_bundle: started as root without CAP_SETUID, CAP_SETGID, CAP_SETPCAP and CAP_KILL: cannot run "
+                  "environment code under a uid of its own; add those capabilities or start as a non-root user",
+                  file=sys.stderr)
             return 2
         launcher.launch(list(sys.argv[1:] if argv is None else argv))  # never returns: it becomes the server
-    split = launcher.inherited()
+    split = launcher.launched_split()
     confine.set_non_dumpable()
     parser = argparse.ArgumentParser(prog="serve_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)

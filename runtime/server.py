@@ -33,7 +33,6 @@ from envscaler.runtime.grpc_handlers import (
     session_error,
     session_kind,
 )
-from envscaler.runtime.launcher import Prestarted
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
@@ -124,20 +123,19 @@ def parse_json(text: str, what: str) -> Any:
 
 class EnvServicer(pb_grpc.EnvServiceServicer):
     def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig,
-                 prestarted: Prestarted | None = None) -> None:
+                 sandbox_uid: int | None = None) -> None:
         self.spec = spec
         self.scenarios = scenarios
         self.config = config
         self.tools = spec.tools
         self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
-        sandbox = "split" if prestarted is not None else "container" if config.sweep else ""
+        sandbox = "split" if sandbox_uid is not None else "container" if config.sweep else ""
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
             max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes, sandbox=sandbox,
-        ), prestarted)
-        self.isolation = Isolation(server_uid=os.getuid(),
-                                   sandbox_uid=prestarted.sandbox_uid if prestarted else os.getuid(),
+        ), sandbox_uid)
+        self.isolation = Isolation(server_uid=os.getuid(), sandbox_uid=self.zygote.uid,
                                    landlock_abi=confine.landlock_abi(), server_non_dumpable=not confine.is_dumpable())
         self.lock = threading.Lock()
         self.sessions = threading.BoundedSemaphore(MAX_SESSIONS)
@@ -339,7 +337,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 self.episode = None
             self.episode_id = self.scenario_id = ""
             dirty, self.dirty = self.dirty, False
-            self.zygote.renew()
+            try:
+                self.zygote.renew()
+            except WorkerError as exc:  # no clean zygote for the next lease: this sandbox is done
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the sandbox cannot serve another lease: "
+                                                                f"{exc.message}") from None
             route = self._next_route()
             if not self.zygote.alive():
                 try:
@@ -436,7 +438,7 @@ class RunningServer:
 
 
 def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
-                 config: ServerConfig | None = None, prestarted: Prestarted | None = None) -> RunningServer:
+                 config: ServerConfig | None = None, sandbox_uid: int | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
     from envscaler.addresses import NO_REUSEPORT, bind_failure, ensure_free  # here: a merge-friendly diff
 
@@ -448,7 +450,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     if address.startswith("unix:"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address[5:])
-    servicer = EnvServicer(spec, scenarios, config, prestarted)
+    servicer = EnvServicer(spec, scenarios, config, sandbox_uid)
     message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
@@ -506,9 +508,9 @@ def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
 
 
 def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig,
-                  prestarted: Prestarted | None = None) -> int:
+                  sandbox_uid: int | None = None) -> int:
     """Run until SIGTERM or SIGINT; stop gracefully within a second."""
-    running = start_server(spec, scenarios, listen, config, prestarted)
+    running = start_server(spec, scenarios, listen, config, sandbox_uid)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

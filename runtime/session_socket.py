@@ -7,6 +7,7 @@ One thread per connection; connections share the servicer's cap on open sessions
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import threading
@@ -18,6 +19,9 @@ import grpc
 from envscaler import wire
 from envscaler.runtime.grpc_handlers import RequestError, parse, session_error
 from envscaler.v1 import env_pb2 as pb
+
+BIG_FRAME = 4 << 20
+BIG_FRAMES = threading.Lock()
 
 
 def _error_frame(code: grpc.StatusCode, message: str) -> bytes:
@@ -62,19 +66,31 @@ class SessionSocket:
         try:
             while True:
                 try:
-                    body = reader.read()
-                except wire.WireError as exc:
-                    if exc.reason == "too_large":
-                        wire.send(conn, _error_frame(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing"))
+                    big = reader.next_size() > BIG_FRAME
+                except wire.WireError:
                     return
-                try:
-                    request: Any = parse(pb.SessionRequest, body)
-                    if self.route and request.WhichOneof("request") == "end_episode":
-                        request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
-                                               "a lease's route cannot end the episode: release the lease")
-                except RequestError as exc:
-                    request = exc
-                wire.send(conn, wire.frame(self.servicer.session_step(request, None, self if self.route else None)))
+                # Large frames (a database in an init_config) are read, parsed and served one at a time across all
+                # connections: four of them at once would be a quarter of a GiB in a 512 MiB sandbox.
+                with BIG_FRAMES if big else contextlib.nullcontext():
+                    try:
+                        body = reader.read()
+                    except wire.WireError as exc:
+                        if exc.reason == "too_large":
+                            wire.send(conn, _error_frame(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing"))
+                        return
+                    try:
+                        request: Any = parse(pb.SessionRequest, body)
+                        if self.route and request.WhichOneof("request") == "end_episode":
+                            request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
+                                                   "a lease's route cannot end the episode: release the lease")
+                    except RequestError as exc:
+                        request = exc
+                    del body
+                    answer = wire.frame(self.servicer.session_step(request, None, self if self.route else None))
+                    del request
+                    if big:
+                        gc.collect()  # whatever a large request left in a cycle goes now, not at some later pass
+                wire.send(conn, answer)
         except wire.WireError:
             return
         finally:

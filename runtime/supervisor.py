@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envscaler.runtime import framing
-from envscaler.runtime.launcher import Prestarted, worker_argv, worker_env
+from envscaler.runtime.launcher import worker_argv, worker_env
 
 CONTROL_FRAME_BYTES = 64 << 10
 CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
@@ -88,11 +89,6 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _exited(pidfd: int) -> bool:
-    """A pidfd is readable once its process has exited."""
-    return bool(select.select([pidfd], [], [], 0)[0])
-
-
 def sandbox_pids(uid: int) -> list[int]:
     """Every live process whose real uid is `uid` (read from /proc/<pid>/status, which stays readable for
     non-dumpable processes)."""
@@ -130,12 +126,18 @@ def read_check_result(fd: int, timeout: float) -> dict[str, Any]:
     the check's deadline. Anything else is that check's ERROR."""
     deadline = time.monotonic() + timeout
     data = b""
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # handed over by the worker: only a pipe reads as a pipe reads
+        return {"outcome": "ERROR", "message": "the check's result channel is not a pipe"}
+    os.set_blocking(fd, False)  # select() may say readable where read() would block (an out-of-band byte)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             return {"outcome": "ERROR", "message": f"check_func overran its {timeout:g} s deadline"}
         try:
             chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
         except OSError as exc:
             return {"outcome": "ERROR", "message": f"check_func's result channel broke: {exc.strerror}"}
         if not chunk:
@@ -254,42 +256,32 @@ class EpisodeWorker:
 class Zygote:
     """A worker process that loaded the environment module once; forks an episode worker per Reset.
 
-    In a sandbox container the launcher started it as the sandbox uid before becoming this server; nothing here can
-    start another one (no process keeps CAP_SETUID), so its death ends this sandbox. On a host, it is started as
-    our own child, under our uid, and restarted on demand."""
+    In a sandbox container a zygote lives for one lease only: it runs environment code all along, so at the end of
+    the lease it is ended with every process of its uid, and a fresh one (which cleans the sandbox before it loads
+    anything) serves the next. With `sandbox_uid` it runs as that uid, with no capability."""
 
-    def __init__(self, settings: WorkerSettings, prestarted: Prestarted | None = None) -> None:
+    def __init__(self, settings: WorkerSettings, sandbox_uid: int | None = None) -> None:
         self.settings = settings
-        self.prestarted = prestarted
-        self.sandbox_uid = prestarted.sandbox_uid if prestarted is not None else -1
-        self.load_error = ""
+        self.sandbox_uid = sandbox_uid
+        self.uid = os.getuid() if sandbox_uid is None else sandbox_uid  # what its workers run as
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
         self.pid = 0
-        self.pidfd = -1
         self.control: socket.socket | None = None
 
     def start(self) -> None:
         """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
         self.stop()
-        if self.sandbox_uid >= 0:
-            if self.prestarted is None:
-                raise WorkerError("LOAD_FAILED", self.load_error or "the zygote is gone, and this sandbox cannot start "
-                                  "another (environment code runs under a uid of its own): the container must be "
-                                  "replaced")
-            ours, self.pid, self.pidfd = self.prestarted.control, self.prestarted.pid, self.prestarted.pidfd
-            self.prestarted = None
-        else:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.process = subprocess.Popen(worker_argv(theirs.fileno()), pass_fds=[theirs.fileno()],
-                                                env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
-                self.pid = self.process.pid
-            except OSError as exc:
-                ours.close()
-                raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
-            finally:
-                theirs.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.process = subprocess.Popen(worker_argv(theirs.fileno(), self.sandbox_uid), pass_fds=[theirs.fileno()],
+                                            env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
+            self.pid = self.process.pid
+        except OSError as exc:
+            ours.close()
+            raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
+        finally:
+            theirs.close()
         self.control = ours
         try:
             reply = framing.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
@@ -297,17 +289,13 @@ class Zygote:
         except framing.FrameError as exc:
             self.stop()
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
-            self.load_error = f"the environment module failed to load: {reason}"
-            raise WorkerError("LOAD_FAILED", self.load_error) from None
+            raise WorkerError("LOAD_FAILED", f"the environment module failed to load: {reason}") from None
         if not reply.get("ok"):
             self.stop()
-            self.load_error = str(reply.get("message", "unknown load failure"))
-            raise WorkerError("LOAD_FAILED", self.load_error)
+            raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
 
     def alive(self) -> bool:
-        if self.process is not None:
-            return self.process.poll() is None
-        return self.pidfd >= 0 and not _exited(self.pidfd)
+        return self.process is not None and self.process.poll() is None
 
     def _control_request(self, message: dict[str, Any], timeout: float,
                          max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
@@ -329,18 +317,43 @@ class Zygote:
             except (framing.FrameError, OSError) as exc:
                 self.stop()
                 raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
-        if not reply.get("ok") or not fds:
+        problem = self._handover_problem(reply, fds)
+        if problem:
             for fd in fds:
                 os.close(fd)
-            raise WorkerError("PROTOCOL_ERROR", "the zygote did not hand over a worker")
-        pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
-        worker = EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), pidfd)
+            with self.lock:
+                self.stop()
+            raise WorkerError("PROTOCOL_ERROR", f"the zygote did not hand over a worker ({problem}); it was ended")
+        worker = EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
         first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset",
                                expect=("state", "sha256"))
         if not first.get("ok"):
             worker.close()
             raise WorkerError(str(first.get("kind", "RESET_FAILED")), str(first.get("message", "reset failed")))
         return worker, first
+
+    def _handover_problem(self, reply: dict[str, Any], fds: list[int]) -> str:
+        """The zygote runs environment code: its word is checked against the kernel's. The worker must come with a
+        pidfd, for the pid it claims, of a process of the sandbox's uid whose parent is the zygote; only then does
+        the server (which may signal any process) ever signal it."""
+        if reply.get("ok") is not True or len(fds) != 2 or not isinstance(reply.get("pid"), int):
+            return "a reply without a worker socket, a pidfd and a pid"
+        pid = reply["pid"]
+        try:
+            with open(f"/proc/self/fdinfo/{fds[1]}") as info:
+                fields = dict(line.split(":", 1) for line in info.read().splitlines() if ":" in line)
+            with open(f"/proc/{pid}/status") as status:
+                proc = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
+        except OSError:
+            return f"no process {pid}"
+        if fields.get("Pid", "").strip() != str(pid):
+            return f"a pidfd that is not of process {pid}"
+        if int(proc["PPid"].strip()) != self.pid or int(proc["Uid"].split()[0]) != self.uid:
+            return f"process {pid} is not a child of the zygote running as uid {self.uid}"
+        with socket.socket(fileno=os.dup(fds[0])) as channel:
+            if channel.family != socket.AF_UNIX or channel.type != socket.SOCK_STREAM:
+                return "a worker channel that is not a Unix stream socket"
+        return ""
 
     def sweep(self) -> None:
         """Between two episodes: the zygote ends what the last one left running and empties /tmp, /dev/shm and
@@ -354,17 +367,19 @@ class Zygote:
                 self.stop()
 
     def renew(self) -> None:
-        """Between leases: we end every process of the sandbox uid but the zygote (it cannot hide from a uid), then
-        the zygote cleans up as in sweep and forks the next worker, proven ready. A zygote that cannot is replaced."""
+        """Between leases. In a sandbox: end the zygote and every process of its uid (nothing can hide from a uid),
+        then start a fresh zygote, which cleans the sandbox before it loads the module and answers once its first
+        worker is ready; raises WorkerError when it cannot (the container must then be replaced). On a host: the
+        zygote forks a fresh worker, proven ready."""
         with self.lock:
+            if self.settings.sandbox:
+                self.stop()
+                kill_sandbox_processes(self.uid, {os.getpid()})
+                self.start()
+                return
             if not self.alive():
                 return
-            if self.sandbox_uid >= 0:
-                kill_sandbox_processes(self.sandbox_uid, {self.pid})
             try:
-                with contextlib.suppress(OSError):
-                    if self.pidfd >= 0:  # an episode may have stopped it (SIGSTOP) without a Landlock fence
-                        signal.pidfd_send_signal(self.pidfd, signal.SIGCONT)
                 reply, _ = self._control_request({"op": "renew"}, 10.0)
             except (framing.FrameError, OSError):
                 reply = {}
@@ -393,14 +408,4 @@ class Zygote:
                 self.process.kill()
             self.process.wait()
             self.process = None
-        if self.pidfd >= 0:
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            select.select([self.pidfd], [], [], 5.0)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)  # the launcher forked it and became us: it is our child
-            os.close(self.pidfd)
-            self.pidfd = -1
-        if self.sandbox_uid >= 0 and self.pid:
-            kill_sandbox_processes(self.sandbox_uid, set())  # what its episodes left
         self.pid = 0

@@ -24,7 +24,9 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import sys
+import time
 import types
 from typing import Any
 
@@ -479,6 +481,7 @@ def kill_others(keep: set[int]) -> int:
 
 
 def empty_directory(path: str) -> None:
+    """Best effort (between two episodes of one lease, by a zygote that runs environment code)."""
     with contextlib.suppress(OSError):
         for name in os.listdir(path):
             target = os.path.join(path, name)
@@ -489,6 +492,35 @@ def empty_directory(path: str) -> None:
                     os.unlink(target)
             except OSError:
                 continue
+
+
+def wipe(path: str, seconds: float = 5.0) -> list[str]:
+    """Empty `path` whatever was left in it (directories without permissions, chains thousands deep), without
+    recursion: each pass unlinks files, removes empty directories and lifts the children of the others one level up.
+    Returns what is still there (empty: clean)."""
+    if not os.path.isdir(path):
+        return []
+    deadline, lifted = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        names = os.listdir(path)
+        if not names:
+            return []
+        for name in names:
+            target = os.path.join(path, name)
+            try:
+                if not stat.S_ISDIR(os.lstat(target).st_mode):
+                    os.unlink(target)
+                    continue
+                os.chmod(target, 0o700)
+                children = os.listdir(target)
+                if not children:
+                    os.rmdir(target)
+                for child in children:
+                    lifted += 1
+                    os.rename(os.path.join(target, child), os.path.join(path, f".wiped-{lifted}"))
+            except OSError:
+                continue
+    return sorted(os.listdir(path))[:5]
 
 
 @functools.cache
@@ -513,6 +545,19 @@ def remove_ipc() -> int:
                 result = call(ident, 0, 0) if kind == "sem" else call(ident, 0, None)  # IPC_RMID is 0
                 removed += result == 0
     return removed
+
+
+def clean_sandbox() -> str:
+    """The first thing a lease's fresh zygote does, before it loads any environment code (so no environment code has
+    touched it yet): empty every place the sandbox user can write, remove every System V IPC object, and say what
+    could not be cleaned ("" when nothing)."""
+    left = {path: wipe(path) for path in ("/tmp", "/dev/shm", "/dev/mqueue")}
+    remove_ipc()
+    for kind in ("shm", "msg", "sem"):
+        with contextlib.suppress(OSError), open(f"/proc/sysvipc/{kind}") as table:
+            if table.read().splitlines()[1:]:
+                left[f"System V {kind}"] = ["objects"]
+    return "; ".join(f"{place}: {', '.join(names)}" for place, names in left.items() if names)
 
 
 def clean_between_episodes(sandbox: str, keep: set[int]) -> None:
@@ -581,6 +626,12 @@ def serve(control: socket.socket) -> None:
     load = framing.recv(control, MAX_REQUEST_BYTES)
     settings = load.get("settings") or {}
     sandbox = str(settings.get("sandbox", ""))
+    if sandbox:
+        dirty = clean_sandbox()
+        if dirty:
+            framing.send(control, _error("LOAD_FAILED", f"the sandbox could not be cleaned for a new lease ({dirty}); "
+                                                        "it must be replaced"))
+            return
     apply_limits(settings.get("limits") or {})
     try:
         cls = load_class(load["code"], load["class_name"], load.get("env_id", "env"))
@@ -593,8 +644,10 @@ def serve(control: socket.socket) -> None:
         return
     tools = tool_signatures(cls, [str(name) for name in load.get("tools") or []])
     gc.freeze()  # keep the collector from writing to shared pages in every forked worker
-    framing.send(control, {"ok": True})
     spare = Spare(control, cls, tools, settings)
+    # Loaded, and the first episode's worker is ready: the lease can begin.
+    framing.send(control, {"ok": True} if spare.proven_ready(READY_TIMEOUT)
+                 else _error("LOAD_FAILED", "the first worker did not become ready"))
     while True:
         try:
             request = framing.recv(control, MAX_REQUEST_BYTES)
@@ -631,6 +684,8 @@ def serve(control: socket.socket) -> None:
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    if len(sys.argv) > 3 and sys.argv[2] == "--as":  # started by a server that holds CAP_SETUID: drop it all first
+        confine.drop_to(int(sys.argv[3]))
     # No other process of this uid may ptrace the zygote or read its memory (forked workers inherit this), and
     # module-level code already runs in a Landlock domain: it cannot signal or ptrace the server.
     confine.set_non_dumpable()
