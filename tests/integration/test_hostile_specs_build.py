@@ -18,11 +18,11 @@ import pytest
 
 from envscaler.client import EnvClient, EnvClientError
 from envscaler.client.pool_client import Pool
-from envscaler.containers.launch import EnvContainer, remove_socket_directory, socket_directory, wait_ready
+from envscaler.containers.launch import running
 from envscaler.images.build import build_envs
 from envscaler.spec import Corpus
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path, load_corpus
-from tests.integration.test_containers import hardened
+from tests.integration.conftest import SESSION_OWNER
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +74,9 @@ def test_env_ids_differing_only_in_case_get_distinct_images(engine: docker.Docke
     try:
         for env_id, summary in (("Env_A", "the upper-case one"), ("env_a", "the lower-case one")):
             assert images[env_id].labels["envscaler.env-id"] == env_id
-            socket_dir = socket_directory()
-            container = hardened(tags[env_id], socket_dir)
-            container.start()
-            try:
-                wait_ready(EnvContainer(container.get_wrapped_container(), socket_dir))
-                with EnvClient(f"unix:{socket_dir}/env.sock") as client:
-                    info = client.describe()
-                assert (info.env_id, info.environment_summary) == (env_id, summary)
-            finally:
-                container.stop()
-                remove_socket_directory(socket_dir)
+            with running(engine, tags[env_id], SESSION_OWNER) as env, EnvClient(env.address) as client:
+                info = client.describe()
+            assert (info.env_id, info.environment_summary) == (env_id, summary)
     finally:
         for tag in tags.values():
             engine.images.remove(tag)
