@@ -34,8 +34,18 @@ class FrameError(Exception):
         self.reason = reason  # "eof" | "timeout" | "protocol"
 
 
+class RawJSON(bytes):
+    """A top-level value that is already JSON text, sent as is: the server passes a scenario's init_config from
+    its bundle file to the worker without parsing it (a large database is parsed once, by the worker)."""
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = [(key, value) for key, value in message.items() if isinstance(value, RawJSON)]
+    body = json.dumps({k: v for k, v in message.items() if not isinstance(v, RawJSON)},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    if raw:
+        parts = [body[:-1]] + [json.dumps(key).encode() + b":" + value for key, value in raw]
+        body = parts[0] + (b"," if len(parts[0]) > 1 else b"") + b",".join(parts[1:]) + b"}"
     return HEADER.pack(len(body)) + body
 
 

@@ -1,7 +1,8 @@
 """What a sandbox container runs: `python -m envscaler.runtime.serve_bundle BUNDLE --listen ADDRESS`.
 
-BUNDLE is the environment as plain JSON (runtime/served.py), validated when the
-image was built; this entry imports no pydantic and no CLI, so each sandbox's
+BUNDLE is the environment as plain JSON (runtime/served.py): a bundle directory
+(scenarios stay on disk, read one per Reset) or a single JSON file, validated when
+the image was built; this entry imports no pydantic and no CLI, so each sandbox's
 server process stays small.
 """
 
@@ -26,6 +27,8 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--observation", choices=["repr", "json"], default="repr",
                         help="what the agent sees: EnvScaler's str(result) (repr) or canonical JSON")
     parser.add_argument("--max-result-bytes", type=int, default=1 << 20, help="cap on a result's size (1 MiB)")
+    parser.add_argument("--max-state-bytes", type=int, default=48 << 20,
+                        help="cap on a state sent by Reset and GetState (48 MiB; tool results have their own cap)")
     parser.add_argument("--memory-bytes", type=int, default=int(os.environ.get("ENVSCALER_WORKER_MEMORY_BYTES", 0)),
                         help="RLIMIT_AS per worker (0: none; default from ENVSCALER_WORKER_MEMORY_BYTES)")
 
@@ -35,7 +38,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
     return ServerConfig(call_timeout=args.call_timeout, reset_timeout=max(args.call_timeout, 10.0),
                         observation=args.observation, max_result_bytes=args.max_result_bytes,
-                        memory_bytes=args.memory_bytes,
+                        memory_bytes=args.memory_bytes, max_state_bytes=args.max_state_bytes,
                         allow_client_checks=os.environ.get("ENVSCALER_CLIENT_CHECKS", "1") == "1")
 
 
