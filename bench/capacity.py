@@ -128,7 +128,10 @@ def measure(client: docker.DockerClient, tag: str, count: int, size: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.capacity", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the cells of gigabytes")
+    parser.add_argument("--cell", action="append", default=[], metavar="COUNTxSTATE",
+                        help="run only this cell, e.g. 1x30MB (repeatable); printed, results files untouched")
     args = parser.parse_args()
+    cells = {tuple(c.replace(" ", "").upper().split("X", 1)) for c in args.cell}
     client = connect()
     launch.reap(client, OWNER)
     runtime = client.images.get(ensure_runtime(client, None, Path(tempfile.gettempdir()) / "bench-capacity.log")).attrs
@@ -136,6 +139,8 @@ def main() -> None:
     for label, size in SIZES.items():
         for count in COUNTS:
             if (count, label) in SKIPPED or (args.quick and (count, label) in HEAVY):
+                continue
+            if cells and (str(count), label.replace(" ", "").upper()) not in cells:
                 continue
             tag, build_s, layer = build(client, runtime, count, size)
             try:
@@ -145,6 +150,8 @@ def main() -> None:
                 client.images.remove(tag, force=True)
             print(json.dumps(row), flush=True)
             rows.append(row)
+    if cells:
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "capacity.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
     lines = ["# Memory per container vs scenarios and state size", "", f"Machine: {machine()}. One container, "

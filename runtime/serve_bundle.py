@@ -9,6 +9,9 @@ server process stays small.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import sys
 from pathlib import Path
@@ -42,6 +45,13 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
                         allow_client_checks=os.environ.get("ENVSCALER_CLIENT_CHECKS", "1") == "1")
 
 
+def _return_large_buffers() -> None:
+    """A fixed mmap threshold: a Reset's or GetState's tens of MiB go back to the system when freed, instead of
+    staying in the heap under glibc's dynamic threshold (the server would keep its largest state's size)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+
+
 def main(argv: list[str] | None = None) -> int:
     # Started as root (the sandbox's default): split privileges before anything else runs: the server is exec'd as
     # its own uid with four capabilities, and starts each lease's zygote as the sandbox uid.
@@ -55,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         launcher.launch(list(sys.argv[1:] if argv is None else argv))  # never returns: it becomes the server
     split = launcher.launched_split()
     confine.set_non_dumpable()
+    _return_large_buffers()
     parser = argparse.ArgumentParser(prog="serve_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
