@@ -406,10 +406,6 @@ def apply_limits(limits: dict[str, int]) -> None:
     table = {"memory_bytes": resource.RLIMIT_AS, "file_bytes": resource.RLIMIT_FSIZE,
              "open_files": resource.RLIMIT_NOFILE}
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # When the container runs out of memory, the kernel kills environment code first (this process and every
-    # worker and check forked from it), never the server: the episode fails and says so, the container lives.
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
-        adj.write("1000")
     for key, which in table.items():
         value = int(limits.get(key, 0))
         if value > 0:
@@ -720,6 +716,11 @@ def serve(control: socket.socket) -> None:
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    # When the container runs out of memory, the kernel kills environment code first (this process and every
+    # worker and check forked from it), never the server: the episode fails and says so, the container lives.
+    # Raised first, while this process's /proc files are still its own to write.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write("1000")
     if len(sys.argv) > 3 and sys.argv[2] == "--as":  # started by a server that holds CAP_SETUID: drop it all first
         confine.drop_to(int(sys.argv[3]))
     # No other process of this uid may ptrace the zygote or read its memory (forked workers inherit this), and

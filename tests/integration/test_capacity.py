@@ -102,3 +102,17 @@ def test_only_the_servers_uid_can_read_the_bundle(engine: docker.DockerClient, e
 
     assert run("10001:10001").startswith("read ")
     assert run("10002:10002") == "denied 13"  # environment code's uid: not its tasks or checks
+
+
+def test_environment_code_is_what_the_kernel_kills_first(engine: docker.DockerClient,
+                                                         example_images: dict[str, str]) -> None:
+    from envscaler.containers import launch
+
+    with launch.running(engine, example_images["env_4"], "test-capacity") as env:
+        with EnvClient(env.address) as client:
+            client.reset(next(iter(load_corpus().scenarios_of("env_4"))))
+        adjust = {}
+        for pid, user, *_ in env.container.top(ps_args="-o pid,user,args")["Processes"]:
+            adjust.setdefault(user, set()).add(Path(f"/proc/{pid}/oom_score_adj").read_text().strip())
+    assert adjust["10002"] == {"1000"}  # zygote, workers: killed first when the container runs out of memory
+    assert adjust["10001"] == {"0"}  # the server is not
