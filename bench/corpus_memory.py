@@ -4,7 +4,7 @@
 
 "Before" runs spec/loader.py and spec/validate.py as they were at the merge base
 with main (read from git), "after" the current ones; each in a fresh process,
-whose peak RSS (ru_maxrss) is reported. Prints a Markdown table.
+whose peak RSS (VmHWM) is reported. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ TASKS = {
     "load (build, replay, serve)": "corpus = loader.load_corpus(Path(sys.argv[1]), Path(sys.argv[2]))\n",
     "validate": "report = validate.validate_files(Path(sys.argv[1]), Path(sys.argv[2]))\n",
 }
-MEASURE = ("import resource, sys, time\nfrom pathlib import Path\nstarted = time.perf_counter()\n{setup}{task}"
-           "print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+# VmHWM: the process's own peak RSS (ru_maxrss would carry this parent's over exec).
+MEASURE = ("import sys, time\nfrom pathlib import Path\nstarted = time.perf_counter()\n{setup}{task}"
+           "print(time.perf_counter() - started, "
+           "next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))\n")
 
 
 def run(setup: str, task: str, envs: Path, scenarios: Path) -> tuple[float, float]:
