@@ -23,7 +23,8 @@ from envscaler.spec import load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCKERFILE = """FROM {runtime}
-COPY env.json scenarios.json /opt/envscaler/env/
+COPY env.json /opt/envscaler/env/
+COPY served /opt/envscaler/env/served
 LABEL envscaler.env-id={env_id}
 CMD ["serve", "--env", "{env_id}", "--envs", "/opt/envscaler/env/env.json", "--scenarios", \
 "/opt/envscaler/env/scenarios.json", "--listen", "unix:/run/envscaler/env.sock"]
@@ -32,7 +33,8 @@ CMD ["serve", "--env", "{env_id}", "--envs", "/opt/envscaler/env/env.json", "--s
 
 def docker_build_seconds(client, runtime: str, corpus, env_id: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in env_files(corpus.env(env_id), corpus.scenarios_of(env_id)).items():
+        for name, data in env_files(corpus.env(env_id), corpus.scenarios_of(env_id)):
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / name).write_bytes(data)
         (Path(tmp) / "Dockerfile").write_text(DOCKERFILE.format(runtime=runtime, env_id=env_id))
         tag = f"envscaler-bench/{env_id}:docker-build"

@@ -27,10 +27,19 @@ from docker.models.containers import Container
 from envscaler.containers.hardening import SERVER_UID, Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.images.env_image import SOCKET_DIR
+from envscaler.pool.failures import StartFailure, classify
 from envscaler.runtime.healthcheck import check
 from envscaler.wire import session_socket_path
 
 OWNER_LABEL = "envscaler.owner"
+
+
+class StartError(EngineError):
+    """A container that did not come to serve, with what it left behind (why it died, its last log lines)."""
+
+    def __init__(self, message: str, failure: StartFailure) -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 @dataclass
@@ -139,10 +148,37 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
             return
         env.container.reload()
         if env.container.status in ("exited", "dead"):
-            logs = env.container.logs(tail=5).decode(errors="replace").strip()
-            raise EngineError(f"container {env.container.name} exited before serving: {logs}")
+            raise died_before_serving(env)
         time.sleep(0.02)
-    raise EngineError(f"container {env.container.name} was not serving after {timeout:g} s")
+    failure = classify(env.container.attrs.get("State") or {}, _logs(env), _memory(env),
+                       detail=f"not serving after {timeout:g} s")
+    raise StartError(f"container {env.container.name} was not serving after {timeout:g} s", failure)
+
+
+def _logs(env: EnvContainer, lines: int = 10) -> str:
+    try:
+        return env.container.logs(tail=lines).decode(errors="replace").strip()
+    except Exception:  # gone already, or the engine is away: the cause is still known from its state
+        return ""
+
+
+def _memory(env: EnvContainer) -> int:
+    return int((env.container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+
+
+def died_before_serving(env: EnvContainer) -> StartError:
+    """Why a container exited before it served: killed for memory (OOM, exit 137), or its status and output."""
+    state = env.container.attrs.get("State") or {}
+    logs = _logs(env)
+    failure = classify(state, logs, _memory(env))
+    name = env.container.name
+    if failure.reason == "oom":
+        limit = f"{failure.memory_bytes >> 20} MiB" if failure.memory_bytes else "its limit"
+        output = f"; last output: {logs.splitlines()[-1][:200]}" if logs else ""
+        return StartError(f"container {name} was killed for memory before serving (limit {limit}, exit "
+                          f"{failure.exit_code}): raise --memory-mb{output}", failure)
+    return StartError(f"container {name} exited with status {failure.exit_code} before serving: "
+                      f"{logs or '(no output)'}", failure)
 
 
 def remove(env: EnvContainer) -> bool:

@@ -37,9 +37,10 @@ def _corpus_args(parser: argparse.ArgumentParser) -> None:
                                                        "examples when --envs is not given")
 
 
-def _load(args: argparse.Namespace) -> Corpus:
+def _load(args: argparse.Namespace, only: str | None = None) -> Corpus:
+    """The corpus; with `only`, just that environment's scenarios (a large file is not held whole)."""
     try:
-        return load_corpus(args.envs, args.scenarios)
+        return load_corpus(args.envs, args.scenarios, only=only)
     except SpecError as exc:
         raise CliError(f"cannot load the corpus (run `envscaler-runtime validate` for a full report):\n{exc}") from None
 
@@ -122,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from envscaler.runtime.server import grpc_address, serve_forever
     from envscaler.spec.toolschema import SchemaError
 
-    corpus = _load(args)
+    corpus = _load(args, only=args.env)
     try:
         spec = corpus.env(args.env)
         grpc_address(args.listen)
@@ -157,7 +158,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         except EnvClientError as exc:
             raise CliError(str(exc)) from None
         return _print_replay(args, report, f"pooled container (pool at {args.pool})")
-    corpus = _load(args)
+    corpus = _load(args, only=args.env)
     try:
         spec = corpus.env(args.env)
         corpus.scenario(args.env, args.scenario)

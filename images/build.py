@@ -6,6 +6,7 @@ bad spec fails alone with the validator's message.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ import docker
 import docker.errors
 
 from envscaler.images.base import ensure_base
-from envscaler.images.env_image import EnvImage, load_archive, plan_image
+from envscaler.images.env_image import EnvImage, content_hash, image_tag, plan_image, write_archive
 from envscaler.images.runtime_image import build_runtime
 from envscaler.spec.loader import Corpus
 from envscaler.spec.validate import validate_env, validate_scenario
@@ -74,20 +75,21 @@ def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, on
 
     def plan(env_id: str) -> EnvImage | BuildResult:
         started = time.perf_counter()
+        spec, scenarios = corpus.envs[env_id], corpus.scenarios_of(env_id)
         try:
             errors = static_errors(corpus, env_id)
-            image = None if errors else plan_image(corpus.envs[env_id], corpus.scenarios_of(env_id), runtime["Id"],
-                                                   tool_schemas)
+            digest = None if errors else content_hash(spec, scenarios, runtime["Id"], tool_schemas)
         except (ValueError, RecursionError) as exc:  # SchemaError, SpecError, JSON that nests too deeply: this env only
             errors = [f"{env_id}: " + ("nests too deeply" if isinstance(exc, RecursionError) else
                                        "holds a string that is not valid Unicode (a lone surrogate)"
                                        if isinstance(exc, UnicodeEncodeError) else str(exc))]
-            image = None
-        if image is None:
+            digest = None
+        if digest is None:
             return BuildResult(env_id, "", "failed", seconds=time.perf_counter() - started, message="; ".join(errors))
-        if _existing_hash(client, image.tag) == image.content_hash:
-            return BuildResult(env_id, image.tag, "cached", len(image.layer), time.perf_counter() - started)
-        return image
+        tag = image_tag(env_id, digest)
+        if _existing_hash(client, tag) == digest:  # recognised from its hash: no layer written
+            return BuildResult(env_id, tag, "cached", 0, time.perf_counter() - started)
+        return plan_image(spec, scenarios, runtime["Id"], tool_schemas)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         planned = list(pool.map(plan, env_ids))
@@ -96,13 +98,20 @@ def build_envs(client: docker.DockerClient, corpus: Corpus, runtime_tag: str, on
         if isinstance(item, BuildResult):
             results[item.env_id] = item
             progress(1)
-    for batch in _batches(to_load, BATCH):
-        started = time.perf_counter()
-        client.images.load(load_archive(runtime, batch))
-        each = (time.perf_counter() - started) / len(batch)
-        for image in batch:
-            results[image.env_id] = BuildResult(image.env_id, image.tag, "built", len(image.layer), each)
-        progress(len(batch))
+    try:
+        for batch in _batches(to_load, BATCH):
+            started = time.perf_counter()
+            with tempfile.TemporaryFile() as archive:  # streamed to the engine from disk
+                write_archive(runtime, batch, archive)
+                archive.seek(0)
+                client.images.load(archive)
+            each = (time.perf_counter() - started) / len(batch)
+            for image in batch:
+                results[image.env_id] = BuildResult(image.env_id, image.tag, "built", image.layer_bytes, each)
+            progress(len(batch))
+    finally:
+        for image in to_load:
+            image.discard()
     order = {env_id: i for i, env_id in enumerate(env_ids)}
     return sorted(results.values(), key=lambda r: order.get(r.env_id, -1))
 

@@ -27,6 +27,7 @@ from envscaler import wire
 from envscaler.containers import launch
 from envscaler.containers.hardening import Hardening
 from envscaler.pool import liveness
+from envscaler.pool.failures import FailureBook, classify
 from envscaler.pool.metrics import PoolMetrics
 from envscaler.pool.policy import EnvCounts, plan
 from envscaler.runtime.grpc_handlers import RequestError
@@ -131,6 +132,8 @@ class PoolManager:
         self.retry_at: dict[str, float] = {}
         self.totals: Counter[str] = Counter()  # acquired, replaced, expired
         self.last_error: dict[str, str] = {}
+        self.book = FailureBook()  # why starts fail, the backoff, and which environments are failing
+        self._died_starting: dict[str, str] = {}  # container name -> event, for containers not yet serving
         self.stopping = False
         self._changed = asyncio.Event()
         self._kick = asyncio.Event()
@@ -240,7 +243,12 @@ class PoolManager:
                 slot.env = env
                 self.by_container[env.container.name] = slot
                 await asyncio.to_thread(launch.wait_ready, env, self.config.ready_timeout)
+                if self._died_starting.pop(env.container.name, None) is not None:  # died just as it served
+                    await asyncio.to_thread(env.container.reload)
+                    raise launch.died_before_serving(env)
             except Exception as exc:  # a broken image or engine: count it, back off, try again later
+                if slot.env is not None:
+                    self._died_starting.pop(slot.env.container.name, None)
                 if slot.state == "starting":
                     self._start_failed(slot, exc)
                 return
@@ -248,7 +256,11 @@ class PoolManager:
             return
         self.metrics.starts.observe(time.perf_counter() - started)
         self.failures[slot.env_id] = 0
-        slot.channel = grpc.aio.insecure_channel(env.address)
+        self.book.started(slot.env_id)
+        self.retry_at.pop(slot.env_id, None)
+        # A state the caller asked for (Reset, GetState) may be tens of MiB: the same cap as the session socket's.
+        slot.channel = grpc.aio.insecure_channel(env.address, options=[
+            ("grpc.max_receive_message_length", wire.MAX_FRAME), ("grpc.max_send_message_length", wire.MAX_FRAME)])
         slot.stub = pb_grpc.EnvServiceStub(slot.channel)
         try:  # the first lease's route (and proof that the zygote and its first worker are ready)
             ended = await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
@@ -264,13 +276,17 @@ class PoolManager:
         self.kick()
 
     def _start_failed(self, slot: Slot, exc: Exception) -> None:
-        self.failures[slot.env_id] += 1
+        failure = exc.failure if isinstance(exc, launch.StartError) else classify(None, detail=str(exc))
+        now = asyncio.get_running_loop().time()
+        backoff = self.book.failed(slot.env_id, failure, now)
+        self.failures[slot.env_id] = self.book.envs[slot.env_id].consecutive
+        self.retry_at[slot.env_id] = self.book.envs[slot.env_id].retry_at
         self.last_error[slot.env_id] = str(exc)[:300]
         self.metrics.errors.labels(kind="container_start").inc()
-        backoff = min(30.0, 0.5 * 2 ** self.failures[slot.env_id])
-        self.retry_at[slot.env_id] = asyncio.get_running_loop().time() + backoff
+        self.metrics.start_failures.labels(env=slot.env_id, reason=failure.reason).inc()
         log.warning("starting a container of %s failed (%s); retrying in %.1f s", slot.env_id, exc, backoff)
         self._retire(slot, "start_failed", replace=False)
+        self._notify()  # an Acquire waiting for this environment may now be refused with the cause
 
     async def _pace(self) -> None:
         """Rate-bound container creation: at most starts_per_second."""
@@ -342,8 +358,13 @@ class PoolManager:
         slot = self.by_container.get(name)
         if slot is None or slot.state in ("removing", "dead"):
             return
+        if slot.state == "starting":
+            # Not serving yet: its start fails, and _create records why (OOM, exit status, logs) and backs off.
+            self._died_starting.setdefault(name, status)
+            return
         reason = "ran out of memory" if status == "oom" else "exited"
-        self.metrics.errors.labels(kind="container_died").inc()
+        self.metrics.errors.labels(kind="container_died_oom" if status == "oom" else "container_died").inc()
+        self.book.reasons[(slot.env_id, "died_oom" if status == "oom" else "died")] += 1  # after serving
         if slot.state in ("leased", "releasing") and slot.lease_id:
             # Keep the lease, to tell its holder; the container goes now.
             slot.dead = f"the sandbox container of this lease {reason}"
@@ -368,6 +389,7 @@ class PoolManager:
         deadline = started + (wait or self.config.acquire_wait)
         slot = self._take_idle(env_id)
         if slot is None:
+            self._refuse_if_failing(env_id)
             self.waiting[env_id] += 1
             self.kick()
             try:
@@ -380,6 +402,8 @@ class PoolManager:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(changed.wait(), timeout=remaining)
                     slot = self._take_idle(env_id)
+                    if slot is None:
+                        self._refuse_if_failing(env_id)
             finally:
                 self.waiting[env_id] -= 1
         self.metrics.acquire_wait.observe(loop.time() - started)
@@ -406,14 +430,24 @@ class PoolManager:
                 return slot
         return None
 
+    def _refuse_if_failing(self, env_id: str) -> None:
+        """An environment whose containers keep failing to start: say why now, rather than wait for none."""
+        cause = self.book.failing(env_id)
+        if cause:
+            self.metrics.errors.labels(kind="env_failing").inc()
+            raise PoolError(grpc.StatusCode.FAILED_PRECONDITION, cause)
+
     def _exhausted_message(self, env_id: str, wait: float) -> str:
         counts = self.counts()
         mine = counts.get(env_id, EnvCounts())
         busy = sum(c.leased for c in counts.values())
-        detail = f"; last start failure: {self.last_error[env_id]}" if self.failures[env_id] else ""
-        return (f"no container of {env_id} became free within {wait or self.config.acquire_wait:g} s "
-                f"(pool size {self.config.size}: {busy} leased; {env_id}: {mine.leased} leased, {mine.starting} "
-                f"starting){detail}. Release leases, wait longer or raise --size.")
+        waited = (f"no container of {env_id} became free within {wait or self.config.acquire_wait:g} s "
+                  f"(pool size {self.config.size}: {busy} leased; {env_id}: {mine.leased} leased, {mine.starting} "
+                  f"starting)")
+        cause = self.book.last_cause(env_id)
+        if cause:  # more containers would fail the same way: no advice to raise --size
+            return f"{waited}; its last start failed: {cause}"
+        return f"{waited}. Release leases, wait longer or raise --size."
 
     def lease(self, lease_id: str) -> LeaseInfo:
         lease = self.leases.get(lease_id)
@@ -585,8 +619,11 @@ class PoolManager:
         return {
             "size": self.config.size,
             "containers": sum(c.total for c in counts.values()),
+            # failed: every failed start so far; failing: the cause, while starts keep failing
             "envs": {env: {"idle": c.idle, "leased": c.leased, "starting": c.starting,
-                           "failed": self.failures[env]} for env, c in counts.items()},
+                           "failed": self.book.total(env), "failing": self.book.failing(env),
+                           "reasons": {r: n for (e, r), n in self.book.reasons.items() if e == env}}
+                     for env, c in counts.items()},
             "acquired": self.totals["acquired"], "replaced": self.totals["replaced"],
             "expired": self.totals["expired"],
         }

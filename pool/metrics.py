@@ -24,6 +24,9 @@ class PoolMetrics:
         self.errors = Counter("envscaler_pool_errors_total", "Errors by kind", ["kind"], registry=r)
         self.replacements = Counter("envscaler_pool_replacements_total", "Containers destroyed and replaced",
                                     ["reason"], registry=r)
+        self.start_failures = Counter("envscaler_pool_start_failures_total", "Containers that failed to start, "
+                                      "by environment and reason (oom, exited, not_ready, engine)",
+                                      ["env", "reason"], registry=r)
         self.expired = Counter("envscaler_pool_leases_expired_total", "Leases reclaimed after their TTL",
                                registry=r)
         self.starts = Histogram("envscaler_pool_container_start_seconds", "From create to SERVING",

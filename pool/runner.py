@@ -177,7 +177,8 @@ class LocalPool:
         if not self._started.wait(timeout=60) or self._error:
             raise EngineError(f"the local pool did not start: {self._error}")
         self.pool = Pool(self.address)
-        self.wait_ready(min(self.options.size, len(images)), self.ready_timeout)
+        if self.ready_timeout > 0:  # 0: do not wait for warm containers (they may never come)
+            self.wait_ready(min(self.options.size, len(images)), self.ready_timeout)
         return self
 
     def _run(self, client: docker.DockerClient, images: dict[str, str]) -> None:

@@ -125,7 +125,7 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
     async def Stats(self, request: ppb.StatsRequest, context: grpc.aio.ServicerContext) -> ppb.StatsResponse:
         stats = self.manager.stats()
         envs = [ppb.EnvStats(env_id=env, idle=c["idle"], leased=c["leased"], starting=c["starting"],
-                             failed=c["failed"]) for env, c in stats["envs"].items()]
+                             failed=c["failed"], failing=c["failing"]) for env, c in stats["envs"].items()]
         return ppb.StatsResponse(size=stats["size"], containers=stats["containers"], envs=envs,
                                  acquired=stats["acquired"], replaced=stats["replaced"],
                                  leases_expired=stats["expired"])

@@ -34,9 +34,27 @@ class FrameError(Exception):
         self.reason = reason  # "eof" | "timeout" | "protocol"
 
 
+class RawJSON:
+    """A top-level value that is already JSON text, sent as is: the server passes a scenario's init_config from
+    its bundle file to the worker without parsing it (a large database is parsed once, by the worker)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
-    return HEADER.pack(len(body)) + body
+    raw = [(key, value.data) for key, value in message.items() if isinstance(value, RawJSON)]
+    body = json.dumps({k: v for k, v in message.items() if not isinstance(v, RawJSON)},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    if not raw:
+        return HEADER.pack(len(body)) + body
+    parts = [body[:-1]]  # the object without its closing brace, then each raw member: one copy of a large value
+    for key, data in raw:
+        parts += [b"," if len(parts) > 1 or len(body) > 2 else b"", json.dumps(key).encode(), b":", data]
+    parts.append(b"}")
+    return b"".join([HEADER.pack(sum(map(len, parts))), *parts])
 
 
 def set_deadline(sock: socket.socket, deadline: float) -> None:

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.runtime import confine
 from envscaler.runtime.confine import Isolation
+from envscaler.runtime.framing import RawJSON
 from envscaler.runtime.grpc_handlers import (
     SESSION_METHODS,
     RequestError,
@@ -33,7 +34,7 @@ from envscaler.runtime.grpc_handlers import (
     session_error,
     session_kind,
 )
-from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, from_spec
+from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, from_spec, scenario_checks
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
@@ -52,6 +53,7 @@ class ServerConfig:
     observation: str = "repr"
     max_result_bytes: int = 1 << 20
     max_argument_bytes: int = 1 << 20
+    max_state_bytes: int = 48 << 20  # Reset's and GetState's state; under the pool's 64 MiB message cap
     memory_bytes: int = 0
     max_workers: int = 8
     # In a sandbox container (the image sets ENVSCALER_SANDBOX_SWEEP=1): clean the namespace between leases.
@@ -122,7 +124,7 @@ def parse_json(text: str, what: str) -> Any:
 
 
 class EnvServicer(pb_grpc.EnvServiceServicer):
-    def __init__(self, spec: ServedEnv, scenarios: dict[str, ServedScenario], config: ServerConfig,
+    def __init__(self, spec: ServedEnv, scenarios: Mapping[str, ServedScenario], config: ServerConfig,
                  sandbox_uid: int | None = None) -> None:
         self.spec = spec
         self.scenarios = scenarios
@@ -134,6 +136,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
             max_result_bytes=config.max_result_bytes, memory_bytes=config.memory_bytes, sandbox=sandbox,
+            max_state_bytes=config.max_state_bytes,
         ), sandbox_uid)
         self.isolation = Isolation(server_uid=os.getuid(), sandbox_uid=self.zygote.uid,
                                    landlock_abi=confine.landlock_abi(), server_non_dumpable=not confine.is_dumpable())
@@ -213,12 +216,14 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         target = request.WhichOneof("target")
         scenario_id, task, init_config = "", "", {}
         if target == "scenario_id":
-            scenario = self.scenarios.get(request.scenario_id)
+            scenario = self._read_scenario(request.scenario_id)  # init_config: a bundle's JSON text, unparsed
             if scenario is None:
                 known = ", ".join(list(self.scenarios)[:10]) or "none"
                 raise RequestError(grpc.StatusCode.NOT_FOUND,
                               f"unknown scenario {request.scenario_id[:80]!r} for {self.spec.env_id} (known: {known})")
-            scenario_id, task, init_config = scenario.task_id, scenario.task, scenario.init_config
+            scenario_id, task, init_config = scenario
+            if isinstance(init_config, bytes):
+                init_config = RawJSON(init_config)
         elif target == "init_config_json":
             try:
                 init_config = parse_json(request.init_config_json, "init_config_json")
@@ -385,11 +390,23 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         if not scenario_id:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                           "the episode was reset to an explicit init_config: name a scenario_id to evaluate")
-        scenario = self.scenarios.get(scenario_id)
-        if scenario is None:
+        try:
+            checks = scenario_checks(self.scenarios, scenario_id)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RequestError(grpc.StatusCode.INTERNAL, f"cannot read the checks of scenario {scenario_id[:80]!r} "
+                                                         f"from the bundle: {exc}") from None
+        if checks is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND,
                                f"unknown scenario {scenario_id[:80]!r} for {self.spec.env_id}")
-        return scenario_id, scenario.checklist_with_func
+        return scenario_id, checks
+
+    def _read_scenario(self, scenario_id: str) -> tuple[str, str, Any] | None:
+        """A scenario's id, task and init_config, read now (a bundle store's from disk); None when unknown."""
+        try:
+            return for_reset(self.scenarios, scenario_id)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RequestError(grpc.StatusCode.INTERNAL, f"cannot read scenario {scenario_id[:80]!r} "
+                                                         f"from the bundle: {exc}") from None
 
     def _next_route(self) -> str:
         """Close the ending lease's route (listener and connections) and open the next lease's, under a name no one
@@ -451,7 +468,8 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address[5:])
     servicer = EnvServicer(spec, scenarios, config, sandbox_uid)
-    message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes)
+    message_cap = max(4 << 20, 2 * config.max_argument_bytes, 5 * config.max_result_bytes,
+                      config.max_state_bytes + (1 << 20))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
         options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap),

@@ -43,6 +43,7 @@ class WorkerSettings:
     tools: tuple[str, ...]
     observation: str = "repr"  # "repr" (EnvScaler's str(result)) or "json"
     max_result_bytes: int = 1 << 20
+    max_state_bytes: int = 48 << 20  # a state (Reset's, GetState's) the caller asked for: not a tool result
     memory_bytes: int = 0  # RLIMIT_AS per worker; 0 leaves it to the container
     file_bytes: int = 64 << 20
     open_files: int = 256
@@ -53,8 +54,8 @@ class WorkerSettings:
 
     @property
     def max_frame_bytes(self) -> int:
-        # A result and its observation, with JSON escaping of both.
-        return 4 * self.max_result_bytes + (64 << 10)
+        # A result and its observation, or a state, with JSON escaping.
+        return max(4 * self.max_result_bytes, 2 * self.max_state_bytes) + (64 << 10)
 
     def load_message(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class WorkerSettings:
                 "observation": self.observation,
                 "sandbox": self.sandbox,
                 "max_result_bytes": self.max_result_bytes,
+                "max_state_bytes": self.max_state_bytes,
                 "limits": {"memory_bytes": self.memory_bytes, "file_bytes": self.file_bytes,
                            "open_files": self.open_files},
             },
@@ -189,12 +191,16 @@ class EpisodeWorker:
         return reply
 
     def _fail(self, kind: str, what: str, timeout: float = 0.0, detail: str = "") -> WorkerError:
+        died_by_itself = self.pidfd is not None and bool(select.select([self.pidfd], [], [], 0)[0])
         self.kill()
         status = self.zygote.reap(self.pid)
         if kind == "DEADLINE_EXCEEDED":
             message = f"{what} overran its {timeout:g} s deadline; the worker was killed"
         elif kind == "WORKER_CRASHED":
-            message = f"the worker died during {what} ({status})"
+            # Nothing here sends SIGKILL but a deadline (reported above): the kernel's OOM killer does.
+            hint = "; most likely the container's memory limit: raise --memory-mb" \
+                if died_by_itself and "SIGKILL" in status else ""
+            message = f"the worker died during {what} ({status}{hint})"
         else:
             message = f"the worker broke the protocol during {what} ({detail}); it was killed"
         self.broken = f"the episode is broken: {message}. Reset to start a new one."

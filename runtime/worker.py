@@ -18,6 +18,7 @@ import gc
 import inspect
 import json
 import os
+import pickle
 import random
 import resource
 import select
@@ -60,6 +61,11 @@ def _error(kind: str, message: str) -> dict[str, Any]:
 
 
 def _describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):  # name the limit and what raises it, not a bare MemoryError
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        within = f"its {limit >> 20} MiB address-space limit" if limit > 0 else "the memory it may use"
+        return (f"MemoryError: the worker ran out of {within} (3/4 of the container's memory limit): "
+                "raise --memory-mb")
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -117,19 +123,28 @@ def snapshot(instance: Any) -> tuple[dict[str, Any], str]:
         return _tolerant_copy(attributes, {}), f"deepcopy of the state raised {_described(exc)}"
 
 
+def _pickled(attributes: dict[str, Any]) -> bytes | None:
+    """The state pickled (its unpickling is an independent deep copy), or None when some value cannot be."""
+    try:
+        return pickle.dumps(attributes, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a lock, a generator, a class pickle cannot find by name: deepcopy instead
+        return None
+
+
 def state_of(instance: Any) -> dict[str, Any]:
     """EnvScaler's state, deepcopy(vars(instance)) without dunder keys; never raises (see snapshot)."""
     return snapshot(instance)[0]
 
 
 def instantiate(cls: type, init_config: dict[str, Any]) -> Any:
-    """EnvScaler's way: cls(config), falling back to cls(), then setattr of each key."""
-    config = copy.deepcopy(init_config)
+    """EnvScaler's way: cls(deepcopy(config)), falling back to cls(), then setattr of each key.
+    `init_config` is the caller's own copy (decoded from its frame): its values become the attributes, so a
+    large database is held once, not copied again."""
     try:
-        instance = cls(copy.deepcopy(config))
+        instance = cls(copy.deepcopy(init_config))
     except TypeError:
         instance = cls()
-    for key, value in config.items():
+    for key, value in init_config.items():
         setattr(instance, key, value)
     return instance
 
@@ -142,7 +157,12 @@ class Episode:
         self.max_bytes = int(settings.get("max_result_bytes", 1 << 20))
         # Twice the result cap: escaped inside a frame it still fits the server's frame cap (4x).
         self.max_state_bytes = int(settings.get("max_state_bytes", 2 * self.max_bytes - 4096))
-        self.initial_state, self.snapshot_error = snapshot(instance)
+        # initial_state, kept pickled (a fraction of a large database's size) and rebuilt in each check's own
+        # process; a state that cannot be pickled is deep-copied as before.
+        self.initial_state: Any = _pickled(_attributes_of(instance))
+        self.snapshot_error = ""
+        if self.initial_state is None:
+            self.initial_state, self.snapshot_error = snapshot(instance)
         self.pid = os.getpid()
 
     def encode_state(self) -> dict[str, Any]:
@@ -151,6 +171,10 @@ class Episode:
         try:
             text = codec.dumps(_attributes_of(self.instance), max_bytes=self.max_state_bytes)
         except codec.EncodeError as exc:
+            if exc.reason == "size":  # a state is not a tool result: name its own cap and what raises it
+                return _failure("UNSERIALIZABLE_STATE", f"the state's canonical JSON is over the "
+                                                        f"{self.max_state_bytes}-byte state cap (serve "
+                                                        "--max-state-bytes raises it)")
             return _failure("UNSERIALIZABLE_STATE", f"the state has no canonical JSON: {exc}")
         except Exception as exc:
             return _failure("UNSERIALIZABLE_STATE", f"encoding the state raised {_described(exc)}")
@@ -228,7 +252,9 @@ class Episode:
         """Each check in its own forked process, in a Landlock domain of its own (no signal or ptrace outside it, no
         file writes), writing its result to its own pipe, whose read end goes to the trusted server: the server
         reads it under the check's deadline, then tells us to end the check's process group and go on."""
-        final_state = state_of(self.instance)
+        # Each check runs in a fork of this worker: the live attributes are already its own copy of the final
+        # state (deepcopy's isolation without a second copy of a large database).
+        final_state = _attributes_of(self.instance)
         for source in checks:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -287,7 +313,7 @@ def check_outcome(source: Any, final_state: dict[str, Any], initial_state: dict[
     return {"outcome": "PASS" if value else "FAIL", "message": ""}
 
 
-def run_check_process(source: Any, final_state: dict[str, Any], initial_state: dict[str, Any],
+def run_check_process(source: Any, final_state: dict[str, Any], initial_state: dict[str, Any] | bytes,
                       write_fd: int) -> None:
     """A check's whole process (forked from the episode's worker): it sees its own copy of the state, cannot
     signal or ptrace the worker, the zygote or the server, and cannot write files; it answers once, then exits."""
@@ -296,7 +322,13 @@ def run_check_process(source: Any, final_state: dict[str, Any], initial_state: d
         os.setpgid(0, 0)
         confine.landlock(deny_writes=True)
         me = os.getpid()
-        result = check_outcome(source, final_state, initial_state)
+        try:  # rebuilt only for a check whose source names it: another copy of a large database costs memory
+            initial = initial_state if not isinstance(initial_state, bytes) else \
+                pickle.loads(initial_state) if "initial_state" in str(source) else {}
+        except BaseException as exc:  # MemoryError above all: said, with the limit and the flag
+            result = {"outcome": "ERROR", "message": f"rebuilding initial_state raised {_described(exc)}"}
+        else:
+            result = check_outcome(source, final_state, initial)
         if os.getpid() == me:  # a check that forked: only the check itself answers
             line = (json.dumps(result, ensure_ascii=True) + "\n").encode()
             os.write(write_fd, line)
@@ -327,7 +359,7 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     if seed:
         random.seed(seed)
     try:
-        episode = Episode(instantiate(cls, request.get("init_config") or {}), tools, settings)
+        episode = Episode(instantiate(cls, request.pop("init_config", None) or {}), tools, settings)
         reply = episode.reset_reply()
     except SystemExit:
         raise
@@ -684,6 +716,11 @@ def serve(control: socket.socket) -> None:
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    # When the container runs out of memory, the kernel kills environment code first (this process and every
+    # worker and check forked from it), never the server: the episode fails and says so, the container lives.
+    # Raised first, while this process's /proc files are still its own to write.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write("1000")
     if len(sys.argv) > 3 and sys.argv[2] == "--as":  # started by a server that holds CAP_SETUID: drop it all first
         confine.drop_to(int(sys.argv[3]))
     # No other process of this uid may ptrace the zygote or read its memory (forked workers inherit this), and

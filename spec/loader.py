@@ -5,7 +5,7 @@ list) and scenarios (a JSON list, or JSONL). Every problem names its record and 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,27 +50,37 @@ def bundled_scenarios_path() -> Path:
     return Path(str(resources.files("envscaler.examples") / "scenarios.json"))
 
 
+CHUNK = 16 << 20  # most records fit in one read: each is decoded once
+
+
 def read_records(path: Path) -> list[RawRecord]:
     """Raw records of a .json (dict keyed by id, or list) or .jsonl file."""
+    return list(iter_records(path))
+
+
+def iter_records(path: Path) -> Iterator[RawRecord]:
+    """Raw records of a .json (dict keyed by id, or list) or .jsonl file, one at a time: a list or JSONL file of
+    hundreds of megabytes is never held whole, as text or parsed."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        handle = path.open(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if path.suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(RawRecord(f"{name}:{number}", None, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise SpecError(f"{name}:{number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-            except RecursionError:
-                raise SpecError(f"{name}:{number}: JSON nests too deeply") from None
-        return records
+    with handle:
+        try:
+            if path.suffix == ".jsonl":
+                yield from _jsonl_records(handle, name)
+                return
+            head = handle.read(CHUNK)
+            while head.isspace() and (data := handle.read(CHUNK)):  # up to the first character that says which
+                head += data
+            start = len(head) - len(head.lstrip())
+            if head[start:start + 1] == "[":
+                yield from _array_records(handle, head, start + 1, name)
+                return
+            text = head + handle.read()
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -78,10 +88,80 @@ def read_records(path: Path) -> list[RawRecord]:
     except RecursionError:
         raise SpecError(f"{name}: JSON nests too deeply") from None
     if isinstance(data, dict):
-        return [RawRecord(f"{name}[{key}]", str(key), value) for key, value in data.items()]
-    if isinstance(data, list):
-        return [RawRecord(f"{name}[{index}]", None, value) for index, value in enumerate(data)]
+        for key, value in data.items():
+            yield RawRecord(f"{name}[{key}]", str(key), value)
+        return
     raise SpecError(f"{name}: expected a JSON object keyed by id or a list of records, got {type(data).__name__}")
+
+
+def _jsonl_records(handle: Any, name: str) -> Iterator[RawRecord]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield RawRecord(f"{name}:{number}", None, json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{name}:{number}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:
+            raise SpecError(f"{name}:{number}: JSON nests too deeply") from None
+
+
+def _array_records(handle: Any, buffer: str, pos: int, name: str) -> Iterator[RawRecord]:
+    """The elements of a top-level JSON array, decoded one by one from a growing buffer."""
+    decoder = json.JSONDecoder()
+    index, line, eof = 0, 1, False  # line: where the buffer starts, for error messages
+
+    def more() -> bool:
+        nonlocal buffer, eof
+        if eof:
+            return False
+        data = handle.read(max(CHUNK, len(buffer)))  # doubling: a large record is re-scanned a few times at most
+        eof = not data
+        buffer += data
+        return not eof
+
+    def skip() -> None:
+        nonlocal pos
+        while True:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buffer) or not more():
+                return
+
+    def invalid(message: str, at: int) -> SpecError:
+        return SpecError(f"{name}[{index}]: invalid JSON: {message} at line {line + buffer.count(chr(10), 0, at)}")
+
+    while True:
+        skip()
+        if pos >= len(buffer):
+            raise invalid("the list is not closed with ']'", pos)
+        if buffer[pos] == "]":
+            pos += 1
+            skip()
+            if pos < len(buffer):
+                raise invalid("extra data after the list", pos)
+            return
+        if index:
+            if buffer[pos] != ",":
+                raise invalid("expected ',' or ']' between records", pos)
+            pos += 1
+            skip()
+            if pos >= len(buffer):
+                raise invalid("the list is not closed with ']'", pos)
+        while True:
+            try:
+                value, end = decoder.raw_decode(buffer, pos)
+            except json.JSONDecodeError as exc:
+                if more():
+                    continue
+                raise invalid(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise SpecError(f"{name}: JSON nests too deeply (record {index})") from None
+            if end < len(buffer) or not more():  # a number at the buffer's end may go on in the next read
+                break
+        yield RawRecord(f"{name}[{index}]", None, value)
+        line += buffer.count("\n", 0, end)
+        buffer, pos, index = buffer[end:], 0, index + 1
 
 
 def _field_path(loc: Iterable[Any]) -> str:
@@ -98,7 +178,7 @@ def parse_record(model: type[M], record: RawRecord, defaults: dict[str, Any]) ->
         return None, [Problem(record.location, _field_path(err["loc"]), err["msg"]) for err in exc.errors()]
 
 
-def parse_envs(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]], list[Problem]]:
+def parse_envs(records: Iterable[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]], list[Problem]]:
     envs: list[tuple[RawRecord, EnvSpec]] = []
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -118,16 +198,27 @@ def parse_envs(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]
     return envs, problems
 
 
-def parse_scenarios(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, Scenario]], list[Problem]]:
+def parse_scenarios(records: Iterable[RawRecord]) -> tuple[list[tuple[RawRecord, Scenario]], list[Problem]]:
     """Scenarios are keyed by (env_id, task_id). EnvScaler's task ids are timestamps
-    and can collide: a duplicate is kept under `<task_id>~N` and reported."""
+    and can collide: a duplicate is kept under `<task_id>~N` and reported. The records
+    returned carry their location, not their raw data (the scenario holds it)."""
     scenarios: list[tuple[RawRecord, Scenario]] = []
     problems: list[Problem] = []
+    for record, scenario, found in iter_scenarios(records):
+        problems += found
+        if scenario is not None:
+            scenarios.append((record, scenario))
+    return scenarios, problems
+
+
+def iter_scenarios(records: Iterable[RawRecord]) -> Iterator[tuple[RawRecord, Scenario | None, list[Problem]]]:
+    """parse_scenarios one record at a time: (the record without its data, its scenario or None, its problems)."""
     seen: set[tuple[str, str]] = set()
     for record in records:
-        scenario, found = parse_record(Scenario, record, {})
-        problems += found
+        scenario, problems = parse_record(Scenario, record, {})
+        light = RawRecord(record.location, record.key, None)
         if scenario is None:
+            yield light, None, problems
             continue
         task_id, n = scenario.task_id, 1
         while (scenario.env_id, task_id) in seen:
@@ -138,8 +229,7 @@ def parse_scenarios(records: list[RawRecord]) -> tuple[list[tuple[RawRecord, Sce
                                     f"{scenario.env_id}; kept as {task_id!r}", "warning"))
             scenario = scenario.model_copy(update={"task_id": task_id})
         seen.add((scenario.env_id, task_id))
-        scenarios.append((record, scenario))
-    return scenarios, problems
+        yield light, scenario, problems
 
 
 @dataclass
@@ -166,16 +256,20 @@ class Corpus:
             raise SpecError(f"unknown scenario {task_id!r} for {env_id} (known: {known})") from None
 
 
-def load_corpus(envs: Path | None = None, scenarios: Path | None = None, *, strict: bool = True) -> Corpus:
+def load_corpus(envs: Path | None = None, scenarios: Path | None = None, *, strict: bool = True,
+                only: str | None = None) -> Corpus:
     """Load env metadata and scenarios; the bundled examples when a path is None.
 
     strict: raise SpecError listing every error. Otherwise bad records are left
-    out and listed in `Corpus.problems`.
+    out and listed in `Corpus.problems`. only: keep the scenarios of this one
+    environment (the others are read and dropped, record by record).
     """
     env_records = read_records(envs or bundled_envs_path())
     scen_path = scenarios if scenarios is not None else (bundled_scenarios_path() if envs is None else None)
-    scen_records = read_records(scen_path) if scen_path is not None else []
+    scen_records = iter_records(scen_path) if scen_path is not None else iter(())
     parsed_envs, problems = parse_envs(env_records)
+    if only is not None:
+        scen_records = (r for r in scen_records if not isinstance(r.data, dict) or r.data.get("env_id") == only)
     parsed_scens, scen_problems = parse_scenarios(scen_records)
     problems += scen_problems
     corpus = Corpus(envs={spec.env_id: spec for _, spec in parsed_envs})

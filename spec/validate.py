@@ -17,8 +17,9 @@ from envscaler.spec.loader import (
     SpecError,
     bundled_envs_path,
     bundled_scenarios_path,
+    iter_records,
+    iter_scenarios,
     parse_envs,
-    parse_scenarios,
     read_records,
 )
 from envscaler.spec.models import EnvSpec, Scenario
@@ -207,14 +208,14 @@ def validate_files(envs_path: Path | None = None, scenarios_path: Path | None = 
         report.records.append(_group("env", record.location, record_id, problems))
     if scen_file is None:
         return report
-    scen_records = _read(report, scen_file)
-    parsed_scens, load_problems = parse_scenarios(scen_records)
-    parsed_ids_s = {id(record): scen for record, scen in parsed_scens}
-    for record in scen_records:
-        scenario = parsed_ids_s.get(id(record))
-        problems = load_problems + (validate_scenario(record.location, scenario, specs) if scenario else [])
-        record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else "?"
-        report.records.append(_group("scenario", record.location, record_id, problems))
+    try:  # one scenario at a time: a file of hundreds of megabytes is never held whole
+        for record, scenario, load_problems in iter_scenarios(iter_records(scen_file)):
+            problems = load_problems + (validate_scenario(record.location, scenario, specs) if scenario else [])
+            record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else "?"
+            report.records.append(_group("scenario", record.location, record_id, problems))
+    except SpecError as exc:
+        report.records.append(RecordReport("file", str(scen_file), scen_file.name,
+                                           [Problem(str(scen_file), "", str(exc))]))
     return report
 
 

@@ -130,18 +130,20 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class EnvStats(_message.Message):
-    __slots__ = ("env_id", "idle", "leased", "starting", "failed")
+    __slots__ = ("env_id", "idle", "leased", "starting", "failed", "failing")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     IDLE_FIELD_NUMBER: _ClassVar[int]
     LEASED_FIELD_NUMBER: _ClassVar[int]
     STARTING_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    FAILING_FIELD_NUMBER: _ClassVar[int]
     env_id: str
     idle: int
     leased: int
     starting: int
     failed: int
-    def __init__(self, env_id: _Optional[str] = ..., idle: _Optional[int] = ..., leased: _Optional[int] = ..., starting: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    failing: str
+    def __init__(self, env_id: _Optional[str] = ..., idle: _Optional[int] = ..., leased: _Optional[int] = ..., starting: _Optional[int] = ..., failed: _Optional[int] = ..., failing: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
     __slots__ = ("size", "containers", "envs", "acquired", "replaced", "leases_expired")

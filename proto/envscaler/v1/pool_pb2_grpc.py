@@ -97,7 +97,9 @@ class PoolServiceServicer:
 
     def Acquire(self, request, context):
         """Lease a warm container of an environment, reset to a scenario when one is
-        named. Waits up to wait_ms for a free one, then RESOURCE_EXHAUSTED.
+        named. Waits up to wait_ms for a free one, then RESOURCE_EXHAUSTED. An
+        environment whose containers keep failing to start (killed for memory,
+        exiting, never serving) answers FAILED_PRECONDITION at once, with the cause.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
