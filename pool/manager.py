@@ -170,7 +170,12 @@ class PoolManager:
                 self._events.close()
         tasks = [self._retire(slot, "shutdown", replace=False) for slot in list(self.slots.values())]
         await asyncio.gather(*(t for t in tasks if t is not None))
-        await asyncio.to_thread(launch.reap, self.client, f"pool-{self.pool_id}")  # any start still in flight
+        # A start still in its engine call removes what it made once that returns: wait for it (bounded), or the
+        # container would appear after the loop is gone.
+        pending = [t for t in self._background if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+        await asyncio.to_thread(launch.reap, self.client, f"pool-{self.pool_id}")  # anything still left
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             with contextlib.suppress(OSError):

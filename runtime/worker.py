@@ -633,25 +633,37 @@ def load_problems(control_fd: int) -> list[str]:
     return problems
 
 
+# How children the zygote reaped in passing ended, for the server's later question (bounded: only the last few).
+REAPED: dict[int, int] = {}
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
 def reap(pid: int) -> str:
+    if pid in REAPED:
+        return _describe_status(REAPED.pop(pid))
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return "already reaped"
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return f"killed by signal {signal.Signals(number).name}"
-    return f"exited with status {os.WEXITSTATUS(status)}"
+    return _describe_status(status)
 
 
 def reap_finished() -> None:
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        REAPED[pid] = status
+        while len(REAPED) > 64:
+            REAPED.pop(next(iter(REAPED)))
 
 
 def serve(control: socket.socket) -> None:
