@@ -101,6 +101,10 @@ class SessionSocket:
     def close(self) -> None:
         self.closed = True
         with contextlib.suppress(OSError):
+            # Wakes the accept() blocked in our thread: a bare close() would leave it (and the socket, and its inode
+            # in a socket directory of 64) alive for good.
+            self.listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self.listener.close()
         for conn in list(self.connections):
             with contextlib.suppress(OSError):

@@ -18,7 +18,7 @@ from envscaler.containers.launch import OWNER_LABEL
 from envscaler.spec import load_corpus
 from envscaler.testing import EnvScalerContainer
 from tests.conftest import SOLUTIONS
-from tests.integration.conftest import hostile_corpus
+from tests.integration.conftest import SESSION_OWNER, hostile_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +99,19 @@ def test_replay_runs_in_a_container_and_leaves_nothing(engine: docker.DockerClie
     assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
     assert "hardened container" not in done.stderr
     assert [c for c in engine.containers.list(all=True) if c.labels.get(OWNER_LABEL, "").startswith("replay-")] == []
+
+
+def test_every_lease_gets_a_route_however_many_leases(engine: docker.DockerClient,
+                                                      example_images: dict[str, str]) -> None:
+    """A route's socket (and the thread accepting on it) is gone when its lease ends: the socket directory holds 64
+    inodes, and 100 leases later the next one still gets its own route."""
+    import grpc
+
+    from envscaler.containers.launch import running
+    from envscaler.v1 import env_pb2, env_pb2_grpc
+
+    with running(engine, example_images["env_1"], SESSION_OWNER) as env, grpc.insecure_channel(env.address) as channel:
+        stub = env_pb2_grpc.EnvServiceStub(channel)
+        routes = {stub.EndEpisode(env_pb2.EndEpisodeRequest(), timeout=30).route for _ in range(100)}
+        assert "" not in routes and len(routes) == 100
+        assert len(list(env.socket_dir.iterdir())) == 3  # env.sock, env.session.sock, the current route
