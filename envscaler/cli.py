@@ -350,14 +350,18 @@ def _nothing():
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     import asyncio
+    import signal
 
     from openai import AsyncOpenAI
 
-    from envscaler.cli_output import print_rollout_summary, progress_bar
+    from envscaler.cli_output import print_rollout_summary, rollout_progress
+    from envscaler.client.pool_client import AsyncPool
     from envscaler.pool.runner import LocalPool, PoolOptions
     from envscaler.rollout.agent import AgentOptions
-    from envscaler.rollout.runner import run_rollouts
+    from envscaler.rollout.runner import PreflightError, Summary, preflight, run_rollouts
 
+    if args.samples < 1:
+        raise CliError("--samples must be at least 1")
     corpus = _load(args)
     scenarios = [s for env_id, by_id in corpus.scenarios.items() if not args.only or env_id in args.only
                  for s in by_id.values() if s.checklist_with_func]
@@ -372,11 +376,33 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     options = AgentOptions(model=args.model, mode=args.mode, max_steps=args.max_steps,
                            episode_timeout=args.episode_timeout, temperature=args.temperature,
                            user_model=args.user_model or "")
+    received: list[str] = []
 
-    def run(address: str) -> object:
-        with progress_bar("episodes", len(scenarios)) as advance:
-            return asyncio.run(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency, user_llm,
-                                            progress=lambda _: advance(1)))
+    async def interruptible(address: str, advance: Callable[[Any], None]) -> Summary:
+        # SIGINT/SIGTERM cancel the run: episodes in flight release their leases and are not written
+        task = asyncio.ensure_future(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency,
+                                                  user_llm, progress=advance, samples=args.samples,
+                                                  retry_errors=args.retry_errors, check_first=False))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda sig=sig: (received.append(signal.Signals(sig).name), task.cancel()))
+        try:
+            return await task
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    async def check(address: str) -> None:
+        async with AsyncPool(address) as pool:
+            await preflight(pool, scenarios, options, llm, user_llm)
+
+    def run(address: str) -> Summary:
+        try:  # before the progress bar, so a failure is the only line printed
+            asyncio.run(check(address))
+        except PreflightError as exc:
+            raise CliError(f"pre-flight: {exc}") from None
+        with rollout_progress(len(scenarios) * args.samples) as advance:
+            return asyncio.run(interruptible(address, advance))
 
     if args.pool:
         summary = run(args.pool)
@@ -388,6 +414,40 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                                            tool_schemas=args.tool_schemas)) as local:
             summary = run(local.address)
     print_rollout_summary(summary, args.out)
+    if received or summary.interrupted:
+        print(f"envscaler-runtime rollout: stopped by {received[0] if received else 'a signal'}; "
+              f"{summary.episodes} episodes written to {args.out}; the same command resumes", file=sys.stderr)
+        return 130
+    if summary.aborted:
+        print(f"envscaler-runtime rollout: stopped: {summary.aborted}", file=sys.stderr)
+        return 1
+    if summary.infrastructure_failures:
+        print(f"envscaler-runtime rollout: {summary.infrastructure_failures} episodes failed for infrastructure "
+              f"reasons (see {summary.errors_path}); they are not in {args.out}, so the same command redoes them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_report
+    from envscaler.rollout.report import build_report, write_html
+
+    for path in args.files:
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+    report = build_report(args.files)
+    if not report.rows:
+        raise CliError(f"no trajectory record in {', '.join(map(str, args.files))}")
+    if args.html:
+        try:
+            write_html(report, args.html)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.html}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print_report(report, args.html)
     return 0
 
 
@@ -554,6 +614,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="only these environments")
     p.add_argument("--pool", metavar="ADDRESS", help="a running pool; default: start one in this process")
     p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency)")
+    p.add_argument("--samples", "--samples-per-task", type=int, default=1, metavar="N",
+                   help="independent episodes per scenario, each in a fresh sandbox, recorded with its "
+                        "sample_index (GRPO-style groups) (1)")
+    p.add_argument("--retry-errors", "--retry-failed", action="store_true",
+                   help="re-run episodes recorded with an error (deadline, max_steps, ...); infrastructure "
+                        "failures are never recorded as done and always re-run")
+
+    for name, text in (("report", "per-environment table and reward distribution of rollout JSONL files"),
+                       ("results", "the same as report")):
+        p = command(name, cmd_report, text)
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl", help="trajectories written by rollout")
+        p.add_argument("--json", action="store_true", help="print the report as JSON")
+        p.add_argument("--html", type=Path, metavar="FILE.html",
+                       help="also write a self-contained HTML page with the table and the reward and step-count "
+                            "distributions (inline SVG)")
 
     synth = sub.add_parser("synth", help="synthesize environments (skel) and scenarios (scen) with an LLM")
     synth_sub = synth.add_subparsers(dest="synth_command", required=True, metavar="COMMAND")

@@ -73,7 +73,7 @@ class EpisodeOver(Exception):
 
 
 async def chat(llm: AsyncOpenAI, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-               temperature: float | None) -> tuple[Any, float]:
+               temperature: float | None, max_tokens: int | None = None) -> tuple[Any, float]:
     """One completion; the client retries connection errors, 429 and 5xx with backoff."""
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"model": model, "messages": messages}
@@ -81,6 +81,8 @@ async def chat(llm: AsyncOpenAI, model: str, messages: list[dict[str, Any]], too
         kwargs["tools"] = tools
     if temperature is not None:
         kwargs["temperature"] = temperature
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
     try:
         response = await llm.chat.completions.create(**kwargs)
     except openai.APIError as exc:
@@ -164,7 +166,7 @@ async def _loop(llm: AsyncOpenAI, user_llm: AsyncOpenAI | None, session: AsyncEn
         if not text.strip():
             silent += 1
             if silent >= options.max_turns_without_progress:
-                raise EpisodeOver("llm_error", "the model kept answering with nothing")
+                raise EpisodeOver("empty_replies", "the model kept answering with nothing")
             continue
         if options.mode == "non-conv" or user_llm is None:
             record.final_observation = text

@@ -57,8 +57,11 @@ class TrajectoryRecord(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     mode: Literal["non-conv", "conv"] = "non-conv"
     model: str = ""
-    error_kind: str = ""  # llm_error, env_error, deadline, max_steps; empty when the episode ran to its end
+    # llm_error and env_error (infrastructure: never written to the trajectories), deadline, max_steps,
+    # empty_replies; empty when the episode ran to its end
+    error_kind: str = ""
+    sample_index: int = 0  # which of a scenario's --samples this is (GRPO-style groups)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.task_info.env_id, self.task_info.task_id
+    def key(self) -> tuple[str, str, int]:
+        return self.task_info.env_id, self.task_info.task_id, self.sample_index
