@@ -54,6 +54,34 @@ def test_one_broken_record_fails_and_is_named(tmp_path: Path, capsys: pytest.Cap
     assert broken[0]["record"] in ("envs.json[env_3]", "scenarios.json[4]")
 
 
+def test_an_init_config_key_the_class_never_sets_is_named(tmp_path: Path) -> None:
+    envs_path, scen_path, envs, scenarios = corpus_copy(tmp_path)
+    bank = scenarios[4]
+    bank["init_config"]["acounts"] = bank["init_config"].pop("accounts")
+    report = validate_files(save(envs_path, envs), save(scen_path, scenarios))
+    problems = [p for r in report.records for p in r.problems]
+    assert [(p.record, p.field, p.severity) for p in problems] == [("scenarios.json[4]", "init_config.acounts",
+                                                                    "warning")]
+    assert "'acounts' is not a state attribute of 'RetailBank'; did you mean 'accounts'?" in problems[0].message
+
+
+def test_init_config_keys_read_by_init_or_set_dynamically_are_known() -> None:
+    from envscaler.spec.validate import state_attributes
+
+    reads = "class A:\n    def __init__(self, config=None):\n        data = (config or {}).get('raw', {})\n" \
+            "        self.items = data\n"
+    assert state_attributes(reads, "A") == {"raw", "items"}
+    dynamic = "class B:\n    def __init__(self, config):\n        for k, v in config.items():\n" \
+              "            setattr(self, k, v)\n"
+    assert state_attributes(dynamic, "B") is None
+    passed_on = "class C:\n    def __init__(self, config):\n        self.load(config)\n" \
+                "    def load(self, c):\n        self.x = c\n"
+    assert state_attributes(passed_on, "C") is None
+    inherited = "class Base:\n    shared: int = 0\n    def reset(self):\n        self.y += 1\n" \
+                "class D(Base):\n    def __init__(self):\n        self.z = 1\n"
+    assert state_attributes(inherited, "D") == {"shared", "y", "z"}
+
+
 def test_published_tools_quirks_are_warnings(tmp_path: Path) -> None:
     envs_path, _, envs, _ = corpus_copy(tmp_path)
     tools = envs["env_1"]["tools"]
