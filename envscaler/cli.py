@@ -164,6 +164,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise CliError(str(exc)) from None
     _check_tools(spec)
+    _check_arguments(spec, calls, args.calls)
     try:
         with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
                           _server_config(args)) as (client, sandbox):
@@ -171,6 +172,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (EnvClientError, SandboxError) as exc:
         raise CliError(str(exc)) from None
     return _print_replay(args, report, sandbox)
+
+
+def _check_arguments(spec: EnvSpec, calls: list[Any], path: Path) -> None:
+    """A solution whose arguments do not fit the tools' schemas is refused before anything runs."""
+    from envscaler.spec.toolschema import derive_tools
+    from envscaler.spec.validate import call_argument_problem
+
+    tools = derive_tools(spec.env_class_code, spec.env_class_name)
+    for number, call in enumerate(calls, start=1):
+        if problem := call_argument_problem(tools, call.name, call.arguments):
+            raise CliError(f"{path.name}, call {number}: {problem}")
 
 
 def _print_replay(args: argparse.Namespace, report: ReplayReport, sandbox: str) -> int:
@@ -451,6 +463,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_checks, status
+    from envscaler.synth.check import check_corpus
+
+    try:
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    unknown = [e for e in args.only or [] if e not in corpus.envs]
+    if unknown:
+        raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    if args.solutions is not None and not args.solutions.is_dir():
+        raise CliError(f"--solutions {args.solutions}: not a directory")
+    with status("running every scenario's checks in the sandbox"):
+        rows = check_corpus(corpus, args.only, args.solutions, args.sandbox, args.base)
+    unloaded = [str(p) for p in corpus.problems if p.severity == "error"]
+    if args.json:
+        print(json.dumps({"scenarios": [r.as_json() for r in rows], "unloaded": unloaded}, indent=2))
+    else:
+        print_checks(rows, unloaded)
+    return 1 if unloaded or any(r.errors for r in rows) else 0
+
+
 # ---------------------------------------------------------------- synth
 
 
@@ -620,6 +655,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-errors", "--retry-failed", action="store_true",
                    help="re-run episodes recorded with an error (deadline, max_steps, ...); infrastructure "
                         "failures are never recorded as done and always re-run")
+
+    p = command("check", cmd_check, "run every scenario in the sandbox: its checks on the initial state (already "
+                "solved, or erroring), unknown init_config keys, reference solutions replayed to reward 1.0")
+    _corpus_args(p)
+    p.add_argument("--only", nargs="+", metavar="ENV_ID", help="check only these environments")
+    p.add_argument("--solutions", type=Path, metavar="DIR",
+                   help="reference solutions, <env_id>__<task_id>.jsonl of {\"name\", \"arguments\"} lines "
+                        "(none by default)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
+                   help="where scenarios run: a hardened container when an engine is there, else a worker "
+                        "process (auto)")
+    p.add_argument("--base", help="base image of the runtime image, when not the bootstrapped one")
 
     for name, text in (("report", "per-environment table and reward distribution of rollout JSONL files"),
                        ("results", "the same as report")):

@@ -18,6 +18,7 @@ from envscaler.rollout.report import Report
 from envscaler.rollout.runner import INFRASTRUCTURE, Summary
 from envscaler.rollout.trajectory import TrajectoryRecord
 from envscaler.spec.validate import ValidationReport
+from envscaler.synth.check import ScenarioCheck
 from envscaler.synth.llm import Usage
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
@@ -187,3 +188,19 @@ def print_report(report: Report, html: Path | None) -> None:
                       f"{g['variance']:.3f}, pass@1 {g['pass@1']:.3f}, pass@k {g['pass@k']:.3f}", highlight=False)
     if html is not None:
         console.print(f"HTML report: {html}", highlight=False)
+
+
+def print_checks(rows: list[ScenarioCheck], unloaded: list[str]) -> None:
+    console = _console()
+    table = Table(title="scenarios run in the sandbox")
+    for column in ("env", "scenario", "status", "solution", "problems"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        problems = "\n".join([*r.errors, *(f"(warning) {w}" for w in r.warnings)])
+        table.add_row(r.env_id, r.task_id, f"[{STATUS_STYLE[r.status]}]{r.status}", r.solution, _clip(problems, 600))
+    console.print(table)
+    for line in unloaded:
+        console.print(f"[bold red]not loaded:[/] {line}", highlight=False)
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "warning", "error")}
+    console.print(f"{len(rows)} scenarios: {counts['ok']} ok, {counts['warning']} with warnings, "
+                  f"{counts['error']} with errors", highlight=False)

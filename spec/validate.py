@@ -336,3 +336,41 @@ def _read(report: ValidationReport, path: Path) -> list[RawRecord]:
     except SpecError as exc:
         report.records.append(RecordReport("file", str(path), path.name, [Problem(str(path), "", str(exc))]))
         return []
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind:
+        return str(kind)
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    return " or ".join(_type_name(o) for o in options if isinstance(o, dict)) or "another value"
+
+
+def call_argument_problem(tools: list[dict[str, Any]], name: str, arguments: Any) -> str | None:
+    """Why a call's arguments do not fit the tool's JSON schema (naming the parameter and the type it expects),
+    or None. Checked before a replay, so that `"two"` for an integer is not a TOOL_EXCEPTION from deep inside."""
+    functions = {t.get("function", {}).get("name"): t.get("function", {}) for t in tools}
+    if name not in functions:
+        return f"no tool named {name!r} (tools: {', '.join(sorted(n for n in functions if n))})"
+    schema = functions[name].get("parameters") or {"type": "object"}
+    try:
+        errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    except JsonSchemaError:
+        return None  # a broken published schema is validate's to report
+    if not errors:
+        return None
+    error = errors[0]
+    if not error.absolute_path:
+        if error.validator == "required":
+            return f"{name}: {error.message.replace('is a required property', 'is a required parameter')}"
+        if error.validator == "additionalProperties":
+            return f"{name}: {error.message.replace('Additional properties', 'unknown parameters')}"
+        return f"{name}: the arguments must be a JSON object"
+    param = ".".join(str(p) for p in error.absolute_path)
+    if error.validator in ("type", "enum", "anyOf", "oneOf"):
+        return f"{name}: parameter {param!r} is {json.dumps(error.instance)[:80]}, expected {_type_name(error.schema)}"
+    return f"{name}: parameter {param!r}: {error.message[:200]}"
