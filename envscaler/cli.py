@@ -249,6 +249,27 @@ def cmd_images_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drop_bad_scenarios(corpus: Corpus, only: list[str] | None = None) -> list[Any]:
+    """Scenarios with static errors leave the corpus, each reported as a failed `env_id/task_id` row, so that
+    one bad scenario does not fail its environment's image."""
+    from envscaler.images.build import BuildResult
+    from envscaler.spec.validate import validate_scenario
+
+    failed = []
+    for env_id, by_id in corpus.scenarios.items():
+        if only and env_id not in only:
+            continue
+        for task_id, scenario in list(by_id.items()):
+            errors = [p for p in validate_scenario(f"{env_id}/{task_id}", scenario, corpus.envs)
+                      if p.severity == "error"]
+            if errors:
+                del by_id[task_id]
+                failed.append(BuildResult(f"{env_id}/{task_id}", "", "failed",
+                                          message="scenario left out: " + "; ".join(f"{p.field}: {p.message}"
+                                                                                   for p in errors)))
+    return failed
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from envscaler.cli_output import print_build, progress_bar
     from envscaler.images.build import build_envs
@@ -260,12 +281,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     unknown = [e for e in args.only or [] if e not in corpus.envs]
     if unknown:
         raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    left_out = _drop_bad_scenarios(corpus, args.only)
     client = _engine()
     runtime = _runtime(client, args.base)
     started = time.perf_counter()
     total = len(args.only or corpus.envs)
     with progress_bar("building", total) as advance:
-        results = build_envs(client, corpus, runtime, args.only, args.jobs, advance)
+        results = build_envs(client, corpus, runtime, args.only, args.jobs, advance) + left_out
     print_build(results, time.perf_counter() - started)
     return 0 if all(r.status != "failed" for r in results) else 1
 
@@ -298,6 +320,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
     except SpecError as exc:
         raise CliError(str(exc)) from None
+    left_out = _drop_bad_scenarios(corpus, args.only)
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=_hardening(args), base=args.base, only=args.only,
@@ -308,6 +331,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
             images, failed = build_images(client, corpus, options, _log_path(), advance)
     except EngineError as exc:
         raise CliError(str(exc)) from None
+    failed += left_out
     if failed:
         print_build(failed, 0.0)
     if not images:

@@ -4,6 +4,7 @@ state, init_config typos and reference solutions that do not fit or do not solve
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,22 @@ def test_check_reports_each_broken_scenario_alone(engine: docker.DockerClient, r
                            check=False)
     assert shown.returncode == 0, shown.stderr
     assert "3 scenarios: 3 ok, 0 with warnings, 0 with errors" in shown.stdout
+
+
+def test_build_leaves_out_a_bad_scenario_alone(engine: docker.DockerClient, runtime_image: str,
+                                               example_images: dict[str, str], tmp_path: Path) -> None:
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    bad = next(s for s in scenarios if s["env_id"] == "env_2")
+    bad["checklist_with_func"][0]["check_func"] = "def check_func(final_state:\n"
+    (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "build", "--only", "env_2", "env_3", "--scenarios",
+                           str(tmp_path / "scenarios.json"), "--envs", str(bundled_envs_path())],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "COLUMNS": "400"})
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("│")}
+    failed = rows[f"env_2/{bad['task_id']}"]
+    assert "failed" in failed and "scenario left out: checklist_with_func[0].check_func: does not parse" in failed
+    assert "built" in rows["env_2"] or "cached" in rows["env_2"]  # the environment and its good scenarios
+    assert "built" in rows["env_3"] or "cached" in rows["env_3"]
+    assert "2 failed" not in done.stdout
