@@ -510,6 +510,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if unloaded or any(r.errors for r in rows) else 0
 
 
+def cmd_assemble(args: argparse.Namespace) -> int:
+    from envscaler.synth.assemble import AssembleError, assemble
+
+    try:
+        done = assemble(args.env_py, args.out, args.class_name, args.scenarios, args.env_id)
+    except AssembleError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{done['env_id']}: class {done['class']}, {done['tools']} tools, {done['scenarios']} scenarios, "
+          f"{done['solutions']} reference solutions -> {args.out}")
+    scenarios = f" --scenarios {args.out / 'scenarios.json'}" if args.scenarios else ""
+    solutions = f" --solutions {args.out / 'solutions'}" if done["solutions"] else ""
+    print(f"next: envscaler-runtime check --envs {args.out / 'env_metadata.json'}{scenarios}{solutions}")
+    return 0
+
+
 # ---------------------------------------------------------------- synth
 
 
@@ -692,6 +707,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where scenarios run: a hardened container when an engine is there, else a worker "
                         "process (auto)")
     p.add_argument("--base", help="base image of the runtime image, when not the bootstrapped one")
+
+    p = command("assemble", cmd_assemble, "turn a Python environment class (and scenarios) into EnvScaler's "
+                "env_metadata.json / scenarios.json; the class is parsed, never run")
+    p.add_argument("env_py", type=Path, metavar="ENV.py", help="the module that defines the environment class")
+    p.add_argument("--class", dest="class_name", metavar="NAME",
+                   help="the environment class (default: the module's only class with public methods)")
+    p.add_argument("--env-id", help="env_id (default: META's, else env_<file name without _env>)")
+    p.add_argument("--scenarios", type=Path, metavar="SCEN.py|.json",
+                   help="scenarios: a JSON list, or a Python file defining SCENARIOS (and BASE, META) (none)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="directory for env_metadata.json, scenarios.json and solutions/; this environment's "
+                        "records are added to, or replace theirs in, files already there")
 
     for name, text in (("report", "per-environment table and reward distribution of rollout JSONL files"),
                        ("results", "the same as report")):

@@ -80,3 +80,84 @@ def test_build_leaves_out_a_bad_scenario_alone(engine: docker.DockerClient, runt
     assert "built" in rows["env_2"] or "cached" in rows["env_2"]  # the environment and its good scenarios
     assert "built" in rows["env_3"] or "cached" in rows["env_3"]
     assert "2 failed" not in done.stdout
+
+
+TODO_ENV = '''
+from typing import TypedDict
+
+
+class Todo(TypedDict):
+    """One thing to do."""
+    title: str
+    done: bool
+
+
+class TodoList:
+    """A to-do list: add items and tick them off.
+
+    A small list that a user keeps.
+
+    Rules:
+    - Titles are unique.
+    - Only an open item can be completed.
+    """
+
+    def __init__(self):
+        self.todos: dict[str, Todo] = {}
+
+    def add_todo(self, title: str, priority: int = 1) -> dict:
+        """Add an open item.
+
+        Args:
+            title: What to do.
+            priority: 1 (high) to 3 (low).
+        """
+        if title in self.todos:
+            return {"success": False, "error": "exists"}
+        self.todos[title] = {"title": title, "done": False}
+        return {"success": True, "data": self.todos[title]}
+
+    def complete(self, title: str) -> dict:
+        """Tick an item off."""
+        if title not in self.todos or self.todos[title]["done"]:
+            return {"success": False, "error": "no open item"}
+        self.todos[title]["done"] = True
+        return {"success": True}
+
+    def _helper(self) -> None:
+        pass
+'''
+
+
+def test_assemble_a_class_then_check_it_in_the_sandbox(engine: docker.DockerClient, runtime_image: str,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "todo_env.py").write_text(TODO_ENV)
+    bought = "def check_func(final_state):\n    return final_state['todos'].get('milk', {}).get('done') is True\n"
+    scenarios = [
+        {"task_id": "buy-milk", "task": "Add milk to my list and tick it off.", "init_config": {"todos": {}},
+         "checks": [["milk is done", bought]],
+         "solution": [["add_todo", {"title": "milk"}], ["complete", {"title": "milk"}]]},
+        {"task_id": "nothing-to-do", "task": "Tick off milk.",
+         "init_config": {"todos": {"milk": {"title": "milk", "done": True}}}, "checks": [["milk is done", bought]]},
+    ]
+    (tmp_path / "scen.json").write_text(json.dumps(scenarios))
+    out = tmp_path / "corpus"
+    cli = [sys.executable, "-m", "envscaler.cli"]
+    made = subprocess.run([*cli, "assemble", str(tmp_path / "todo_env.py"), "--scenarios", str(tmp_path / "scen.json"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("env_todo: class TodoList, 2 tools, 2 scenarios, 1 reference solutions")
+    env = json.loads((out / "env_metadata.json").read_text())["env_todo"]
+    assert env["environment_summary"] == "A to-do list: add items and tick them off."
+    assert env["constraints_rules"] == ["Titles are unique.", "Only an open item can be completed."]
+    assert env["state_space_definition"][0]["entity"] == "Todo"
+    assert [o["operation_name"] for o in env["operation_list"]] == ["add_todo", "complete"]
+    assert env["tools"][0]["function"]["parameters"]["required"] == ["title"]
+    assert env["tools"][0]["function"]["parameters"]["properties"]["priority"]["type"] == "integer"
+    checked = subprocess.run([*cli, "check", "--envs", str(out / "env_metadata.json"), "--scenarios",
+                              str(out / "scenarios.json"), "--solutions", str(out / "solutions"), "--sandbox",
+                              "container", "--json"], capture_output=True, text=True, timeout=300, check=False)
+    assert checked.returncode == 1, checked.stderr
+    rows = {r["task_id"]: r for r in json.loads(checked.stdout)["scenarios"]}
+    assert rows["buy-milk"]["status"] == "ok" and rows["buy-milk"]["solution"] == "replayed: reward 1.0", rows
+    assert rows["nothing-to-do"]["errors"] == ["already solved: every check passes on the initial state"]
