@@ -553,7 +553,8 @@ def cmd_synth_skel(args: argparse.Namespace) -> int:
     if not tasks:
         raise CliError(f"{args.tasks} holds no task")
     settings = SkelSettings(min_usefulness=args.min_score, min_modelability=args.min_score, rounds=args.rounds,
-                            pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "")
+                            pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "",
+                            id_prefix=args.id_prefix or "")
     llm = _synth_llm(args)
     started = time.perf_counter()
     with status(f"SkelBuilder over {len(tasks)} tasks (artifacts in {args.out})"):
@@ -561,7 +562,8 @@ def cmd_synth_skel(args: argparse.Namespace) -> int:
     write_manifest(args.out, "skel", llm, args.base_url, settings, report, time.perf_counter() - started,
                    args.price_in, args.price_out)
     print_synth_report("environments", report["environments"], llm.usage, args.out / "env_metadata.json")
-    return 0
+    return _unavailable_exit(sum(e["status"] == "unavailable" for e in report["environments"].values()),
+                             "environments or tasks")
 
 
 def cmd_synth_scen(args: argparse.Namespace) -> int:
@@ -583,6 +585,16 @@ def cmd_synth_scen(args: argparse.Namespace) -> int:
     write_manifest(args.out, "scen", llm, args.base_url, settings, report, time.perf_counter() - started,
                    args.price_in, args.price_out)
     print_synth_report("scenarios", report, llm.usage, args.out / "scenarios.json")
+    return _unavailable_exit(sum(r["unavailable"] for r in report.values()), "scenario drafts")
+
+
+def _unavailable_exit(count: int, what: str) -> int:
+    """Items the endpoint (or the engine) failed for transient reasons are not rejections: say so, exit 1."""
+    if count:
+        print(f"envscaler-runtime synth: {count} {what} could not be synthesized because the LLM endpoint or the "
+              "sandbox failed (not a rejection, nothing cached); run the same command again to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -755,6 +767,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=30, help="dual-agent rounds per environment (30)")
     p.add_argument("--pass-rate", type=float, default=0.85, help="(pass + warning) / total to keep (0.85)")
     p.add_argument("--embed-model", help="embedding model for near-duplicate removal (same endpoint)")
+    p.add_argument("--id-prefix", help="env ids are PREFIX1, PREFIX2, ... (default: env_<name of --out>_, so they "
+                                       "never collide with the bundled env_1...)")
 
     p = synth_sub.add_parser("scen", help="ScenGenerator: environments -> scenarios with checks (scenarios.json)")
     p.set_defaults(func=cmd_synth_scen)

@@ -27,6 +27,17 @@ class LLMFailure(Exception):
     """A request that could not yield a valid answer; the message says why."""
 
 
+class LLMUnavailable(LLMFailure):
+    """The endpoint failed for a transient reason (connection, timeout, rate limit, 5xx) after the client's
+    retries: not a verdict on the item, so it is never cached or recorded as a rejection; a rerun retries it."""
+
+
+def transient(exc: openai.APIError) -> bool:
+    if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):  # timeouts are connection errors
+        return True
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code >= 500 or exc.status_code in (408, 409, 429))
+
+
 def prompt(name: str) -> str:
     return (resources.files("envscaler.synth") / "prompts" / f"{name}.txt").read_text()
 
@@ -90,7 +101,8 @@ class LLM:
                 response = await self.client.chat.completions.create(model=self.model, messages=messages,
                                                                      temperature=temperature)
             except openai.APIError as exc:
-                raise LLMFailure(f"the model endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+                failure = LLMUnavailable if transient(exc) else LLMFailure
+                raise failure(f"the model endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
         self.usage.requests += 1
         if response.usage is not None:
             self.usage.prompt_tokens += response.usage.prompt_tokens or 0

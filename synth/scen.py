@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.validate import check_func_problem
-from envscaler.synth.llm import LLM, LLMFailure
+from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable
 from envscaler.synth.skel import InitConfig, load_json, save_json
 
 
@@ -57,6 +57,10 @@ def task_id(env_id: str, index: int, init_config: dict[str, Any]) -> str:
     return f"s{index:03d}-{digest[:8]}"
 
 
+class Unavailable(str):
+    """Why a draft has no answer when the endpoint, not the draft, failed: never kept as a rejection."""
+
+
 async def draft(llm: LLM, spec: EnvSpec, index: int, settings: ScenSettings) -> Draft | str:
     """One scenario from the LLM, or why there is none."""
     class_code = spec.env_class_code.split("\n    def ", 1)[0]
@@ -79,6 +83,8 @@ async def draft(llm: LLM, spec: EnvSpec, index: int, settings: ScenSettings) -> 
             if problem:
                 return f"check {item!r}: {problem}"
             checks.append((item, source))
+    except LLMUnavailable as exc:
+        return Unavailable(str(exc))
     except LLMFailure as exc:
         return str(exc)
     return Draft(index=index, init_config=config, task=task, checks=checks)
@@ -106,7 +112,8 @@ def try_in_sandbox(client: Any, drafts: list[Draft]) -> list[tuple[Draft, str]]:
 
 async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings) -> dict[str, Any]:
     drafts = await asyncio.gather(*(draft(llm, spec, i, settings) for i in range(settings.per_env)))
-    rejected = [{"index": i, "reason": d} for i, d in enumerate(drafts) if isinstance(d, str)]
+    rejected = [{"index": i, "reason": str(d), **({"transient": True} if isinstance(d, Unavailable) else {})}
+                for i, d in enumerate(drafts) if isinstance(d, str)]
     candidates = [d for d in drafts if isinstance(d, Draft)]
     accepted = []
     if candidates:
@@ -114,7 +121,7 @@ async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings) -> dict
             with open_sandbox(spec, {}, settings.sandbox) as (client, _):
                 outcomes = await asyncio.to_thread(try_in_sandbox, client, candidates)
         except SandboxError as exc:
-            return {"scenarios": [], "rejected": [*rejected, {"index": -1, "reason": str(exc)}]}
+            return {"scenarios": [], "rejected": [*rejected, {"index": -1, "reason": str(exc), "transient": True}]}
         for item, reason in outcomes:
             if reason:
                 rejected.append({"index": item.index, "task": item.task, "reason": reason})
@@ -137,12 +144,14 @@ async def generate_scenarios(llm: LLM, specs: list[EnvSpec], out: Path, settings
     for spec in specs:
         path = out / "scen" / f"{spec.env_id}.json"
         result = load_json(path)
-        if result is None:
+        if result is None or any(r.get("transient") for r in result["rejected"]):  # answered requests: cached
             result = await scenarios_for(llm, spec, settings)
             save_json(path, result)
         scenarios += result["scenarios"]
         rejections[spec.env_id] = result["rejected"]
-        report[spec.env_id] = {"accepted": len(result["scenarios"]), "rejected": len(result["rejected"])}
+        unavailable = sum(bool(r.get("transient")) for r in result["rejected"])
+        report[spec.env_id] = {"accepted": len(result["scenarios"]), "rejected": len(result["rejected"]) - unavailable,
+                               "unavailable": unavailable}
         progress(spec.env_id, 1)
     save_json(out / "scenarios.json", scenarios)
     save_json(out / "rejections.json", rejections)

@@ -92,6 +92,8 @@ class ScriptedLLM:
             time.sleep(self.delay)
         if self.respond is not None:
             scripted = self.respond(body.get("messages", []))
+            if scripted is not None and "status" in scripted:  # respond() may fail a request too
+                return scripted["status"], {"error": {"message": "scripted failure", "type": "server_error"}}
             if scripted is not None:
                 return 200, completion(body, scripted)
         key, script, index = self._script(body.get("messages", []))
