@@ -31,10 +31,71 @@ class CliError(Exception):
 
 
 def _corpus_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--envs", type=Path, help="env metadata (EnvScaler's 191_env_metadata.json layout); "
-                                                  "default: the bundled examples")
-    parser.add_argument("--scenarios", type=Path, help="scenarios (JSON list or JSONL); default: the bundled "
-                                                       "examples when --envs is not given")
+    parser.add_argument("--envs", type=Path, nargs="+", action="extend", metavar="FILE",
+                        help="env metadata (EnvScaler's 191_env_metadata.json layout), one file or several; "
+                             "default: the bundled examples")
+    parser.add_argument("--scenarios", type=Path, nargs="+", action="extend", metavar="FILE",
+                        help="scenarios (JSON list or JSONL), one file or several; default: the bundled "
+                             "examples when --envs is not given")
+
+
+def _records_of(path: Path) -> list[Any]:
+    """A corpus file's records as a list: a JSON list, a dict keyed by env_id, or JSONL."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}: neither JSON nor JSONL: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(data, dict):
+        return [dict(record, env_id=record.get("env_id", key)) if isinstance(record, dict) else record
+                for key, record in data.items()]
+    if not isinstance(data, list):
+        raise CliError(f"{path}: expected a list of records or a dict keyed by env_id")
+    return data
+
+
+def _merge_corpus_files(args: argparse.Namespace) -> None:
+    """Several --envs/--scenarios files become one of each (in a temporary folder removed at exit); an env_id
+    defined in two files is refused, naming both."""
+    import atexit
+    import shutil
+    import tempfile
+
+    envs: list[Path] | None = args.envs
+    scenarios: list[Path] | None = args.scenarios
+    if (envs is None or len(envs) == 1) and (scenarios is None or len(scenarios) == 1):
+        args.envs, args.scenarios = envs and envs[0], scenarios and scenarios[0]
+        return
+    folder = Path(tempfile.mkdtemp(prefix="envscaler-corpus-"))
+    atexit.register(shutil.rmtree, folder, True)
+    if envs is not None and len(envs) > 1:
+        seen: dict[str, Path] = {}
+        merged = []
+        for path in envs:
+            for record in _records_of(path):
+                env_id = record.get("env_id") if isinstance(record, dict) else None
+                if isinstance(env_id, str) and env_id in seen:
+                    raise CliError(f"env_id {env_id!r} is defined in both {seen[env_id]} and {path}; env ids must "
+                                   "be unique across --envs files")
+                if isinstance(env_id, str):
+                    seen[env_id] = path
+                merged.append(record)
+        (folder / "env_metadata.json").write_text(json.dumps(merged), encoding="utf-8")
+        args.envs = folder / "env_metadata.json"
+    else:
+        args.envs = envs and envs[0]
+    if scenarios is not None and len(scenarios) > 1:
+        merged = [record for path in scenarios for record in _records_of(path)]
+        (folder / "scenarios.json").write_text(json.dumps(merged), encoding="utf-8")
+        args.scenarios = folder / "scenarios.json"
+    else:
+        args.scenarios = scenarios and scenarios[0]
 
 
 def _load(args: argparse.Namespace) -> Corpus:
@@ -796,11 +857,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if isinstance(getattr(args, "envs", None), list) or isinstance(getattr(args, "scenarios", None), list):
+            _merge_corpus_files(args)
         return args.func(args)
     except CliError as exc:
         print(f"envscaler-runtime {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"envscaler-runtime {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -328,3 +328,21 @@ def test_samples_per_scenario_resume_per_sample_and_the_report(rollout_pool: Loc
     report = json.loads(as_json.stdout)
     assert [r["episodes"] for r in report["rows"]] == [12, 12]
     assert report["reward_histogram"]["1.0"] == 24 and report["groups"]["k"] == 4
+
+
+def test_rollout_reads_several_corpus_files(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+
+    envs = json.loads(bundled_envs_path().read_text())
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    (tmp_path / "a.json").write_text(json.dumps({"env_2": envs["env_2"]}))
+    (tmp_path / "b.json").write_text(json.dumps([envs["env_5"]]))
+    (tmp_path / "sa.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_2"]))
+    (tmp_path / "sb.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_5"]))
+    chosen = [s for s in SCENARIOS if s.env_id in ("env_2", "env_5")]
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(chosen)}) as llm:
+        files = [str(tmp_path / name) for name in ("a.json", "b.json", "sa.json", "sb.json")]
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--envs", *files[:2], "--scenarios", *files[2:])
+    assert done.returncode == 0, done.stderr
+    assert set(records(out)) == {(s.env_id, s.task_id) for s in chosen}

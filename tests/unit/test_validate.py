@@ -104,3 +104,22 @@ def test_unreadable_file_is_one_clear_error(tmp_path: Path, capsys: pytest.Captu
     bad.write_text("{broken")
     assert main(["validate", "--envs", str(bad)]) == 1
     assert "invalid JSON" in capsys.readouterr().out
+
+
+def test_several_corpus_files_are_one_corpus_and_duplicate_env_ids_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    envs = json.loads(bundled_envs_path().read_text())
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    first = save(tmp_path / "a_envs.json", {k: v for k, v in envs.items() if k in ("env_1", "env_2")})
+    second = save(tmp_path / "b_envs.json", [v for k, v in envs.items() if k not in ("env_1", "env_2")])
+    scen_a = save(tmp_path / "a_scen.json", [s for s in scenarios if s["env_id"] in ("env_1", "env_2")])
+    scen_b = tmp_path / "b_scen.jsonl"
+    scen_b.write_text("".join(json.dumps(s) + "\n" for s in scenarios if s["env_id"] not in ("env_1", "env_2")))
+    assert main(["validate", "--envs", str(first), str(second), "--scenarios", str(scen_a), "--scenarios",
+                 str(scen_b)]) == 0
+    assert "8 environments, 24 scenarios" in capsys.readouterr().out
+    twice = save(tmp_path / "c_envs.json", [envs["env_2"]])
+    assert main(["validate", "--envs", str(first), str(twice), "--scenarios", str(scen_a)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"envscaler-runtime validate: env_id 'env_2' is defined in both {first} and {twice}; env ids "
+                   "must be unique across --envs files\n")
