@@ -615,7 +615,7 @@ def cmd_synth_skel(args: argparse.Namespace) -> int:
         raise CliError(f"{args.tasks} holds no task")
     settings = SkelSettings(min_usefulness=args.min_score, min_modelability=args.min_score, rounds=args.rounds,
                             pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "",
-                            id_prefix=args.id_prefix or "")
+                            id_prefix=args.id_prefix or "", retry_failed=args.retry_failed)
     llm = _synth_llm(args)
     started = time.perf_counter()
     with status(f"SkelBuilder over {len(tasks)} tasks (artifacts in {args.out})"):
@@ -638,7 +638,8 @@ def cmd_synth_scen(args: argparse.Namespace) -> int:
         corpus = load_corpus(args.envs, None)
     except SpecError as exc:
         raise CliError(str(exc)) from None
-    settings = ScenSettings(per_env=args.per_env, min_task_words=args.min_task_words, sandbox=args.sandbox)
+    settings = ScenSettings(per_env=args.per_env, min_task_words=args.min_task_words, sandbox=args.sandbox,
+                            retry_failed=args.retry_failed)
     llm = _synth_llm(args)
     started = time.perf_counter()
     with status(f"ScenGenerator over {len(corpus.envs)} environments (artifacts in {args.out})"):
@@ -816,6 +817,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call (120)")
         p.add_argument("--price-in", type=float, default=0.0, help="$ per million prompt tokens, for the manifest (0)")
         p.add_argument("--price-out", type=float, default=0.0, help="$ per million completion tokens (0)")
+        p.add_argument("--retry-failed", action="store_true",
+                       help="re-run recorded rejections (stages 2-3 of skel, drafts of scen), asking the endpoint "
+                            "anew instead of reading its cached answers (failures from an unreachable endpoint are "
+                            "always re-run)")
         p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
                        help="where candidate code runs: auto (default: a hardened container when an engine and the "
                             "runtime image exist, else a worker process), container or process")

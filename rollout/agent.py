@@ -135,8 +135,8 @@ async def run_tool_calls(session: AsyncEnvMethods, episode: Episode, calls: list
                                       error_kind=result.error_kind, env_seconds=env_seconds,
                                       llm_seconds=llm_seconds))
         llm_seconds = 0.0
-        if result.episode_broken:
-            raise EpisodeOver("env_error", result.error_message)
+        if result.episode_broken:  # the environment's own code ended its worker: a result, not an outage
+            raise EpisodeOver("episode_broken", result.error_message)
 
 
 async def user_turn(user_llm: AsyncOpenAI, episode: Episode, agent_text: str, options: AgentOptions) -> str:

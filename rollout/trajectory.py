@@ -58,7 +58,7 @@ class TrajectoryRecord(BaseModel):
     mode: Literal["non-conv", "conv"] = "non-conv"
     model: str = ""
     # llm_error and env_error (infrastructure: never written to the trajectories), deadline, max_steps,
-    # empty_replies; empty when the episode ran to its end
+    # empty_replies, episode_broken (a tool ended its worker); empty when the episode ran to its end
     error_kind: str = ""
     sample_index: int = 0  # which of a scenario's --samples this is (GRPO-style groups)
 

@@ -7,6 +7,7 @@ cap, never an endless loop), and token and cost accounting.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import re
@@ -20,6 +21,9 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
+# Set while a recorded failure is re-run (--retry-failed): ask the endpoint again instead of reading the cache,
+# which would only replay the answers that failed. Tasks and threads started inside inherit it.
+fresh: contextvars.ContextVar[bool] = contextvars.ContextVar("fresh", default=False)
 JSON_BLOCK = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
@@ -93,7 +97,7 @@ class LLM:
     async def complete(self, messages: list[dict[str, Any]], temperature: float = 0.0) -> str:
         """One completion's text, from the cache when this exact request was made before."""
         path = self.cache_dir / f"{self._key(messages, temperature)}.json"
-        if path.exists():
+        if path.exists() and not fresh.get():
             self.usage.cached += 1
             return json.loads(path.read_text())["content"]
         async with self._gate:

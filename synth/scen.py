@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.validate import check_func_problem
-from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable
+from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable, fresh
 from envscaler.synth.skel import InitConfig, load_json, save_json
 
 
@@ -41,6 +41,7 @@ class ScenSettings:
     min_task_words: int = 50
     sandbox: Mode = "auto"
     temperature: float = 0.7
+    retry_failed: bool = False  # re-run rejected drafts, asking the endpoint anew; accepted ones are kept
 
 
 @dataclass
@@ -110,10 +111,12 @@ def try_in_sandbox(client: Any, drafts: list[Draft]) -> list[tuple[Draft, str]]:
     return outcomes
 
 
-async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings) -> dict[str, Any]:
-    drafts = await asyncio.gather(*(draft(llm, spec, i, settings) for i in range(settings.per_env)))
+async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings,
+                        indices: list[int] | None = None) -> dict[str, Any]:
+    numbers = list(range(settings.per_env)) if indices is None else indices
+    drafts = await asyncio.gather(*(draft(llm, spec, i, settings) for i in numbers))
     rejected = [{"index": i, "reason": str(d), **({"transient": True} if isinstance(d, Unavailable) else {})}
-                for i, d in enumerate(drafts) if isinstance(d, str)]
+                for i, d in zip(numbers, drafts, strict=True) if isinstance(d, str)]
     candidates = [d for d in drafts if isinstance(d, Draft)]
     accepted = []
     if candidates:
@@ -144,8 +147,16 @@ async def generate_scenarios(llm: LLM, specs: list[EnvSpec], out: Path, settings
     for spec in specs:
         path = out / "scen" / f"{spec.env_id}.json"
         result = load_json(path)
-        if result is None or any(r.get("transient") for r in result["rejected"]):  # answered requests: cached
-            result = await scenarios_for(llm, spec, settings)
+        if result is None or any(r.get("transient") for r in result["rejected"]):
+            result = await scenarios_for(llm, spec, settings)  # answered requests come from the cache
+            save_json(path, result)
+        elif settings.retry_failed and result["rejected"] and all(r["index"] >= 0 for r in result["rejected"]):
+            token = fresh.set(True)
+            try:
+                again = await scenarios_for(llm, spec, settings, [r["index"] for r in result["rejected"]])
+            finally:
+                fresh.reset(token)
+            result = {"scenarios": result["scenarios"] + again["scenarios"], "rejected": again["rejected"]}
             save_json(path, result)
         scenarios += result["scenarios"]
         rejections[spec.env_id] = result["rejected"]

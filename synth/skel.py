@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.models import EnvSpec, Operation, StateEntity
 from envscaler.spec.toolschema import SchemaError, derive_tools, parse_module
-from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable
+from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable, fresh
 
 # ---------------------------------------------------------------- structured answers
 
@@ -101,6 +101,7 @@ class SkelSettings:
     sandbox: Mode = "auto"
     embed_model: str = ""
     id_prefix: str = ""  # env ids are <id_prefix><n>; default from the output folder (see id_prefix())
+    retry_failed: bool = False  # re-run environments rejected at stage 2 or 3, asking the endpoint anew
 
 
 @dataclass
@@ -397,8 +398,13 @@ async def build_skeletons(llm: LLM, tasks: list[str], out: Path, settings: SkelS
         name = slug(topic.inferred["environment_summary"])
         code_path = out / "stage2" / f"{name}.json"
         code = load_json(code_path)
-        if code is None or code.get("transient"):
-            code = await stage_code(llm, topic)
+        retry = settings.retry_failed and code is not None and not code["ok"]
+        if code is None or code.get("transient") or retry:
+            token = fresh.set(retry)
+            try:
+                code = await stage_code(llm, topic)
+            finally:
+                fresh.reset(token)
             save_json(code_path, code)
         env_id = f"{prefix}{number}"
         entry: dict[str, Any] = {"summary": topic.inferred["environment_summary"], "env_id": env_id}
@@ -409,8 +415,13 @@ async def build_skeletons(llm: LLM, tasks: list[str], out: Path, settings: SkelS
             continue
         quality_path = out / "stage3" / f"{name}.json"
         quality = load_json(quality_path)
-        if quality is None or quality.get("transient"):
-            quality = await stage_quality(llm, env_id, topic, code, settings)
+        retry = settings.retry_failed and quality is not None and not quality["ok"]
+        if quality is None or quality.get("transient") or retry:
+            token = fresh.set(retry)
+            try:
+                quality = await stage_quality(llm, env_id, topic, code, settings)
+            finally:
+                fresh.reset(token)
             save_json(quality_path, quality)
         progress("quality", 1)
         if not quality["ok"]:

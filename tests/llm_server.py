@@ -50,6 +50,7 @@ class ScriptedLLM:
                 self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda *_: None  # type: ignore[method-assign]  # clients that hang up early
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

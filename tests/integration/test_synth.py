@@ -282,3 +282,34 @@ def test_an_endpoint_that_fails_is_not_cached_as_rejections_and_the_rerun_retrie
     assert list(json.loads((out / "env_metadata.json").read_text())) == ["env_garage_1"]
     # stage-1 rejections are in the report with their reasons
     assert "not stateful" in second.stdout and "duplicate of" in second.stdout, second.stdout
+
+
+def test_retry_failed_asks_again_for_rejected_drafts_and_keeps_the_accepted(
+        synthesized: tuple[Path, ScriptedLLM], tmp_path: Path) -> None:
+    source, _ = synthesized
+    out = tmp_path / "scen"
+    fixed = {"on": False}
+
+    def learning(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+        text = messages[-1]["content"] if messages else ""
+        if fixed["on"] and "Write check_func" in text and "BAD-1" in text:  # the model does better this time
+            return reply({"check_func": "def check_func(final_state):\n"
+                                        "    return final_state['spots']['B1']['plate'] == 'BAD-1'\n"})
+        return respond(messages)
+
+    with ScriptedLLM(respond=learning) as llm:
+        common = ["scen", "--envs", str(source / "env_metadata.json"), "--per-env", "3", "--out", str(out),
+                  "--model", "scripted", "--base-url", llm.base_url, "--sandbox", "process"]
+        assert synth(*common).returncode == 0
+        assert len(json.loads((out / "scenarios.json").read_text())) == 1
+        fixed["on"] = True
+        before = len(llm.requests)
+        assert synth(*common).returncode == 0 and len(llm.requests) == before  # rejections are kept as they are
+        accepted = json.loads((out / "scenarios.json").read_text())
+        retried = synth(*common, "--retry-failed")
+        assert retried.returncode == 0, retried.stderr
+        assert len(llm.requests) > before
+    scenarios = json.loads((out / "scenarios.json").read_text())
+    assert scenarios[0] == accepted[0] and len(scenarios) == 2 and "BAD-1" in scenarios[1]["task"]
+    rejections = json.loads((out / "rejections.json").read_text())[env_id(source)]
+    assert [r["reason"] for r in rejections] == ["the initial state already satisfies every check"]
