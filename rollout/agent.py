@@ -122,7 +122,10 @@ async def run_tool_calls(session: AsyncEnvMethods, episode: Episode, calls: list
             result = await session.call(call.function.name, call.function.arguments or "{}")
         except EnvClientError as exc:
             raise EpisodeOver("env_error", str(exc)) from None
-        env_seconds = time.perf_counter() - started
+        # environment time is what the sandbox's server measured around the call, not our round trip (which
+        # includes the pool hop and this event loop's waits); the round trip is kept as env_wall_seconds
+        record.timings.env_wall_seconds += time.perf_counter() - started
+        env_seconds = result.duration_us / 1e6
         record.timings.env_seconds += env_seconds
         content = clip(result.observation, options.max_observation_chars)
         record.messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name,
@@ -227,7 +230,7 @@ async def score(session: AsyncEnvMethods, record: TrajectoryRecord) -> None:
         record.error_kind = record.error_kind or "env_error"
         return
     finally:
-        record.timings.env_seconds += time.perf_counter() - started
+        record.timings.env_wall_seconds += time.perf_counter() - started
     record.final_info["evaluation"] = evaluation.model_dump()
     record.total_reward = 0.0 if record.truncated else evaluation.reward
     if record.trajectory:

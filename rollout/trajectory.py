@@ -37,7 +37,8 @@ class TaskInfo(BaseModel):
 
 class Timings(BaseModel):
     llm_seconds: float = 0.0
-    env_seconds: float = 0.0
+    env_seconds: float = 0.0  # inside the sandbox: tool calls as the environment's server timed them
+    env_wall_seconds: float = 0.0  # the client's round trips to the sandbox, evaluation included
     total_seconds: float = 0.0
 
 

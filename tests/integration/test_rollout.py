@@ -85,6 +85,9 @@ def test_cli_rollout_of_every_example_scenario(rollout_pool: LocalPool, tmp_path
         assert record["tools"] and record["steps"] == len(record["trajectory"])
         assert record["tool_schemas"] == "derived"  # what the pool's servers said they serve
         assert record["timings"]["llm_seconds"] > 0 and record["timings"]["env_seconds"] > 0
+        # environment time is the sandbox's own measure: less than the client's round trips to it
+        assert record["timings"]["env_wall_seconds"] > record["timings"]["env_seconds"]
+        assert record["timings"]["env_seconds"] == pytest.approx(sum(s["env_seconds"] for s in record["trajectory"]))
 
 
 def test_failure_paths(rollout_pool: LocalPool, tmp_path: Path) -> None:
