@@ -459,7 +459,26 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise CliError("--samples must be at least 1")
-    corpus = _load(args)
+    try:  # a record that does not load, or a scenario with static errors, is left out alone and named
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    left_out = _drop_bad_scenarios(corpus, args.only)
+    for problem in [p for p in corpus.problems if p.severity == "error"]:
+        print(f"envscaler-runtime rollout: left out: {problem}", file=sys.stderr)
+    for row in left_out:
+        print(f"envscaler-runtime rollout: left out: {row.env_id}: {row.message}", file=sys.stderr)
+    scenario_file = args.scenarios
+    if left_out:  # the in-process pool serves what is rolled out, not the scenarios left out
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="envscaler-rollout-"))
+        atexit.register(shutil.rmtree, folder, True)
+        scenario_file = folder / "scenarios.json"
+        scenario_file.write_text(json.dumps([s.model_dump(mode="json") for by_id in corpus.scenarios.values()
+                                             for s in by_id.values()]), encoding="utf-8")
     scenarios = [s for env_id, by_id in corpus.scenarios.items() if not args.only or env_id in args.only
                  for s in by_id.values() if s.checklist_with_func]
     if not scenarios:
@@ -506,7 +525,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     else:
         envs = sorted({s.env_id for s in scenarios})
         size = min(args.concurrency, args.pool_size)
-        with LocalPool(envs=args.envs, scenarios=args.scenarios,
+        with LocalPool(envs=args.envs, scenarios=scenario_file,
                        options=PoolOptions(size=size, only=envs, acquire_wait=600,
                                            tool_schemas=args.tool_schemas)) as local:
             summary = run(local.address)

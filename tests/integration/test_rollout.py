@@ -349,3 +349,21 @@ def test_rollout_reads_several_corpus_files(rollout_pool: LocalPool, tmp_path: P
         done = cli_rollout(rollout_pool, llm.base_url, out, "--envs", *files[:2], "--scenarios", *files[2:])
     assert done.returncode == 0, done.stderr
     assert set(records(out)) == {(s.env_id, s.task_id) for s in chosen}
+
+
+def test_a_bad_scenario_is_left_out_alone(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    from envscaler.spec.loader import bundled_scenarios_path
+
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    bad = next(s for s in scenarios if s["env_id"] == "env_2")
+    bad["checklist_with_func"][0]["check_func"] = "def check_func(final_state:\n"
+    (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+    good = [s for s in SCENARIOS if s.env_id == "env_2" and s.task_id != bad["task_id"]]
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(good)}) as llm:
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_2", "--scenarios",
+                           str(tmp_path / "scenarios.json"))
+    assert done.returncode == 0, done.stderr
+    assert (f"left out: env_2/{bad['task_id']}: scenario left out: checklist_with_func[0].check_func: does not parse"
+            in done.stderr) and "Traceback" not in done.stderr
+    assert set(records(out)) == {(s.env_id, s.task_id) for s in good}
