@@ -510,7 +510,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     async def check(address: str) -> None:
         async with AsyncPool(address) as pool:
-            await preflight(pool, scenarios, options, llm, user_llm)
+            await preflight(pool, scenarios, options, llm, user_llm,
+                            warn=lambda line: print(f"envscaler-runtime rollout: {line}", file=sys.stderr))
 
     def run(address: str) -> Summary:
         try:  # before the progress bar, so a failure is the only line printed

@@ -73,7 +73,7 @@ class EpisodeOver(Exception):
 
 
 async def chat(llm: AsyncOpenAI, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-               temperature: float | None, max_tokens: int | None = None) -> tuple[Any, float]:
+               temperature: float | None) -> tuple[Any, float]:
     """One completion; the client retries connection errors, 429 and 5xx with backoff."""
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"model": model, "messages": messages}
@@ -81,8 +81,6 @@ async def chat(llm: AsyncOpenAI, model: str, messages: list[dict[str, Any]], too
         kwargs["tools"] = tools
     if temperature is not None:
         kwargs["temperature"] = temperature
-    if max_tokens is not None:
-        kwargs["max_tokens"] = max_tokens
     try:
         response = await llm.chat.completions.create(**kwargs)
     except openai.APIError as exc:

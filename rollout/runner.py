@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openai
 from openai import AsyncOpenAI
 
 from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool
-from envscaler.rollout.agent import AgentOptions, EpisodeOver, chat, run_episode
+from envscaler.rollout.agent import AgentOptions, run_episode
 from envscaler.rollout.trajectory import TaskInfo, TrajectoryRecord
 from envscaler.spec.models import Scenario
 
@@ -129,18 +130,26 @@ def failed_record(scenario: Scenario, options: AgentOptions, kind: str, message:
 
 
 async def preflight(pool: AsyncPool, scenarios: list[Scenario], options: AgentOptions, llm: AsyncOpenAI,
-                    user_llm: AsyncOpenAI | None = None) -> None:
-    """One cheap completion per model, and the pool's list of what it serves, before any episode runs."""
+                    user_llm: AsyncOpenAI | None = None, warn: Callable[[str], None] = lambda _: None) -> None:
+    """The endpoint's model list (one cheap GET, no completion) and the pool's list of what it serves, before any
+    episode runs. An endpoint that answers at all but has no model list (404, 501) passes: only one that cannot
+    be reached, or refuses the key, fails here."""
     probes = [("agent", llm, options.model)]
     if user_llm is not None:
         probes.append(("user simulator", user_llm, options.user_model))
     for role, client, model in probes:
+        where = f"the {role} LLM endpoint {client.base_url}"
         try:
-            await chat(client.with_options(max_retries=1), model, [{"role": "user", "content": "ping"}], None,
-                       None, max_tokens=1)
-        except EpisodeOver as exc:
-            raise PreflightError(f"the {role} LLM endpoint {client.base_url} does not answer for model "
-                                 f"{model!r}: {exc}") from None
+            listed = [m.id for m in (await client.with_options(max_retries=1, timeout=15.0).models.list()).data]
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise PreflightError(f"{where} refuses the API key: {str(exc)[:200]}") from None
+        except openai.APIStatusError:
+            continue  # it answered: reachable, whatever it thinks of /models
+        except openai.APIError as exc:
+            raise PreflightError(f"{where} does not answer: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if listed and model not in listed:
+            warn(f"{where} does not list model {model!r} (it lists {', '.join(listed[:5])}"
+                 f"{' …' if len(listed) > 5 else ''}); going on, as some gateways list only part of what they serve")
     try:
         served = {e.env_id: set(e.scenario_ids) for e in (await pool.list_envs()).envs}
     except EnvClientError as exc:

@@ -367,3 +367,30 @@ def test_a_bad_scenario_is_left_out_alone(rollout_pool: LocalPool, tmp_path: Pat
     assert (f"left out: env_2/{bad['task_id']}: scenario left out: checklist_with_func[0].check_func: does not parse"
             in done.stderr) and "Traceback" not in done.stderr
     assert set(records(out)) == {(s.env_id, s.task_id) for s in good}
+
+
+def test_an_endpoint_that_refuses_the_key_fails_the_preflight(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"error": {"message": "invalid api key", "type": "auth"}}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = cli_rollout(rollout_pool, f"http://127.0.0.1:{server.server_address[1]}/v1", tmp_path / "t.jsonl",
+                           "--only", "env_2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "refuses the API key" in done.stderr
