@@ -20,7 +20,7 @@ import openai
 from openai import AsyncOpenAI
 
 from envscaler.client.errors import EnvClientError
-from envscaler.client.pool_client import AsyncPool
+from envscaler.client.pool_client import AsyncPool, AsyncPoolSession
 from envscaler.rollout.agent import AgentOptions, run_episode
 from envscaler.rollout.trajectory import TaskInfo, TrajectoryRecord
 from envscaler.spec.models import Scenario
@@ -164,6 +164,33 @@ async def preflight(pool: AsyncPool, scenarios: list[Scenario], options: AgentOp
                              f"version?): {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
 
 
+async def _acquire(pool: AsyncPool, env_id: str, wait: float, grace: float = 3.0) -> AsyncPoolSession:
+    """A lease; when the run is cancelled while the pool is granting one, the grant is awaited for a moment and
+    released, so that no lease is left to its TTL."""
+    acquiring = asyncio.ensure_future(pool.acquire(env_id, wait=wait))
+    try:
+        return await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        done, _ = await asyncio.wait([acquiring], timeout=grace)
+        if not done:
+            acquiring.cancel()  # still queued at the pool: cancelling the call withdraws it
+        elif not acquiring.cancelled() and acquiring.exception() is None:
+            await _release(acquiring.result())
+        raise
+
+
+async def _release(session: AsyncPoolSession, grace: float = 5.0) -> None:
+    """Give the lease back even when the run is being cancelled (again): the Release call is not abandoned."""
+    releasing = asyncio.ensure_future(session.release())
+    try:
+        await asyncio.shield(releasing)
+    except asyncio.CancelledError:
+        await asyncio.wait([releasing], timeout=grace)
+        raise
+    except EnvClientError:
+        pass  # the pool already took it back (lost lease, dead container)
+
+
 async def run_rollouts(pool_address: str, scenarios: list[Scenario], options: AgentOptions, llm: AsyncOpenAI,
                        out: Path, concurrency: int, user_llm: AsyncOpenAI | None = None,
                        progress: Callable[[TrajectoryRecord], None] = lambda _: None,
@@ -187,8 +214,11 @@ async def run_rollouts(pool_address: str, scenarios: list[Scenario], options: Ag
             if stop.is_set():
                 return
             try:
-                async with pool.session(scenario.env_id, wait=acquire_wait) as session:
+                session = await _acquire(pool, scenario.env_id, acquire_wait)
+                try:
                     record = await run_episode(llm, session, scenario, options, user_llm)
+                finally:
+                    await _release(session)
             except EnvClientError as exc:
                 record = failed_record(scenario, options, "env_error", str(exc))
             record.sample_index = sample
@@ -220,7 +250,8 @@ async def run_rollouts(pool_address: str, scenarios: list[Scenario], options: Ag
             # gather stops at the first cancelled episode; wait for all, so that every session releases its
             # lease before the pool's channel closes
             for task in tasks:
-                task.cancel()
+                if not task.done() and not task.cancelling():  # a second cancel would cut a release short
+                    task.cancel()
             if tasks:
                 await asyncio.wait(tasks)
     return summary

@@ -265,6 +265,7 @@ def test_sigint_releases_every_lease_and_the_run_resumes(rollout_pool: LocalPool
     out = tmp_path / "traj.jsonl"
     command = [sys.executable, "-m", "envscaler.cli", "rollout", "--pool", rollout_pool.address, "--model",
                "scripted", "--out", str(out), "--concurrency", "3", "--only", "env_3", "env_4"]
+    assert leased(rollout_pool) == 0, "a lease left over from an earlier test"
     with ScriptedLLM(scripts, delay=0.3) as llm:
         run = subprocess.Popen([*command, "--base-url", llm.base_url], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -278,7 +279,10 @@ def test_sigint_releases_every_lease_and_the_run_resumes(rollout_pool: LocalPool
         assert run.returncode == 130, stderr
         assert "Traceback" not in stderr and stderr.count("\n") == 1 and "stopped by SIGINT" in stderr, stderr
         assert "the same command resumes" in stderr
-        assert leased(rollout_pool) == 0  # released at once, not after the lease TTL
+        released = time.monotonic() + 5  # at once, not after the lease TTL (600 s)
+        while leased(rollout_pool) and time.monotonic() < released:
+            time.sleep(0.1)
+        assert leased(rollout_pool) == 0
         written = len(records(out))
         assert 1 <= written < len(scenarios)
         done = subprocess.run([*command, "--base-url", llm.base_url], capture_output=True, text=True, timeout=600,
