@@ -31,10 +31,71 @@ class CliError(Exception):
 
 
 def _corpus_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--envs", type=Path, help="env metadata (EnvScaler's 191_env_metadata.json layout); "
-                                                  "default: the bundled examples")
-    parser.add_argument("--scenarios", type=Path, help="scenarios (JSON list or JSONL); default: the bundled "
-                                                       "examples when --envs is not given")
+    parser.add_argument("--envs", type=Path, nargs="+", action="extend", metavar="FILE",
+                        help="env metadata (EnvScaler's 191_env_metadata.json layout), one file or several; "
+                             "default: the bundled examples")
+    parser.add_argument("--scenarios", type=Path, nargs="+", action="extend", metavar="FILE",
+                        help="scenarios (JSON list or JSONL), one file or several; default: the bundled "
+                             "examples when --envs is not given")
+
+
+def _records_of(path: Path) -> list[Any]:
+    """A corpus file's records as a list: a JSON list, a dict keyed by env_id, or JSONL."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}: neither JSON nor JSONL: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(data, dict):
+        return [dict(record, env_id=record.get("env_id", key)) if isinstance(record, dict) else record
+                for key, record in data.items()]
+    if not isinstance(data, list):
+        raise CliError(f"{path}: expected a list of records or a dict keyed by env_id")
+    return data
+
+
+def _merge_corpus_files(args: argparse.Namespace) -> None:
+    """Several --envs/--scenarios files become one of each (in a temporary folder removed at exit); an env_id
+    defined in two files is refused, naming both."""
+    import atexit
+    import shutil
+    import tempfile
+
+    envs: list[Path] | None = args.envs
+    scenarios: list[Path] | None = args.scenarios
+    if (envs is None or len(envs) == 1) and (scenarios is None or len(scenarios) == 1):
+        args.envs, args.scenarios = envs and envs[0], scenarios and scenarios[0]
+        return
+    folder = Path(tempfile.mkdtemp(prefix="envscaler-corpus-"))
+    atexit.register(shutil.rmtree, folder, True)
+    if envs is not None and len(envs) > 1:
+        seen: dict[str, Path] = {}
+        merged = []
+        for path in envs:
+            for record in _records_of(path):
+                env_id = record.get("env_id") if isinstance(record, dict) else None
+                if isinstance(env_id, str) and env_id in seen:
+                    raise CliError(f"env_id {env_id!r} is defined in both {seen[env_id]} and {path}; env ids must "
+                                   "be unique across --envs files")
+                if isinstance(env_id, str):
+                    seen[env_id] = path
+                merged.append(record)
+        (folder / "env_metadata.json").write_text(json.dumps(merged), encoding="utf-8")
+        args.envs = folder / "env_metadata.json"
+    else:
+        args.envs = envs and envs[0]
+    if scenarios is not None and len(scenarios) > 1:
+        merged = [record for path in scenarios for record in _records_of(path)]
+        (folder / "scenarios.json").write_text(json.dumps(merged), encoding="utf-8")
+        args.scenarios = folder / "scenarios.json"
+    else:
+        args.scenarios = scenarios and scenarios[0]
 
 
 def _load(args: argparse.Namespace, only: str | None = None) -> Corpus:
@@ -165,6 +226,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise CliError(str(exc)) from None
     _check_tools(spec)
+    _check_arguments(spec, calls, args.calls)
     try:
         with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
                           _server_config(args)) as (client, sandbox):
@@ -172,6 +234,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (EnvClientError, SandboxError) as exc:
         raise CliError(str(exc)) from None
     return _print_replay(args, report, sandbox)
+
+
+def _check_arguments(spec: EnvSpec, calls: list[Any], path: Path) -> None:
+    """A solution whose arguments do not fit the tools' schemas is refused before anything runs."""
+    from envscaler.spec.toolschema import derive_tools
+    from envscaler.spec.validate import call_argument_problem
+
+    tools = derive_tools(spec.env_class_code, spec.env_class_name)
+    for number, call in enumerate(calls, start=1):
+        if problem := call_argument_problem(tools, call.name, call.arguments):
+            raise CliError(f"{path.name}, call {number}: {problem}")
 
 
 def _print_replay(args: argparse.Namespace, report: ReplayReport, sandbox: str) -> int:
@@ -238,6 +311,27 @@ def cmd_images_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drop_bad_scenarios(corpus: Corpus, only: list[str] | None = None) -> list[Any]:
+    """Scenarios with static errors leave the corpus, each reported as a failed `env_id/task_id` row, so that
+    one bad scenario does not fail its environment's image."""
+    from envscaler.images.build import BuildResult
+    from envscaler.spec.validate import validate_scenario
+
+    failed = []
+    for env_id, by_id in corpus.scenarios.items():
+        if only and env_id not in only:
+            continue
+        for task_id, scenario in list(by_id.items()):
+            errors = [p for p in validate_scenario(f"{env_id}/{task_id}", scenario, corpus.envs)
+                      if p.severity == "error"]
+            if errors:
+                del by_id[task_id]
+                failed.append(BuildResult(f"{env_id}/{task_id}", "", "failed",
+                                          message="scenario left out: " + "; ".join(f"{p.field}: {p.message}"
+                                                                                   for p in errors)))
+    return failed
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from envscaler.cli_output import print_build, progress_bar
     from envscaler.images.build import build_envs
@@ -249,12 +343,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     unknown = [e for e in args.only or [] if e not in corpus.envs]
     if unknown:
         raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    left_out = _drop_bad_scenarios(corpus, args.only)
     client = _engine()
     runtime = _runtime(client, args.base)
     started = time.perf_counter()
     total = len(args.only or corpus.envs)
     with progress_bar("building", total) as advance:
-        results = build_envs(client, corpus, runtime, args.only, args.jobs, advance)
+        results = build_envs(client, corpus, runtime, args.only, args.jobs, advance) + left_out
     print_build(results, time.perf_counter() - started)
     return 0 if all(r.status != "failed" for r in results) else 1
 
@@ -287,6 +382,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
     except SpecError as exc:
         raise CliError(str(exc)) from None
+    left_out = _drop_bad_scenarios(corpus, args.only)
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=_hardening(args), base=args.base, only=args.only,
@@ -297,6 +393,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
             images, failed = build_images(client, corpus, options, _log_path(), advance)
     except EngineError as exc:
         raise CliError(str(exc)) from None
+    failed += left_out
     if failed:
         print_build(failed, 0.0)
     if not images:
@@ -351,15 +448,38 @@ def _nothing():
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     import asyncio
+    import signal
 
     from openai import AsyncOpenAI
 
-    from envscaler.cli_output import print_rollout_summary, progress_bar
+    from envscaler.cli_output import print_rollout_summary, rollout_progress
+    from envscaler.client.pool_client import AsyncPool
     from envscaler.pool.runner import LocalPool, PoolOptions
     from envscaler.rollout.agent import AgentOptions
-    from envscaler.rollout.runner import run_rollouts
+    from envscaler.rollout.runner import PreflightError, Summary, preflight, run_rollouts
 
-    corpus = _load(args)
+    if args.samples < 1:
+        raise CliError("--samples must be at least 1")
+    try:  # a record that does not load, or a scenario with static errors, is left out alone and named
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    left_out = _drop_bad_scenarios(corpus, args.only)
+    for problem in [p for p in corpus.problems if p.severity == "error"]:
+        print(f"envscaler-runtime rollout: left out: {problem}", file=sys.stderr)
+    for row in left_out:
+        print(f"envscaler-runtime rollout: left out: {row.env_id}: {row.message}", file=sys.stderr)
+    scenario_file = args.scenarios
+    if left_out:  # the in-process pool serves what is rolled out, not the scenarios left out
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="envscaler-rollout-"))
+        atexit.register(shutil.rmtree, folder, True)
+        scenario_file = folder / "scenarios.json"
+        scenario_file.write_text(json.dumps([s.model_dump(mode="json") for by_id in corpus.scenarios.values()
+                                             for s in by_id.values()]), encoding="utf-8")
     scenarios = [s for env_id, by_id in corpus.scenarios.items() if not args.only or env_id in args.only
                  for s in by_id.values() if s.checklist_with_func]
     if not scenarios:
@@ -373,22 +493,117 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     options = AgentOptions(model=args.model, mode=args.mode, max_steps=args.max_steps,
                            episode_timeout=args.episode_timeout, temperature=args.temperature,
                            user_model=args.user_model or "")
+    received: list[str] = []
 
-    def run(address: str) -> object:
-        with progress_bar("episodes", len(scenarios)) as advance:
-            return asyncio.run(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency, user_llm,
-                                            progress=lambda _: advance(1)))
+    async def interruptible(address: str, advance: Callable[[Any], None]) -> Summary:
+        # SIGINT/SIGTERM cancel the run: episodes in flight release their leases and are not written
+        task = asyncio.ensure_future(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency,
+                                                  user_llm, progress=advance, samples=args.samples,
+                                                  retry_errors=args.retry_errors, check_first=False))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda sig=sig: (received.append(signal.Signals(sig).name), task.cancel()))
+        try:
+            return await task
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    async def check(address: str) -> None:
+        async with AsyncPool(address) as pool:
+            await preflight(pool, scenarios, options, llm, user_llm,
+                            warn=lambda line: print(f"envscaler-runtime rollout: {line}", file=sys.stderr))
+
+    def run(address: str) -> Summary:
+        try:  # before the progress bar, so a failure is the only line printed
+            asyncio.run(check(address))
+        except PreflightError as exc:
+            raise CliError(f"pre-flight: {exc}") from None
+        with rollout_progress(len(scenarios) * args.samples) as advance:
+            return asyncio.run(interruptible(address, advance))
 
     if args.pool:
         summary = run(args.pool)
     else:
         envs = sorted({s.env_id for s in scenarios})
         size = min(args.concurrency, args.pool_size)
-        with LocalPool(envs=args.envs, scenarios=args.scenarios,
+        with LocalPool(envs=args.envs, scenarios=scenario_file,
                        options=PoolOptions(size=size, only=envs, acquire_wait=600,
                                            tool_schemas=args.tool_schemas)) as local:
             summary = run(local.address)
     print_rollout_summary(summary, args.out)
+    if received or summary.interrupted:
+        print(f"envscaler-runtime rollout: stopped by {received[0] if received else 'a signal'}; "
+              f"{summary.episodes} episodes written to {args.out}; the same command resumes", file=sys.stderr)
+        return 130
+    if summary.aborted:
+        print(f"envscaler-runtime rollout: stopped: {summary.aborted}", file=sys.stderr)
+        return 1
+    if summary.infrastructure_failures:
+        print(f"envscaler-runtime rollout: {summary.infrastructure_failures} episodes failed for infrastructure "
+              f"reasons (see {summary.errors_path}); they are not in {args.out}, so the same command redoes them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_report
+    from envscaler.rollout.report import build_report, write_html
+
+    for path in args.files:
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+    report = build_report(args.files)
+    if not report.rows:
+        raise CliError(f"no trajectory record in {', '.join(map(str, args.files))}")
+    if args.html:
+        try:
+            write_html(report, args.html)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.html}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print_report(report, args.html)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_checks, status
+    from envscaler.synth.check import check_corpus
+
+    try:
+        corpus = load_corpus(args.envs, args.scenarios, strict=False)
+    except SpecError as exc:
+        raise CliError(str(exc)) from None
+    unknown = [e for e in args.only or [] if e not in corpus.envs]
+    if unknown:
+        raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    if args.solutions is not None and not args.solutions.is_dir():
+        raise CliError(f"--solutions {args.solutions}: not a directory")
+    with status("running every scenario's checks in the sandbox"):
+        rows = check_corpus(corpus, args.only, args.solutions, args.sandbox, args.base)
+    unloaded = [str(p) for p in corpus.problems if p.severity == "error"]
+    if args.json:
+        print(json.dumps({"scenarios": [r.as_json() for r in rows], "unloaded": unloaded}, indent=2))
+    else:
+        print_checks(rows, unloaded)
+    return 1 if unloaded or any(r.errors for r in rows) else 0
+
+
+def cmd_assemble(args: argparse.Namespace) -> int:
+    from envscaler.synth.assemble import AssembleError, assemble
+
+    try:
+        done = assemble(args.env_py, args.out, args.class_name, args.scenarios, args.env_id)
+    except AssembleError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{done['env_id']}: class {done['class']}, {done['tools']} tools, {done['scenarios']} scenarios, "
+          f"{done['solutions']} reference solutions -> {args.out}")
+    scenarios = f" --scenarios {args.out / 'scenarios.json'}" if args.scenarios else ""
+    solutions = f" --solutions {args.out / 'solutions'}" if done["solutions"] else ""
+    print(f"next: envscaler-runtime check --envs {args.out / 'env_metadata.json'}{scenarios}{solutions}")
     return 0
 
 
@@ -420,7 +635,8 @@ def cmd_synth_skel(args: argparse.Namespace) -> int:
     if not tasks:
         raise CliError(f"{args.tasks} holds no task")
     settings = SkelSettings(min_usefulness=args.min_score, min_modelability=args.min_score, rounds=args.rounds,
-                            pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "")
+                            pass_threshold=args.pass_rate, sandbox=args.sandbox, embed_model=args.embed_model or "",
+                            id_prefix=args.id_prefix or "", retry_failed=args.retry_failed)
     llm = _synth_llm(args)
     started = time.perf_counter()
     with status(f"SkelBuilder over {len(tasks)} tasks (artifacts in {args.out})"):
@@ -428,7 +644,8 @@ def cmd_synth_skel(args: argparse.Namespace) -> int:
     write_manifest(args.out, "skel", llm, args.base_url, settings, report, time.perf_counter() - started,
                    args.price_in, args.price_out)
     print_synth_report("environments", report["environments"], llm.usage, args.out / "env_metadata.json")
-    return 0
+    return _unavailable_exit(sum(e["status"] == "unavailable" for e in report["environments"].values()),
+                             "environments or tasks")
 
 
 def cmd_synth_scen(args: argparse.Namespace) -> int:
@@ -442,7 +659,8 @@ def cmd_synth_scen(args: argparse.Namespace) -> int:
         corpus = load_corpus(args.envs, None)
     except SpecError as exc:
         raise CliError(str(exc)) from None
-    settings = ScenSettings(per_env=args.per_env, min_task_words=args.min_task_words, sandbox=args.sandbox)
+    settings = ScenSettings(per_env=args.per_env, min_task_words=args.min_task_words, sandbox=args.sandbox,
+                            retry_failed=args.retry_failed)
     llm = _synth_llm(args)
     started = time.perf_counter()
     with status(f"ScenGenerator over {len(corpus.envs)} environments (artifacts in {args.out})"):
@@ -450,6 +668,16 @@ def cmd_synth_scen(args: argparse.Namespace) -> int:
     write_manifest(args.out, "scen", llm, args.base_url, settings, report, time.perf_counter() - started,
                    args.price_in, args.price_out)
     print_synth_report("scenarios", report, llm.usage, args.out / "scenarios.json")
+    return _unavailable_exit(sum(r["unavailable"] for r in report.values()), "scenario drafts")
+
+
+def _unavailable_exit(count: int, what: str) -> int:
+    """Items the endpoint (or the engine) failed for transient reasons are not rejections: say so, exit 1."""
+    if count:
+        print(f"envscaler-runtime synth: {count} {what} could not be synthesized because the LLM endpoint or the "
+              "sandbox failed (not a rejection, nothing cached); run the same command again to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -555,6 +783,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="only these environments")
     p.add_argument("--pool", metavar="ADDRESS", help="a running pool; default: start one in this process")
     p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency)")
+    p.add_argument("--samples", "--samples-per-task", type=int, default=1, metavar="N",
+                   help="independent episodes per scenario, each in a fresh sandbox, recorded with its "
+                        "sample_index (GRPO-style groups) (1)")
+    p.add_argument("--retry-errors", "--retry-failed", action="store_true",
+                   help="re-run episodes recorded with an error (deadline, max_steps, ...); infrastructure "
+                        "failures are never recorded as done and always re-run")
+
+    p = command("check", cmd_check, "run every scenario in the sandbox: its checks on the initial state (already "
+                "solved, or erroring), unknown init_config keys, reference solutions replayed to reward 1.0")
+    _corpus_args(p)
+    p.add_argument("--only", nargs="+", metavar="ENV_ID", help="check only these environments")
+    p.add_argument("--solutions", type=Path, metavar="DIR",
+                   help="reference solutions, <env_id>__<task_id>.jsonl of {\"name\", \"arguments\"} lines "
+                        "(none by default)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
+                   help="where scenarios run: a hardened container when an engine is there, else a worker "
+                        "process (auto)")
+    p.add_argument("--base", help="base image of the runtime image, when not the bootstrapped one")
+
+    p = command("assemble", cmd_assemble, "turn a Python environment class (and scenarios) into EnvScaler's "
+                "env_metadata.json / scenarios.json; the class is parsed, never run")
+    p.add_argument("env_py", type=Path, metavar="ENV.py", help="the module that defines the environment class")
+    p.add_argument("--class", dest="class_name", metavar="NAME",
+                   help="the environment class (default: the module's only class with public methods)")
+    p.add_argument("--env-id", help="env_id (default: META's, else env_<file name without _env>)")
+    p.add_argument("--scenarios", type=Path, metavar="SCEN.py|.json",
+                   help="scenarios: a JSON list, or a Python file defining SCENARIOS (and BASE, META) (none)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="directory for env_metadata.json, scenarios.json and solutions/; this environment's "
+                        "records are added to, or replace theirs in, files already there")
+
+    for name, text in (("report", "per-environment table and reward distribution of rollout JSONL files"),
+                       ("results", "the same as report")):
+        p = command(name, cmd_report, text)
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl", help="trajectories written by rollout")
+        p.add_argument("--json", action="store_true", help="print the report as JSON")
+        p.add_argument("--html", type=Path, metavar="FILE.html",
+                       help="also write a self-contained HTML page with the table and the reward and step-count "
+                            "distributions (inline SVG)")
 
     synth = sub.add_parser("synth", help="synthesize environments (skel) and scenarios (scen) with an LLM")
     synth_sub = synth.add_subparsers(dest="synth_command", required=True, metavar="COMMAND")
@@ -570,6 +838,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call (120)")
         p.add_argument("--price-in", type=float, default=0.0, help="$ per million prompt tokens, for the manifest (0)")
         p.add_argument("--price-out", type=float, default=0.0, help="$ per million completion tokens (0)")
+        p.add_argument("--retry-failed", action="store_true",
+                       help="re-run recorded rejections (stages 2-3 of skel, drafts of scen), asking the endpoint "
+                            "anew instead of reading its cached answers (failures from an unreachable endpoint are "
+                            "always re-run)")
         p.add_argument("--sandbox", choices=["auto", "container", "process"], default="auto",
                        help="where candidate code runs: auto (default: a hardened container when an engine and the "
                             "runtime image exist, else a worker process), container or process")
@@ -582,6 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=30, help="dual-agent rounds per environment (30)")
     p.add_argument("--pass-rate", type=float, default=0.85, help="(pass + warning) / total to keep (0.85)")
     p.add_argument("--embed-model", help="embedding model for near-duplicate removal (same endpoint)")
+    p.add_argument("--id-prefix", help="env ids are PREFIX1, PREFIX2, ... (default: env_<name of --out>_, so they "
+                                       "never collide with the bundled env_1...)")
 
     p = synth_sub.add_parser("scen", help="ScenGenerator: environments -> scenarios with checks (scenarios.json)")
     p.set_defaults(func=cmd_synth_scen)
@@ -609,11 +883,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if isinstance(getattr(args, "envs", None), list) or isinstance(getattr(args, "scenarios", None), list):
+            _merge_corpus_files(args)
         return args.func(args)
     except CliError as exc:
         print(f"envscaler-runtime {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"envscaler-runtime {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

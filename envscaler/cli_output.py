@@ -14,8 +14,11 @@ from rich.table import Table
 
 from envscaler.client.replay import ReplayReport
 from envscaler.images.build import BuildResult
-from envscaler.rollout.runner import Summary
+from envscaler.rollout.report import Report
+from envscaler.rollout.runner import INFRASTRUCTURE, Summary
+from envscaler.rollout.trajectory import TrajectoryRecord
 from envscaler.spec.validate import ValidationReport
+from envscaler.synth.check import ScenarioCheck
 from envscaler.synth.llm import Usage
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
@@ -97,6 +100,26 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: progress.advance(task, n)
 
 
+@contextmanager
+def rollout_progress(total: int) -> Iterator[Callable[[TrajectoryRecord], None]]:
+    """Episodes done, with the running mean reward of those recorded (infrastructure failures are not rewards)."""
+    rewards: list[float] = []
+    if not sys.stderr.isatty():  # logs get the summary, not a bar's leftovers
+        yield lambda _: None
+        return
+    columns = (TextColumn("episodes · mean reward {task.fields[mean]}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("episodes", total=total, mean="-")
+
+        def advance(record: TrajectoryRecord) -> None:
+            if record.error_kind not in INFRASTRUCTURE:
+                rewards.append(record.total_reward)
+            progress.update(task, advance=1, mean=f"{sum(rewards) / len(rewards):.3f}" if rewards else "-")
+
+        yield advance
+
+
 def print_build(results: list[BuildResult], seconds: float) -> None:
     console = _console()
     table = Table(title="environment images")
@@ -122,6 +145,11 @@ def print_rollout_summary(summary: Summary, out: Path) -> None:
     table.add_row(str(summary.episodes), str(summary.skipped), f"{summary.mean_reward:.3f}",
                   f"{summary.success_rate:.1%}", errors, f"{summary.llm_seconds:.1f} s", f"{summary.env_seconds:.1f} s")
     console.print(table)
+    groups = summary.group_stats()
+    if groups and groups["k"] > 1:
+        console.print(f"{groups['scenarios']} scenarios x {groups['k']} samples: per-scenario mean "
+                      f"{groups['mean']:.3f}, variance {groups['variance']:.3f}, pass@1 {groups['pass@1']:.3f}, "
+                      f"pass@{groups['k']} {groups['pass@k']:.3f}", highlight=False)
 
 
 def print_synth_report(kind: str, rows: dict[str, dict[str, Any]], usage: Usage, output: Path) -> None:
@@ -136,3 +164,43 @@ def print_synth_report(kind: str, rows: dict[str, dict[str, Any]], usage: Usage,
     console.print(table)
     console.print(f"LLM: {usage.requests} requests, {usage.cached} from cache, {usage.repairs} repairs, "
                   f"{usage.prompt_tokens} + {usage.completion_tokens} tokens", highlight=False)
+
+
+def print_report(report: Report, html: Path | None) -> None:
+    from envscaler.rollout.report import text_histogram
+
+    console = _console()
+    table = Table(title=f"rollouts: {', '.join(report.files)}")
+    for column in ("env", "episodes", "mean reward", "success rate", "mean steps", "errors by kind", "LLM time",
+                   "env time"):
+        table.add_column(column, justify="left" if column in ("env", "errors by kind") else "right")
+    for i, r in enumerate([*report.rows, report.total]):
+        table.add_row(r.env_id, str(r.episodes), f"{r.mean_reward:.3f}", f"{r.success_rate:.1%}",
+                      f"{r.mean_steps:.1f}", ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none",
+                      f"{r.llm_seconds:.1f} s", f"{r.env_seconds:.1f} s", end_section=i == len(report.rows) - 1)
+    console.print(table)
+    console.print("reward distribution", highlight=False)
+    for line in text_histogram(report.reward_histogram):
+        console.print(line, highlight=False)
+    if report.groups:
+        g = report.groups
+        console.print(f"{g['scenarios']} scenarios, up to {g['k']} samples each: per-scenario variance "
+                      f"{g['variance']:.3f}, pass@1 {g['pass@1']:.3f}, pass@k {g['pass@k']:.3f}", highlight=False)
+    if html is not None:
+        console.print(f"HTML report: {html}", highlight=False)
+
+
+def print_checks(rows: list[ScenarioCheck], unloaded: list[str]) -> None:
+    console = _console()
+    table = Table(title="scenarios run in the sandbox")
+    for column in ("env", "scenario", "status", "solution", "problems"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        problems = "\n".join([*r.errors, *(f"(warning) {w}" for w in r.warnings)])
+        table.add_row(r.env_id, r.task_id, f"[{STATUS_STYLE[r.status]}]{r.status}", r.solution, _clip(problems, 600))
+    console.print(table)
+    for line in unloaded:
+        console.print(f"[bold red]not loaded:[/] {line}", highlight=False)
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "warning", "error")}
+    console.print(f"{len(rows)} scenarios: {counts['ok']} ok, {counts['warning']} with warnings, "
+                  f"{counts['error']} with errors", highlight=False)

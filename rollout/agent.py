@@ -120,7 +120,10 @@ async def run_tool_calls(session: AsyncEnvMethods, episode: Episode, calls: list
             result = await session.call(call.function.name, call.function.arguments or "{}")
         except EnvClientError as exc:
             raise EpisodeOver("env_error", str(exc)) from None
-        env_seconds = time.perf_counter() - started
+        # environment time is what the sandbox's server measured around the call, not our round trip (which
+        # includes the pool hop and this event loop's waits); the round trip is kept as env_wall_seconds
+        record.timings.env_wall_seconds += time.perf_counter() - started
+        env_seconds = result.duration_us / 1e6
         record.timings.env_seconds += env_seconds
         content = clip(result.observation, options.max_observation_chars)
         record.messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name,
@@ -133,8 +136,8 @@ async def run_tool_calls(session: AsyncEnvMethods, episode: Episode, calls: list
                                       error_kind=result.error_kind, env_seconds=env_seconds,
                                       llm_seconds=llm_seconds))
         llm_seconds = 0.0
-        if result.episode_broken:
-            raise EpisodeOver("env_error", result.error_message)
+        if result.episode_broken:  # the environment's own code ended its worker: a result, not an outage
+            raise EpisodeOver("episode_broken", result.error_message)
 
 
 async def user_turn(user_llm: AsyncOpenAI, episode: Episode, agent_text: str, options: AgentOptions) -> str:
@@ -164,7 +167,7 @@ async def _loop(llm: AsyncOpenAI, user_llm: AsyncOpenAI | None, session: AsyncEn
         if not text.strip():
             silent += 1
             if silent >= options.max_turns_without_progress:
-                raise EpisodeOver("llm_error", "the model kept answering with nothing")
+                raise EpisodeOver("empty_replies", "the model kept answering with nothing")
             continue
         if options.mode == "non-conv" or user_llm is None:
             record.final_observation = text
@@ -225,7 +228,7 @@ async def score(session: AsyncEnvMethods, record: TrajectoryRecord) -> None:
         record.error_kind = record.error_kind or "env_error"
         return
     finally:
-        record.timings.env_seconds += time.perf_counter() - started
+        record.timings.env_wall_seconds += time.perf_counter() - started
     record.final_info["evaluation"] = evaluation.model_dump()
     record.total_reward = 0.0 if record.truncated else evaluation.reward
     if record.trajectory:

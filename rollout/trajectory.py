@@ -37,7 +37,8 @@ class TaskInfo(BaseModel):
 
 class Timings(BaseModel):
     llm_seconds: float = 0.0
-    env_seconds: float = 0.0
+    env_seconds: float = 0.0  # inside the sandbox: tool calls as the environment's server timed them
+    env_wall_seconds: float = 0.0  # the client's round trips to the sandbox, evaluation included
     total_seconds: float = 0.0
 
 
@@ -57,8 +58,11 @@ class TrajectoryRecord(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     mode: Literal["non-conv", "conv"] = "non-conv"
     model: str = ""
-    error_kind: str = ""  # llm_error, env_error, deadline, max_steps; empty when the episode ran to its end
+    # llm_error and env_error (infrastructure: never written to the trajectories), deadline, max_steps,
+    # empty_replies, episode_broken (a tool ended its worker); empty when the episode ran to its end
+    error_kind: str = ""
+    sample_index: int = 0  # which of a scenario's --samples this is (GRPO-style groups)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.task_info.env_id, self.task_info.task_id
+    def key(self) -> tuple[str, str, int]:
+        return self.task_info.env_id, self.task_info.task_id, self.sample_index

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import difflib
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from jsonschema.exceptions import SchemaError as JsonSchemaError
 from envscaler.spec.loader import (
     Problem,
     RawRecord,
+    Severity,
     SpecError,
     bundled_envs_path,
     bundled_scenarios_path,
@@ -173,6 +176,113 @@ def check_func_problem(source: str) -> str | None:
     return "does not define a top-level function check_func(final_state)"
 
 
+def _self_attribute(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _config_keys(init: ast.FunctionDef, param: str) -> set[str] | None:
+    """The string keys __init__ reads from its config parameter; None when it uses the config wholesale
+    (iterates it, passes it on, unpacks it), so that no key can be called unknown."""
+    keys: set[str] = set()
+    allowed: set[int] = set()
+
+    def is_param(node: ast.AST) -> bool:  # `config`, or `(config or {})`
+        return (isinstance(node, ast.Name) and node.id == param) or \
+            (isinstance(node, ast.BoolOp) and is_param(node.values[0]))
+
+    for node in ast.walk(init):
+        if isinstance(node, ast.Subscript) and is_param(node.value):
+            if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+                return None
+            keys.add(node.slice.value)
+            allowed.add(id(node.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                and is_param(node.func.value):
+            if not (node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                return None
+            keys.add(node.args[0].value)
+            allowed.add(id(node.func.value))
+        elif isinstance(node, ast.Compare | ast.BoolOp | ast.If | ast.IfExp | ast.UnaryOp):
+            tests = [node.test] if isinstance(node, ast.If | ast.IfExp) else \
+                [node.operand] if isinstance(node, ast.UnaryOp) else \
+                node.values if isinstance(node, ast.BoolOp) else [node.left, *node.comparators]
+            allowed.update(id(t) for t in tests if isinstance(t, ast.Name))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):  # `config = config or {}` rebinds, nothing more
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            allowed.update(id(t) for t in targets if isinstance(t, ast.Name))
+    for node in ast.walk(init):
+        if isinstance(node, ast.Name) and node.id == param and id(node) not in allowed:
+            return None
+    return keys
+
+
+@functools.lru_cache(maxsize=256)
+def state_attributes(code: str, class_name: str) -> frozenset[str] | None:
+    """What an init_config key may name: the attributes the class (or a base of the same module) sets and the
+    keys its __init__ reads. None when the class sets attributes dynamically (setattr, __dict__)."""
+    try:
+        index = index_module(parse_module(code))
+        methods = class_methods(class_name, index)
+    except (SchemaError, KeyError):
+        return None
+    names: set[str] = set()
+    classes, pending = [], [class_name]
+    while pending:  # the class and its bases of the same module
+        node = index.classes.get(pending.pop())
+        if node is not None and node not in classes:
+            classes.append(node)
+            pending += [b.id for b in node.bases if isinstance(b, ast.Name)]
+    for cls in classes:
+        for item in cls.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                names.add(item.target.id)
+            elif isinstance(item, ast.Assign):
+                names.update(t.id for t in item.targets if isinstance(t, ast.Name))
+    for method in methods.values():
+        for node in ast.walk(method):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr":
+                return None
+            if _self_attribute(node) == "__dict__":
+                return None
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+            names.update(a for t in targets for e in ast.walk(t) if (a := _self_attribute(e)))
+    init = methods.get("__init__")
+    if init is not None:
+        params = [a.arg for a in init.args.args[1:]] + [a.arg for a in init.args.kwonlyargs]
+        if init.args.kwarg or init.args.vararg:
+            return None
+        for param in params:
+            keys = _config_keys(init, param)
+            if keys is None:
+                return None
+            names |= keys
+    return frozenset(names)
+
+
+def unknown_init_config_keys(location: str, scenario: Scenario, env: EnvSpec,
+                             severity: Severity = "warning") -> list[Problem]:
+    """A key of init_config that the class neither sets nor reads is most likely a typo: EnvScaler's setattr would
+    add it as a new attribute that no tool ever looks at. A warning here (a static guess must not stop a build);
+    `check` makes it an error."""
+    if not isinstance(scenario.init_config, dict):
+        return []
+    known = state_attributes(env.env_class_code, env.env_class_name)
+    if known is None:
+        return []
+    problems = []
+    for key in scenario.init_config:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (state attributes: {', '.join(sorted(known))})"
+        problems.append(Problem(location, f"init_config.{key}", f"{key!r} is not a state attribute of "
+                                                                 f"{env.env_class_name!r}{hint}", severity))
+    return problems
+
+
 def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec]) -> list[Problem]:
     problems: list[Problem] = _unicode_problem(location, scenario.model_dump(mode="json"))
     env = envs.get(scenario.env_id)
@@ -181,6 +291,8 @@ def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec
     elif scenario.env_class_name and scenario.env_class_name != env.env_class_name:
         problems.append(Problem(location, "env_class_name", f"{scenario.env_class_name!r} differs from the "
                                                               f"environment's {env.env_class_name!r}", "warning"))
+    if env is not None:
+        problems += unknown_init_config_keys(location, scenario, env)
     for i, check in enumerate(scenario.checklist_with_func):
         reason = check_func_problem(check.check_func)
         if reason:
@@ -225,3 +337,41 @@ def _read(report: ValidationReport, path: Path) -> list[RawRecord]:
     except SpecError as exc:
         report.records.append(RecordReport("file", str(path), path.name, [Problem(str(path), "", str(exc))]))
         return []
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind:
+        return str(kind)
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    return " or ".join(_type_name(o) for o in options if isinstance(o, dict)) or "another value"
+
+
+def call_argument_problem(tools: list[dict[str, Any]], name: str, arguments: Any) -> str | None:
+    """Why a call's arguments do not fit the tool's JSON schema (naming the parameter and the type it expects),
+    or None. Checked before a replay, so that `"two"` for an integer is not a TOOL_EXCEPTION from deep inside."""
+    functions = {t.get("function", {}).get("name"): t.get("function", {}) for t in tools}
+    if name not in functions:
+        return f"no tool named {name!r} (tools: {', '.join(sorted(n for n in functions if n))})"
+    schema = functions[name].get("parameters") or {"type": "object"}
+    try:
+        errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    except JsonSchemaError:
+        return None  # a broken published schema is validate's to report
+    if not errors:
+        return None
+    error = errors[0]
+    if not error.absolute_path:
+        if error.validator == "required":
+            return f"{name}: {error.message.replace('is a required property', 'is a required parameter')}"
+        if error.validator == "additionalProperties":
+            return f"{name}: {error.message.replace('Additional properties', 'unknown parameters')}"
+        return f"{name}: the arguments must be a JSON object"
+    param = ".".join(str(p) for p in error.absolute_path)
+    if error.validator in ("type", "enum", "anyOf", "oneOf"):
+        return f"{name}: parameter {param!r} is {json.dumps(error.instance)[:80]}, expected {_type_name(error.schema)}"
+    return f"{name}: parameter {param!r}: {error.message[:200]}"

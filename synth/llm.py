@@ -7,6 +7,7 @@ cap, never an endless loop), and token and cost accounting.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import re
@@ -20,11 +21,25 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
+# Set while a recorded failure is re-run (--retry-failed): ask the endpoint again instead of reading the cache,
+# which would only replay the answers that failed. Tasks and threads started inside inherit it.
+fresh: contextvars.ContextVar[bool] = contextvars.ContextVar("fresh", default=False)
 JSON_BLOCK = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 class LLMFailure(Exception):
     """A request that could not yield a valid answer; the message says why."""
+
+
+class LLMUnavailable(LLMFailure):
+    """The endpoint failed for a transient reason (connection, timeout, rate limit, 5xx) after the client's
+    retries: not a verdict on the item, so it is never cached or recorded as a rejection; a rerun retries it."""
+
+
+def transient(exc: openai.APIError) -> bool:
+    if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):  # timeouts are connection errors
+        return True
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code >= 500 or exc.status_code in (408, 409, 429))
 
 
 def prompt(name: str) -> str:
@@ -82,7 +97,7 @@ class LLM:
     async def complete(self, messages: list[dict[str, Any]], temperature: float = 0.0) -> str:
         """One completion's text, from the cache when this exact request was made before."""
         path = self.cache_dir / f"{self._key(messages, temperature)}.json"
-        if path.exists():
+        if path.exists() and not fresh.get():
             self.usage.cached += 1
             return json.loads(path.read_text())["content"]
         async with self._gate:
@@ -90,7 +105,8 @@ class LLM:
                 response = await self.client.chat.completions.create(model=self.model, messages=messages,
                                                                      temperature=temperature)
             except openai.APIError as exc:
-                raise LLMFailure(f"the model endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+                failure = LLMUnavailable if transient(exc) else LLMFailure
+                raise failure(f"the model endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
         self.usage.requests += 1
         if response.usage is not None:
             self.usage.prompt_tokens += response.usage.prompt_tokens or 0

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.validate import check_func_problem
-from envscaler.synth.llm import LLM, LLMFailure
+from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable, fresh
 from envscaler.synth.skel import InitConfig, load_json, save_json
 
 
@@ -41,6 +41,7 @@ class ScenSettings:
     min_task_words: int = 50
     sandbox: Mode = "auto"
     temperature: float = 0.7
+    retry_failed: bool = False  # re-run rejected drafts, asking the endpoint anew; accepted ones are kept
 
 
 @dataclass
@@ -55,6 +56,10 @@ def task_id(env_id: str, index: int, init_config: dict[str, Any]) -> str:
     """Deterministic, so re-running yields the same ids (EnvScaler's timestamps collide)."""
     digest = hashlib.sha256(json.dumps([env_id, index, init_config], sort_keys=True).encode()).hexdigest()
     return f"s{index:03d}-{digest[:8]}"
+
+
+class Unavailable(str):
+    """Why a draft has no answer when the endpoint, not the draft, failed: never kept as a rejection."""
 
 
 async def draft(llm: LLM, spec: EnvSpec, index: int, settings: ScenSettings) -> Draft | str:
@@ -79,6 +84,8 @@ async def draft(llm: LLM, spec: EnvSpec, index: int, settings: ScenSettings) -> 
             if problem:
                 return f"check {item!r}: {problem}"
             checks.append((item, source))
+    except LLMUnavailable as exc:
+        return Unavailable(str(exc))
     except LLMFailure as exc:
         return str(exc)
     return Draft(index=index, init_config=config, task=task, checks=checks)
@@ -104,9 +111,12 @@ def try_in_sandbox(client: Any, drafts: list[Draft]) -> list[tuple[Draft, str]]:
     return outcomes
 
 
-async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings) -> dict[str, Any]:
-    drafts = await asyncio.gather(*(draft(llm, spec, i, settings) for i in range(settings.per_env)))
-    rejected = [{"index": i, "reason": d} for i, d in enumerate(drafts) if isinstance(d, str)]
+async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings,
+                        indices: list[int] | None = None) -> dict[str, Any]:
+    numbers = list(range(settings.per_env)) if indices is None else indices
+    drafts = await asyncio.gather(*(draft(llm, spec, i, settings) for i in numbers))
+    rejected = [{"index": i, "reason": str(d), **({"transient": True} if isinstance(d, Unavailable) else {})}
+                for i, d in zip(numbers, drafts, strict=True) if isinstance(d, str)]
     candidates = [d for d in drafts if isinstance(d, Draft)]
     accepted = []
     if candidates:
@@ -114,7 +124,7 @@ async def scenarios_for(llm: LLM, spec: EnvSpec, settings: ScenSettings) -> dict
             with open_sandbox(spec, {}, settings.sandbox) as (client, _):
                 outcomes = await asyncio.to_thread(try_in_sandbox, client, candidates)
         except SandboxError as exc:
-            return {"scenarios": [], "rejected": [*rejected, {"index": -1, "reason": str(exc)}]}
+            return {"scenarios": [], "rejected": [*rejected, {"index": -1, "reason": str(exc), "transient": True}]}
         for item, reason in outcomes:
             if reason:
                 rejected.append({"index": item.index, "task": item.task, "reason": reason})
@@ -137,12 +147,22 @@ async def generate_scenarios(llm: LLM, specs: list[EnvSpec], out: Path, settings
     for spec in specs:
         path = out / "scen" / f"{spec.env_id}.json"
         result = load_json(path)
-        if result is None:
-            result = await scenarios_for(llm, spec, settings)
+        if result is None or any(r.get("transient") for r in result["rejected"]):
+            result = await scenarios_for(llm, spec, settings)  # answered requests come from the cache
+            save_json(path, result)
+        elif settings.retry_failed and result["rejected"] and all(r["index"] >= 0 for r in result["rejected"]):
+            token = fresh.set(True)
+            try:
+                again = await scenarios_for(llm, spec, settings, [r["index"] for r in result["rejected"]])
+            finally:
+                fresh.reset(token)
+            result = {"scenarios": result["scenarios"] + again["scenarios"], "rejected": again["rejected"]}
             save_json(path, result)
         scenarios += result["scenarios"]
         rejections[spec.env_id] = result["rejected"]
-        report[spec.env_id] = {"accepted": len(result["scenarios"]), "rejected": len(result["rejected"])}
+        unavailable = sum(bool(r.get("transient")) for r in result["rejected"])
+        report[spec.env_id] = {"accepted": len(result["scenarios"]), "rejected": len(result["rejected"]) - unavailable,
+                               "unavailable": unavailable}
         progress(spec.env_id, 1)
     save_json(out / "scenarios.json", scenarios)
     save_json(out / "rejections.json", rejections)

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.models import EnvSpec, Operation, StateEntity
 from envscaler.spec.toolschema import SchemaError, derive_tools, parse_module
-from envscaler.synth.llm import LLM, LLMFailure
+from envscaler.synth.llm import LLM, LLMFailure, LLMUnavailable, fresh
 
 # ---------------------------------------------------------------- structured answers
 
@@ -100,6 +100,8 @@ class SkelSettings:
     tool_timeout: float = 5.0
     sandbox: Mode = "auto"
     embed_model: str = ""
+    id_prefix: str = ""  # env ids are <id_prefix><n>; default from the output folder (see id_prefix())
+    retry_failed: bool = False  # re-run environments rejected at stage 2 or 3, asking the endpoint anew
 
 
 @dataclass
@@ -110,6 +112,13 @@ class Topic:
     inferred: dict[str, Any] = field(default_factory=dict)
     kept: bool = False
     reason: str = ""
+    transient: bool = False  # the endpoint failed, not the topic: the next run asks again
+
+
+def id_prefix(out: Path) -> str:
+    """Ids of a run's environments: `env_<run>_<n>`, from the output folder's name, so they never collide with
+    the bundled `env_<n>` and stay the same on every rerun into that folder."""
+    return f"env_{slug(out.resolve().name)[:24]}_"
 
 
 def slug(text: str) -> str:
@@ -157,7 +166,7 @@ async def stage_topics(llm: LLM, tasks: list[str], settings: SkelSettings) -> li
                 return topic
             topic.inferred = (await llm.structured(Inferred, "infer_environment", task=task)).model_dump()
         except LLMFailure as exc:
-            topic.reason = str(exc)
+            topic.reason, topic.transient = str(exc), isinstance(exc, LLMUnavailable)
         return topic
 
     topics = await asyncio.gather(*(one(task) for task in tasks))
@@ -258,7 +267,7 @@ async def stage_code(llm: LLM, topic: Topic) -> dict[str, Any]:
             return {"ok": False, "reason": f"fewer than two usable methods ({dropped})", "dropped": dropped}
         module = assemble(definition.code, definition.env_class_name, methods)
     except (LLMFailure, SchemaError) as exc:
-        return {"ok": False, "reason": str(exc)}
+        return {"ok": False, "reason": str(exc), "transient": isinstance(exc, LLMUnavailable)}
     return {"ok": True, "state_space_definition": [e.model_dump() for e in space.state_space_definition],
             "constraints_rules": space.constraints_rules, "env_class_name": definition.env_class_name,
             "class_code": definition.code, "operations": [o.model_dump() for o in ops.operation_list
@@ -301,8 +310,8 @@ async def stage_quality(llm: LLM, env_id: str, topic: Topic, code: dict[str, Any
                                        variation="")).init_config
         return await asyncio.to_thread(_dual_agent_rounds, llm, asyncio.get_running_loop(), spec, topic, code,
                                        config, settings)
-    except (LLMFailure, SandboxError) as exc:
-        return {"ok": False, "reason": str(exc)}
+    except (LLMFailure, SandboxError) as exc:  # an engine that fails is no verdict on the environment either
+        return {"ok": False, "reason": str(exc), "transient": isinstance(exc, LLMUnavailable | SandboxError)}
 
 
 def _dual_agent_rounds(llm: LLM, loop: asyncio.AbstractEventLoop, spec: EnvSpec, topic: Topic,
@@ -369,7 +378,8 @@ async def build_skeletons(llm: LLM, tasks: list[str], out: Path, settings: SkelS
     """Run the three stages, resuming from the artifacts in `out`; writes env_metadata.json."""
     topics_path = out / "stage1_topics.json"
     saved = load_json(topics_path)
-    if saved is None:
+    # a stage-1 file with a transient failure is run again: its answered requests come from the cache
+    if saved is None or any(t.get("transient") for t in saved):
         topics = await stage_topics(llm, tasks, settings)
         save_json(topics_path, [t.__dict__ for t in topics])
     else:
@@ -378,27 +388,45 @@ async def build_skeletons(llm: LLM, tasks: list[str], out: Path, settings: SkelS
     kept = [t for t in topics if t.kept]
     envs: dict[str, Any] = {}
     report: dict[str, Any] = {"topics": len(topics), "kept_topics": len(kept), "environments": {}}
+    for topic in topics:  # stage-1 rejections, with their reasons
+        if not topic.kept:
+            report["environments"][f"task: {topic.task[:60]}"] = {
+                "summary": topic.inferred.get("environment_summary", ""), "env_id": "", "stage": 1,
+                "status": "unavailable" if topic.transient else "rejected", "reason": topic.reason}
+    prefix = settings.id_prefix or id_prefix(out)
     for number, topic in enumerate(kept, start=1):
         name = slug(topic.inferred["environment_summary"])
         code_path = out / "stage2" / f"{name}.json"
         code = load_json(code_path)
-        if code is None:
-            code = await stage_code(llm, topic)
+        retry = settings.retry_failed and code is not None and not code["ok"]
+        if code is None or code.get("transient") or retry:
+            token = fresh.set(retry)
+            try:
+                code = await stage_code(llm, topic)
+            finally:
+                fresh.reset(token)
             save_json(code_path, code)
-        env_id = f"env_{number}"
+        env_id = f"{prefix}{number}"
         entry: dict[str, Any] = {"summary": topic.inferred["environment_summary"], "env_id": env_id}
         if not code["ok"]:
-            report["environments"][name] = {**entry, "status": "rejected", "stage": 2, "reason": code["reason"]}
+            report["environments"][name] = {**entry, "status": "unavailable" if code.get("transient") else
+                                            "rejected", "stage": 2, "reason": code["reason"]}
             progress("code", 1)
             continue
         quality_path = out / "stage3" / f"{name}.json"
         quality = load_json(quality_path)
-        if quality is None:
-            quality = await stage_quality(llm, env_id, topic, code, settings)
+        retry = settings.retry_failed and quality is not None and not quality["ok"]
+        if quality is None or quality.get("transient") or retry:
+            token = fresh.set(retry)
+            try:
+                quality = await stage_quality(llm, env_id, topic, code, settings)
+            finally:
+                fresh.reset(token)
             save_json(quality_path, quality)
         progress("quality", 1)
         if not quality["ok"]:
-            report["environments"][name] = {**entry, "status": "rejected", "stage": 3, "reason": quality["reason"]}
+            report["environments"][name] = {**entry, "status": "unavailable" if quality.get("transient") else
+                                            "rejected", "stage": 3, "reason": quality["reason"]}
             continue
         spec = final_spec(env_id, topic, code, quality)
         envs[env_id] = spec.model_dump(mode="json")

@@ -50,6 +50,7 @@ class ScriptedLLM:
                 self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda *_: None  # type: ignore[method-assign]  # clients that hang up early
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -92,6 +93,8 @@ class ScriptedLLM:
             time.sleep(self.delay)
         if self.respond is not None:
             scripted = self.respond(body.get("messages", []))
+            if scripted is not None and "status" in scripted:  # respond() may fail a request too
+                return scripted["status"], {"error": {"message": "scripted failure", "type": "server_error"}}
             if scripted is not None:
                 return 200, completion(body, scripted)
         key, script, index = self._script(body.get("messages", []))

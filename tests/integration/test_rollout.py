@@ -85,6 +85,9 @@ def test_cli_rollout_of_every_example_scenario(rollout_pool: LocalPool, tmp_path
         assert record["tools"] and record["steps"] == len(record["trajectory"])
         assert record["tool_schemas"] == "derived"  # what the pool's servers said they serve
         assert record["timings"]["llm_seconds"] > 0 and record["timings"]["env_seconds"] > 0
+        # environment time is the sandbox's own measure: less than the client's round trips to it
+        assert record["timings"]["env_wall_seconds"] > record["timings"]["env_seconds"]
+        assert record["timings"]["env_seconds"] == pytest.approx(sum(s["env_seconds"] for s in record["trajectory"]))
 
 
 def test_failure_paths(rollout_pool: LocalPool, tmp_path: Path) -> None:
@@ -118,8 +121,10 @@ def test_failure_paths(rollout_pool: LocalPool, tmp_path: Path) -> None:
                                                                   "INVALID_ARGUMENTS"]
     assert fixed["total_reward"] == 1.0  # bad arguments are errors the agent sees, not the end
     assert got[("env_1", flaky.task_id)]["total_reward"] == 1.0  # retried after a 500
-    failed = got[("env_1", broken_llm.task_id)]
+    assert ("env_1", broken_llm.task_id) not in got  # an unreachable LLM is not a result of the agent
+    failed = records(out.with_name(out.name + ".errors.jsonl"))[("env_1", broken_llm.task_id)]
     assert failed["error_kind"] == "llm_error" and failed["total_reward"] == 0.0 and failed["truncated"]
+    assert summary.infrastructure_failures == 1 and summary.episodes == 5
     cut = got[("env_4", overlong.task_id)]
     assert cut["terminated"] and cut["total_reward"] < 1.0 and len(cut["final_observation"]) == 20000
     capped = got[("env_4", endless.task_id)]
@@ -187,3 +192,209 @@ def test_gym_adapter_in_an_rl_style_loop(rollout_pool: LocalPool) -> None:
             assert terminated and reward == 1.0
     finally:
         env.close()
+
+
+def cli_rollout(pool: LocalPool, base_url: str, out: Path, *extra: str, timeout: float = 600) -> \
+        subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "envscaler.cli", "rollout", "--pool", pool.address, "--model",
+                           "scripted", "--base-url", base_url, "--out", str(out), "--concurrency", "4", *extra],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_an_unreachable_llm_fails_the_preflight_then_the_fixed_url_runs_everything(rollout_pool: LocalPool,
+                                                                                    tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    out = tmp_path / "traj.jsonl"
+    started = time.monotonic()
+    failed = cli_rollout(rollout_pool, dead_url, out, "--only", "env_2")
+    assert failed.returncode == 2 and time.monotonic() - started < 30
+    assert failed.stderr.count("\n") == 1 and "pre-flight" in failed.stderr and "Traceback" not in failed.stderr
+    assert not out.exists() or not out.read_text()
+    env_2 = list(CORPUS.scenarios_of("env_2").values())
+    with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(env_2)}) as llm:
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_2")
+    assert done.returncode == 0, done.stderr
+    assert {k[1] for k in records(out)} == {s.task_id for s in env_2}
+
+
+def test_infrastructure_failures_are_not_recorded_as_done_and_exit_nonzero(rollout_pool: LocalPool,
+                                                                           tmp_path: Path) -> None:
+    library = list(CORPUS.scenarios_of("env_1").values())
+    broken = library[0]
+    scripts = {key(s): solving_script(s, i) for i, s in enumerate(library)}
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM({**scripts, key(broken): [{"status": 503, "times": 99}]}) as llm:
+        first = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_1", "--llm-retries", "0")
+    assert first.returncode == 1 and "infrastructure" in first.stderr and "Traceback" not in first.stderr
+    assert (broken.env_id, broken.task_id) not in records(out) and len(records(out)) == len(library) - 1
+    errors = records(out.with_name(out.name + ".errors.jsonl"))
+    assert list(errors) == [(broken.env_id, broken.task_id)]
+    with ScriptedLLM(scripts) as llm:
+        second = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_1")
+        asked = {m["content"][:60] for r in llm.requests for m in r["messages"] if m["role"] == "user"}
+    assert second.returncode == 0, second.stderr
+    assert asked & {key(s) for s in library} == {key(broken)}  # only the failed episode ran again
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(library) and all(r["total_reward"] == 1.0 for r in records(out).values())
+
+
+def test_a_pool_that_does_not_serve_the_corpus_fails_the_preflight(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    from envscaler.rollout.runner import PreflightError
+
+    stranger = SCENARIOS[0].model_copy(update={"env_id": "env_not_served"})
+    with ScriptedLLM({}) as llm, pytest.raises(PreflightError, match=r"does not serve 1 environment.*env_not_served"):
+        rollout(rollout_pool, llm, [SCENARIOS[1], stranger], tmp_path / "traj.jsonl")
+    assert not (tmp_path / "traj.jsonl").exists()
+
+
+def leased(pool: LocalPool) -> int:
+    from envscaler.client.pool_client import Pool
+
+    with Pool(pool.address) as client:
+        return sum(e.leased for e in client.stats().envs)
+
+
+def test_sigint_releases_every_lease_and_the_run_resumes(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    scenarios = [s for s in SCENARIOS if s.env_id in ("env_3", "env_4")]
+    scripts = {key(s): [{"tool_calls": [c]} for c in solution(s)] + [{"content": "Task Completed"}]
+               for s in scenarios}
+    out = tmp_path / "traj.jsonl"
+    command = [sys.executable, "-m", "envscaler.cli", "rollout", "--pool", rollout_pool.address, "--model",
+               "scripted", "--out", str(out), "--concurrency", "3", "--only", "env_3", "env_4"]
+    assert leased(rollout_pool) == 0, "a lease left over from an earlier test"
+    with ScriptedLLM(scripts, delay=0.3) as llm:
+        run = subprocess.Popen([*command, "--base-url", llm.base_url], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (leased(rollout_pool) < 2 or not out.exists()
+                                               or not out.read_text()):
+            time.sleep(0.05)
+        assert leased(rollout_pool) >= 2
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 130, stderr
+        assert "Traceback" not in stderr and stderr.count("\n") == 1 and "stopped by SIGINT" in stderr, stderr
+        assert "the same command resumes" in stderr
+        released = time.monotonic() + 5  # at once, not after the lease TTL (600 s)
+        while leased(rollout_pool) and time.monotonic() < released:
+            time.sleep(0.1)
+        assert leased(rollout_pool) == 0
+        written = len(records(out))
+        assert 1 <= written < len(scenarios)
+        done = subprocess.run([*command, "--base-url", llm.base_url], capture_output=True, text=True, timeout=600,
+                              check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(out.read_text().splitlines()) == len(records(out)) == len(scenarios)
+
+
+def test_samples_per_scenario_resume_per_sample_and_the_report(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    scenarios = [s for s in SCENARIOS if s.env_id in ("env_7", "env_8")]
+    half = scenarios[0]  # two of its samples are dropped below
+
+    def respond(messages: list[dict]) -> dict | None:
+        user = next((m["content"] for m in messages if m["role"] == "user"), "")
+        scenario = next((s for s in scenarios if s.task[:60] in user), None)
+        if scenario is None:
+            return None
+        turns = sum(m["role"] == "assistant" for m in messages)
+        return {"tool_calls": solution(scenario)} if turns == 0 else {"content": "Task Completed"}
+
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM(respond=respond) as llm:
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_7", "env_8", "--samples", "4")
+        assert done.returncode == 0, done.stderr
+        assert "6 scenarios x 4 samples" in done.stdout and "pass@4 1.000" in done.stdout
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == 4 * len(scenarios)
+        for s in scenarios:
+            mine = [r for r in rows if (r["task_info"]["env_id"], r["task_info"]["task_id"]) == (s.env_id, s.task_id)]
+            assert sorted(r["sample_index"] for r in mine) == [0, 1, 2, 3]
+        # drop two samples of one scenario: a rerun runs exactly those two
+        keep = [r for r in rows if not (r["task_info"]["task_id"] == half.task_id and r["sample_index"] in (1, 3))]
+        out.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        before = len(llm.requests)
+        again = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_7", "env_8", "--samples", "4")
+        assert again.returncode == 0, again.stderr
+        episodes = [r for r in llm.requests[before:] if sum(m["role"] == "assistant" for m in r["messages"]) == 0
+                    and any(m["role"] == "user" and half.task[:60] in m["content"] for m in r["messages"])]
+        assert len(episodes) == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["sample_index"] for r in rows if r["task_info"]["task_id"] == half.task_id) == [0, 1, 2, 3]
+    html = tmp_path / "report.html"
+    shown = subprocess.run([sys.executable, "-m", "envscaler.cli", "report", str(out), "--html", str(html)],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "env_7" in shown.stdout and "env_8" in shown.stdout and "reward distribution" in shown.stdout
+    assert "<svg" in html.read_text() and "steps per episode" in html.read_text()
+    as_json = subprocess.run([sys.executable, "-m", "envscaler.cli", "results", str(out), "--json"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    report = json.loads(as_json.stdout)
+    assert [r["episodes"] for r in report["rows"]] == [12, 12]
+    assert report["reward_histogram"]["1.0"] == 24 and report["groups"]["k"] == 4
+
+
+def test_rollout_reads_several_corpus_files(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+
+    envs = json.loads(bundled_envs_path().read_text())
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    (tmp_path / "a.json").write_text(json.dumps({"env_2": envs["env_2"]}))
+    (tmp_path / "b.json").write_text(json.dumps([envs["env_5"]]))
+    (tmp_path / "sa.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_2"]))
+    (tmp_path / "sb.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_5"]))
+    chosen = [s for s in SCENARIOS if s.env_id in ("env_2", "env_5")]
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(chosen)}) as llm:
+        files = [str(tmp_path / name) for name in ("a.json", "b.json", "sa.json", "sb.json")]
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--envs", *files[:2], "--scenarios", *files[2:])
+    assert done.returncode == 0, done.stderr
+    assert set(records(out)) == {(s.env_id, s.task_id) for s in chosen}
+
+
+def test_a_bad_scenario_is_left_out_alone(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    from envscaler.spec.loader import bundled_scenarios_path
+
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    bad = next(s for s in scenarios if s["env_id"] == "env_2")
+    bad["checklist_with_func"][0]["check_func"] = "def check_func(final_state:\n"
+    (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+    good = [s for s in SCENARIOS if s.env_id == "env_2" and s.task_id != bad["task_id"]]
+    out = tmp_path / "traj.jsonl"
+    with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(good)}) as llm:
+        done = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_2", "--scenarios",
+                           str(tmp_path / "scenarios.json"))
+    assert done.returncode == 0, done.stderr
+    assert (f"left out: env_2/{bad['task_id']}: scenario left out: checklist_with_func[0].check_func: does not parse"
+            in done.stderr) and "Traceback" not in done.stderr
+    assert set(records(out)) == {(s.env_id, s.task_id) for s in good}
+
+
+def test_an_endpoint_that_refuses_the_key_fails_the_preflight(rollout_pool: LocalPool, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"error": {"message": "invalid api key", "type": "auth"}}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = cli_rollout(rollout_pool, f"http://127.0.0.1:{server.server_address[1]}/v1", tmp_path / "t.jsonl",
+                           "--only", "env_2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "refuses the API key" in done.stderr

@@ -7,6 +7,7 @@ checklist already true at the start, a task that is not stateful."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -189,13 +190,18 @@ def synthesized(engine: docker.DockerClient, runtime_image: str,
         yield out, llm
 
 
+def env_id(out: Path) -> str:
+    return f"env_{out.name}_1"  # the run's prefix, from the output folder: never the bundled env_1
+
+
 def test_skelbuilder_output_and_its_failure_paths(synthesized: tuple[Path, ScriptedLLM]) -> None:
     out, _ = synthesized
     topics = json.loads((out / "stage1_topics.json").read_text())
     assert [t["kept"] for t in topics] == [True, False, False]
     assert topics[1]["reason"].startswith("duplicate of") and topics[2]["reason"].startswith("not stateful")
     corpus = load_corpus(out / "env_metadata.json", None)
-    spec = corpus.env("env_1")
+    assert list(corpus.envs) == [env_id(out)] and env_id(out) != "env_1"
+    spec = corpus.env(env_id(out))
     names = [t["function"]["name"] for t in spec.tools]
     assert names == ["list_free_spots", "park", "leave", "find_car"]  # broken_syntax and slow_report are gone
     code = json.loads((out / "stage2" / "parking_garage.json").read_text())
@@ -213,8 +219,8 @@ def test_skelbuilder_output_and_its_failure_paths(synthesized: tuple[Path, Scrip
 def test_scengenerator_keeps_only_checked_scenarios(synthesized: tuple[Path, ScriptedLLM]) -> None:
     out, _ = synthesized
     scenarios = json.loads((out / "scenarios.json").read_text())
-    assert len(scenarios) == 1 and scenarios[0]["env_id"] == "env_1"
-    reasons = sorted(r["reason"] for r in json.loads((out / "rejections.json").read_text())["env_1"])
+    assert len(scenarios) == 1 and scenarios[0]["env_id"] == env_id(out)
+    reasons = sorted(r["reason"] for r in json.loads((out / "rejections.json").read_text())[env_id(out)])
     assert reasons[0].startswith("a check fails to run on the initial state") and "KeyError" in reasons[0]
     assert reasons[1] == "the initial state already satisfies every check"
 
@@ -236,8 +242,74 @@ def test_the_synthesized_environment_builds_and_is_served(synthesized: tuple[Pat
     assert build.returncode == 0, build.stdout + build.stderr
     scenario = json.loads(scenarios.read_text())[0]
     with LocalPool(envs=envs, scenarios=scenarios, options=PoolOptions(size=1, acquire_wait=60)) as local, \
-            local.pool.session("env_1", scenario["task_id"]) as session:
+            local.pool.session(env_id(out), scenario["task_id"]) as session:
         assert session.evaluate().reward < 1.0
         assert session.call("list_free_spots", {"level": 1}).ok
         assert session.call("park", {"spot_id": "A1", "plate": "RUN-0"}).ok
         assert session.evaluate().reward == 1.0
+
+
+def test_an_endpoint_that_fails_is_not_cached_as_rejections_and_the_rerun_retries(engine: docker.DockerClient,
+                                                                                    runtime_image: str,
+                                                                                    tmp_path: Path) -> None:
+    out = tmp_path / "garage"
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps(TASKS))
+    down = {"on": True}
+
+    def flaky(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+        text = messages[-1]["content"] if messages else ""
+        if down["on"] and "Decide whether the user request" in text:  # every stage-1 judgement fails
+            return {"status": 503}
+        return respond(messages)
+
+    with ScriptedLLM(respond=flaky) as llm:
+        common = ["--out", str(out), "--model", "scripted", "--base-url", llm.base_url, "--sandbox", "process",
+                  "--llm-retries", "0", "--rounds", "8", "--tasks", str(tasks)]
+        first = synth("skel", *common)
+        assert first.returncode == 1 and "run the same command again" in first.stderr, first.stderr
+        assert "Traceback" not in first.stderr
+        topics = json.loads((out / "stage1_topics.json").read_text())
+        assert all(t["transient"] and not t["kept"] for t in topics)
+        assert json.loads((out / "env_metadata.json").read_text()) == {}
+        down["on"] = False
+        before = len(llm.requests)
+        second = subprocess.run([sys.executable, "-m", "envscaler.cli", "synth", "skel", *common],
+                                capture_output=True, text=True, timeout=600, check=False,
+                                env={**os.environ, "COLUMNS": "300"})
+        assert second.returncode == 0, second.stderr
+        assert len(llm.requests) > before  # asked again, not read back as a rejection
+    assert list(json.loads((out / "env_metadata.json").read_text())) == ["env_garage_1"]
+    # stage-1 rejections are in the report with their reasons
+    assert "not stateful" in second.stdout and "duplicate of" in second.stdout, second.stdout
+
+
+def test_retry_failed_asks_again_for_rejected_drafts_and_keeps_the_accepted(
+        synthesized: tuple[Path, ScriptedLLM], tmp_path: Path) -> None:
+    source, _ = synthesized
+    out = tmp_path / "scen"
+    fixed = {"on": False}
+
+    def learning(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+        text = messages[-1]["content"] if messages else ""
+        if fixed["on"] and "Write check_func" in text and "BAD-1" in text:  # the model does better this time
+            return reply({"check_func": "def check_func(final_state):\n"
+                                        "    return final_state['spots']['B1']['plate'] == 'BAD-1'\n"})
+        return respond(messages)
+
+    with ScriptedLLM(respond=learning) as llm:
+        common = ["scen", "--envs", str(source / "env_metadata.json"), "--per-env", "3", "--out", str(out),
+                  "--model", "scripted", "--base-url", llm.base_url, "--sandbox", "process"]
+        assert synth(*common).returncode == 0
+        assert len(json.loads((out / "scenarios.json").read_text())) == 1
+        fixed["on"] = True
+        before = len(llm.requests)
+        assert synth(*common).returncode == 0 and len(llm.requests) == before  # rejections are kept as they are
+        accepted = json.loads((out / "scenarios.json").read_text())
+        retried = synth(*common, "--retry-failed")
+        assert retried.returncode == 0, retried.stderr
+        assert len(llm.requests) > before
+    scenarios = json.loads((out / "scenarios.json").read_text())
+    assert scenarios[0] == accepted[0] and len(scenarios) == 2 and "BAD-1" in scenarios[1]["task"]
+    rejections = json.loads((out / "rejections.json").read_text())[env_id(source)]
+    assert [r["reason"] for r in rejections] == ["the initial state already satisfies every check"]

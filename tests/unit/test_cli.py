@@ -51,6 +51,19 @@ def test_replay_names_the_bad_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "calls.jsonl:2: name: Field required" in err and "Traceback" not in err
 
 
+def test_replay_refuses_a_mistyped_argument_before_running(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text('{"name": "search_books", "arguments": {"query": "Dune"}}\n'
+                     '{"name": "checkout_book", "arguments": {"member_id": "M001", "book_id": "B003", '
+                     '"loan_days": "two"}}\n')
+    assert main(["replay", "--env", "env_1", "--scenario", "0115-091204", "--calls", str(calls),
+                 "--sandbox", "process"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("envscaler-runtime replay: calls.jsonl, call 2: checkout_book: parameter 'loan_days' is \"two\", "
+                   "expected integer\n")
+
+
 def test_unknown_env_is_one_line() -> None:
     done = run_cli("schema", "--env", "env_404")
     assert done.returncode == 2

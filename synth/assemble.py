@@ -1,0 +1,189 @@
+"""From a readable Python environment class (and its scenarios) to EnvScaler's own files.
+
+The class is only parsed, never run: its tools are derived as `schema` derives them, its TypedDicts become the
+state space, its public methods the operation list. Scenarios come from a JSON file or a Python file of your own
+(run like any script of yours, as `scripts/build-examples` runs the bundled sources) that defines SCENARIOS and,
+optionally, BASE (the default init_config) and META (env_id, environment_summary, environment_introduction,
+constraints_rules). Each scenario is {"task_id", "task", "init_config"?, "checks": [[item, check_func source]],
+"solution"?: [[tool, arguments]]}, or an EnvScaler record with checklist_with_func.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import runpy
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from envscaler.spec.toolschema import SchemaError, class_methods, derive_tools, index_module, is_tool, parse_module
+
+QUERY_PREFIXES = ("get_", "list_", "search_", "find_", "check_", "show_", "view_")
+
+
+class AssembleError(ValueError):
+    """A source that cannot become EnvScaler metadata; the message says which and why."""
+
+
+def state_space(tree: ast.Module) -> list[dict[str, str]]:
+    index = index_module(tree)
+    entities = []
+    for name, node in index.typeddict_nodes.items():
+        if isinstance(node, ast.ClassDef):
+            keys = [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)
+                    and isinstance(item.target, ast.Name)]
+            entities.append({"entity": name, "attributes": ", ".join(keys),
+                             "description": ast.get_docstring(node) or ""})
+    return entities
+
+
+def operations(code: str, tree: ast.Module, class_name: str) -> list[dict[str, str]]:
+    index = index_module(tree)
+    return [
+        {"operation_name": name, "operation_description": (ast.get_docstring(node) or "").split("\n")[0],
+         "operation_type": "query" if name.startswith(QUERY_PREFIXES) else "state_change",
+         "code": ast.get_source_segment(code, node) or ""}
+        for name, node in class_methods(class_name, index).items() if is_tool(name, node)
+    ]
+
+
+def env_record(code: str, class_name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """One record of EnvScaler's env_metadata.json."""
+    tree = ast.parse(code)
+    return {
+        "env_id": meta["env_id"],
+        "environment_summary": meta["environment_summary"],
+        "environment_introduction": meta["environment_introduction"],
+        "state_space_definition": state_space(tree),
+        "constraints_rules": meta["constraints_rules"],
+        "operation_list": operations(code, tree, class_name),
+        "env_class_name": class_name,
+        "env_class_code": code,
+        "tools": derive_tools(code, class_name),
+    }
+
+
+def scenario_records(env_id: str, class_name: str, scenarios: list[dict[str, Any]],
+                     base: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """EnvScaler scenario records, and the reference solutions (`<env_id>__<task_id>.jsonl` -> text)."""
+    records, solutions = [], {}
+    for number, scenario in enumerate(scenarios):
+        if not isinstance(scenario, dict) or not scenario.get("task_id") or not scenario.get("task"):
+            raise AssembleError(f"scenario {number}: needs a task_id and a task")
+        if "checklist_with_func" in scenario:
+            checks = [{"check_item": c["check_item"], "check_func": c["check_func"]}
+                      for c in scenario["checklist_with_func"]]
+        else:
+            try:
+                checks = [{"check_item": item, "check_func": textwrap.dedent(func).strip() + "\n"}
+                          for item, func in scenario.get("checks", [])]
+            except (TypeError, ValueError):
+                raise AssembleError(f"scenario {scenario['task_id']}: checks must be [check item, "
+                                    "check_func source] pairs") from None
+        init_config = scenario.get("init_config", base)
+        if init_config is None:
+            raise AssembleError(f"scenario {scenario['task_id']}: no init_config, and no BASE to default to")
+        records.append({
+            "env_id": env_id, "env_class_name": class_name, "task_id": scenario["task_id"],
+            "init_config": copy.deepcopy(init_config), "task": scenario["task"],
+            "checklist": [c["check_item"] for c in checks], "checklist_with_func": checks,
+        })
+        if scenario.get("solution"):
+            calls = [json.dumps({"name": name, "arguments": args}) for name, args in scenario["solution"]]
+            solutions[f"{env_id}__{scenario['task_id']}.jsonl"] = "\n".join(calls) + "\n"
+    return records, solutions
+
+
+def find_class(tree: ast.Module, name: str | None) -> str:
+    """The named class, or the module's only class with public methods."""
+    index = index_module(tree)
+    if name:
+        if name not in index.classes:
+            raise AssembleError(f"no class {name!r} (classes: {', '.join(index.classes) or 'none'})")
+        return name
+    candidates = [c for c in index.classes if c not in index.typeddict_nodes
+                  and any(is_tool(m, node) for m, node in class_methods(c, index).items())]
+    if len(candidates) != 1:
+        raise AssembleError(f"say which class with --class ({len(candidates)} classes have public methods: "
+                            f"{', '.join(candidates) or 'none'})")
+    return candidates[0]
+
+
+def docstring_meta(tree: ast.Module, class_name: str) -> dict[str, Any]:
+    """Summary (the docstring's first line), introduction (the rest) and the bullets under `Rules:`."""
+    node = index_module(tree).classes[class_name]
+    text = ast.get_docstring(node) or ast.get_docstring(tree) or class_name
+    body, _, rules_part = text.partition("\nRules:")
+    rules = [line.strip()[2:].strip() for line in rules_part.splitlines() if line.strip().startswith(("- ", "* "))]
+    summary = body.strip().split("\n")[0].strip()
+    return {"environment_summary": summary, "environment_introduction": " ".join(body.split()) or summary,
+            "constraints_rules": rules}
+
+
+def read_scenarios(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+    """(META, BASE, SCENARIOS) from a .py or .json file."""
+    try:
+        if path.suffix == ".py":
+            module = runpy.run_path(str(path))
+            data: Any = {k: module.get(k) for k in ("META", "BASE", "SCENARIOS")}
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AssembleError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise AssembleError(f"{path}: invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    except Exception as exc:  # the author's own script failed: say where, no traceback
+        raise AssembleError(f"{path}: running it failed: {type(exc).__name__}: {exc}") from None
+    if isinstance(data, list):
+        data = {"SCENARIOS": data}
+    scenarios = data.get("SCENARIOS") if isinstance(data, dict) else None
+    if not isinstance(scenarios, list):
+        raise AssembleError(f"{path}: no SCENARIOS list (a JSON list, or SCENARIOS = [...] in Python)")
+    return data.get("META") or {}, data.get("BASE"), scenarios
+
+
+def _merge_json(path: Path, env_id: str, records: Any, keyed: bool) -> None:
+    """Adds or replaces this environment's records in an existing file, so several environments share a corpus."""
+    if keyed:
+        current = json.loads(path.read_text()) if path.exists() else {}
+        if isinstance(current, list):
+            current = {r["env_id"]: r for r in current}
+        current[env_id] = records
+    else:
+        current = [r for r in (json.loads(path.read_text()) if path.exists() else []) if r.get("env_id") != env_id]
+        current += records
+    path.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def assemble(env_py: Path, out: Path, class_name: str | None = None, scenarios: Path | None = None,
+             env_id: str | None = None) -> dict[str, Any]:
+    try:
+        code = env_py.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AssembleError(f"{env_py}: cannot read: {exc.strerror or exc}") from None
+    try:
+        tree = parse_module(code)
+        name = find_class(tree, class_name)
+        meta, base, scenario_list = read_scenarios(scenarios) if scenarios else ({}, None, [])
+        if meta.get("env_class_name") and not class_name and meta["env_class_name"] != name:
+            name = find_class(tree, meta["env_class_name"])
+        meta = {**docstring_meta(tree, name), **meta}
+        meta["env_id"] = env_id or meta.get("env_id") or f"env_{env_py.stem.removesuffix('_env')}"
+        record = env_record(code, name, meta)
+    except SchemaError as exc:
+        raise AssembleError(f"{env_py}: {exc}") from None
+    if not record["tools"]:
+        raise AssembleError(f"{env_py}: class {name!r} has no public methods, so no tools")
+    scen_records, solutions = scenario_records(meta["env_id"], name, scenario_list, base)
+    out.mkdir(parents=True, exist_ok=True)
+    _merge_json(out / "env_metadata.json", meta["env_id"], record, keyed=True)
+    if scenarios is not None:
+        _merge_json(out / "scenarios.json", meta["env_id"], scen_records, keyed=False)
+    if solutions:
+        (out / "solutions").mkdir(exist_ok=True)
+        for file_name, text in solutions.items():
+            (out / "solutions" / file_name).write_text(text, encoding="utf-8")
+    return {"env_id": meta["env_id"], "class": name, "tools": len(record["tools"]), "scenarios": len(scen_records),
+            "solutions": len(solutions)}
