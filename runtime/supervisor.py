@@ -274,6 +274,7 @@ class Zygote:
         self.process: subprocess.Popen[bytes] | None = None
         self.pid = 0
         self.control: socket.socket | None = None
+        self.untouched = False  # started fresh (sandbox wiped) and no episode since
 
     def start(self) -> None:
         """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
@@ -299,6 +300,7 @@ class Zygote:
         if not reply.get("ok"):
             self.stop()
             raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
+        self.untouched = bool(self.settings.sandbox)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -318,6 +320,7 @@ class Zygote:
         with self.lock:
             if not self.alive():
                 self.start()
+            self.untouched = False
             try:
                 reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
             except (framing.FrameError, OSError) as exc:
@@ -379,6 +382,8 @@ class Zygote:
         zygote forks a fresh worker, proven ready."""
         with self.lock:
             if self.settings.sandbox:
+                if self.untouched and self.alive():
+                    return  # fresh, and no episode has run since: nothing of any lessee has entered the sandbox
                 self.stop()
                 kill_sandbox_processes(self.uid, {os.getpid()})
                 self.start()
