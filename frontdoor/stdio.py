@@ -1,0 +1,63 @@
+"""`envscaler-runtime mcp --stdio`: one process, one lease, one MCP server on stdin/stdout.
+
+The lease is taken before the first message is read and released however the process ends: stdin closed,
+SIGTERM, SIGINT. While it lives, the lease is renewed at a third of its TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from typing import Any
+
+import anyio
+import grpc.aio
+from mcp.server.stdio import stdio_server
+
+from envscaler.client.env_client import CHANNEL_OPTIONS, target_of
+from envscaler.client.errors import EnvClientError
+from envscaler.frontdoor.tools import Handle, LeaseGone, acquire, build_server
+from envscaler.v1 import pool_pb2_grpc as ppb_grpc
+
+
+async def _keep_alive(handle: Handle) -> None:
+    while True:
+        await anyio.sleep(max(0.05, handle.ttl / 3))
+        try:
+            await handle.renew(force=True)
+        except LeaseGone:
+            return  # the pool took it back; calls now answer isError LEASE_GONE
+        except EnvClientError as exc:
+            print(f"envscaler-runtime mcp: renewing the lease failed: {exc}", file=sys.stderr)
+
+
+async def _until_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_config: dict[str, Any] | None,
+                      *, wait: float = 60.0, seed: int = 0) -> None:
+    """Hold one lease and serve it over stdio until stdin closes or a signal comes; EnvClientError if no lease."""
+    channel = grpc.aio.insecure_channel(target_of(pool), options=CHANNEL_OPTIONS)
+    try:
+        handle = await acquire(ppb_grpc.PoolServiceStub(channel), env_id, scenario_id, init_config, wait=wait,
+                               seed=seed)
+        try:
+            server = build_server(lambda _ctx: handle)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_until_signal, tg.cancel_scope)
+                tg.start_soon(_keep_alive, handle)
+                async with stdio_server() as (read_stream, write_stream):
+                    await server.run(read_stream, write_stream, server.create_initialization_options())
+                tg.cancel_scope.cancel()  # stdin closed: stop renewing, release
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await handle.release()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await channel.close()
+
