@@ -7,6 +7,7 @@ SIGTERM, SIGINT. While it lives, the lease is renewed at a third of its TTL.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from typing import Any
@@ -32,11 +33,15 @@ async def _keep_alive(handle: Handle) -> None:
             print(f"envscaler-runtime mcp: renewing the lease failed: {exc}", file=sys.stderr)
 
 
-async def _until_signal(scope: anyio.CancelScope) -> None:
+async def _until_signal(handle: Handle) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for _ in signals:
-            scope.cancel()
-            return
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await handle.release()
+            # The SDK reads stdin in a blocking thread that no cancellation interrupts: with the lease back in the
+            # pool there is nothing left to clean up, so leave without waiting for it.
+            sys.stderr.flush()
+            os._exit(0)
 
 
 async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_config: dict[str, Any] | None,
@@ -49,7 +54,7 @@ async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_conf
         try:
             server = build_server(lambda _ctx: handle)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_until_signal, tg.cancel_scope)
+                tg.start_soon(_until_signal, handle)
                 tg.start_soon(_keep_alive, handle)
                 async with stdio_server() as (read_stream, write_stream):
                     await server.run(read_stream, write_stream, server.create_initialization_options())

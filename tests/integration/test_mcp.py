@@ -72,7 +72,7 @@ def front(local_pool: LocalPool) -> Iterator[FrontDoor]:
     door = FrontDoor(local_pool.address)
     yield door
     err = door.close()
-    assert door.process.returncode == 0, err
+    assert door.process.returncode in (0, -signal.SIGTERM), err  # uvicorn re-raises the signal once shut down
     assert "Traceback" not in err, err
 
 
@@ -239,7 +239,7 @@ def test_token_and_lease_cap(local_pool: LocalPool, tmp_path: Path) -> None:
     finally:
         held = len(local_pool.manager.leases)
         err = door.close()
-    assert door.process.returncode == 0 and "Traceback" not in err, err
+    assert door.process.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
     assert len(local_pool.manager.leases) == held - 1  # shutdown released the lease it held
 
 
@@ -260,8 +260,8 @@ def test_stdio_solves_a_scenario_and_releases_on_closed_stdin(local_pool: LocalP
     async def session() -> dict[str, Any]:
         async with Client(_stdio(local_pool.address, "--env", "env_1", "--scenario", "0115-091204"),
                           mode=mode) as client:
-            assert len(local_pool.manager.leases) == held + 1
             assert _as_openai((await client.list_tools()).tools) == _schema("env_1")
+            assert len(local_pool.manager.leases) == held + 1
             await _solve(client, SOLUTION)
             bad = await client.call_tool("checkout_book", {"member_id": "M001"})
             assert bad.is_error and bad.content[0].text.startswith("INVALID_ARGUMENTS")
