@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
+from envscaler.client.env_client import AsyncEnvClient
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import AsyncPoolSession, acquire_request
@@ -39,6 +41,11 @@ class Handle:
     def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
         self.stub = stub
         self.session = AsyncPoolSession(stub, lease, timeout)
+        if lease.direct_session_socket and os.path.exists(lease.direct_session_socket):
+            # On the pool's host: the lease's own route into its container skips the pool's hop (the pool
+            # still grants, renews and releases; Release closes the route).
+            self.session.direct = AsyncEnvClient(f"unix:{lease.direct_session_socket}", timeout=timeout,
+                                                 session_socket=lease.direct_session_socket)
         self.pool_lease_id = lease.lease_id
         self.env_id = lease.env_id
         self.task = self.session.initial.task if self.session.initial else ""
