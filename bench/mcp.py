@@ -36,15 +36,18 @@ ENV, SCENARIO, TOOL, ARGS = "env_1", "0115-091204", "search_books", {"query": "D
 def echo_server() -> Any:
     from mcp.server import Server
 
+    schema = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        schema = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
         return types.ListToolsResult(tools=[types.Tool(name=TOOL, description="echo", input_schema=schema)])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         text = json.dumps(params.arguments)
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=params.arguments)
 
-    return Server("echo", on_list_tools=list_tools, on_call_tool=call_tool)
+    # The same schema hook as the front door's, so that the floor does not pay a tools/list per call either.
+    return Server("echo", on_list_tools=list_tools, on_call_tool=call_tool,
+                  get_tool_input_schema=lambda name: schema if name == TOOL else None)
 
 
 def serve_echo_http(port: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import hmac
 import json
 import logging
@@ -44,6 +45,7 @@ from envscaler.v1 import pool_pb2_grpc as ppb_grpc
 log = logging.getLogger("envscaler.frontdoor")
 
 HANDLE_KEY = "envscaler.handle"
+CURRENT: contextvars.ContextVar[Handle | None] = contextvars.ContextVar("envscaler_handle", default=None)
 
 # gRPC status of a pool answer -> HTTP status: the caller's mistakes are 4xx, the pool's trouble 502/503.
 HTTP_OF_GRPC = {"NOT_FOUND": 404, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 409, "PERMISSION_DENIED": 403,
@@ -251,7 +253,7 @@ def build_app(config: FrontDoorConfig) -> Starlette:
     def resolve(ctx: ServerRequestContext[Any, Any]) -> Handle:
         return ctx.request.scope[HANDLE_KEY]  # put there by mcp_endpoint once the lease was found live
 
-    server = build_server(resolve, on_gone=lambda handle: leases().gone(handle))
+    server = build_server(resolve, on_gone=lambda handle: leases().gone(handle), current=CURRENT.get)
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
@@ -265,7 +267,8 @@ def build_app(config: FrontDoorConfig) -> Starlette:
         """An ASGI app (not a request handler): the SDK's transport answers the request itself."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            scope[HANDLE_KEY] = await leases().get(scope["path_params"]["lease_id"])
+            scope[HANDLE_KEY] = handle = await leases().get(scope["path_params"]["lease_id"])
+            CURRENT.set(handle)  # seen where the SDK serves the request in this task (the 2026-07-28 path)
             await manager.handle_request(scope, receive, send)
 
     async def create_lease(request: Request) -> Response:

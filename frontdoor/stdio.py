@@ -52,7 +52,7 @@ async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_conf
         handle = await acquire(ppb_grpc.PoolServiceStub(channel), env_id, scenario_id, init_config, wait=wait,
                                seed=seed)
         try:
-            server = build_server(lambda _ctx: handle)
+            server = build_server(lambda _ctx: handle, current=lambda: handle)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_until_signal, handle)
                 tg.start_soon(_keep_alive, handle)

@@ -134,8 +134,19 @@ def error_result(kind: str, message: str) -> types.CallToolResult:
 Resolver = Callable[[ServerRequestContext[Any, Any]], Handle]
 
 
-def build_server(resolve: Resolver, on_gone: Callable[[Handle], None] = lambda _: None) -> Server[Any]:
-    """The low-level MCP server: tools/list and tools/call of whichever lease `resolve` names."""
+def build_server(resolve: Resolver, on_gone: Callable[[Handle], None] = lambda _: None,
+                 current: Callable[[], Handle | None] = lambda: None) -> Server[Any]:
+    """The low-level MCP server: tools/list and tools/call of whichever lease `resolve` names.
+
+    `current` names the lease of the request being served, without a context: the SDK's 2026-07-28 path asks for
+    a tool's input schema before it builds one, and without an answer it runs the whole tools/list per call.
+    """
+
+    def input_schema(name: str) -> dict[str, Any] | None:
+        handle = current()
+        if handle is None:
+            return None
+        return next((t.input_schema for t in handle.tools if t.name == name), None)
 
     async def list_tools(ctx: ServerRequestContext[Any, Any],
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -183,4 +194,4 @@ def build_server(resolve: Resolver, on_gone: Callable[[Handle], None] = lambda _
             uri=uri, mime_type="application/json", text=json.dumps(value))])
 
     return Server(SERVER_NAME, version="0.1.0", on_list_tools=list_tools, on_call_tool=call_tool,
-                  on_list_resources=list_resources, on_read_resource=read_resource)
+                  on_list_resources=list_resources, on_read_resource=read_resource, get_tool_input_schema=input_schema)
