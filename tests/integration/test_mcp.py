@@ -19,9 +19,11 @@ import httpx2 as httpx
 import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 from envscaler.pool.runner import LocalPool, PoolOptions
 from tests.conftest import SOLUTIONS
+from tests.integration.test_pool import combined_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +33,17 @@ MODES = ["2026-07-28", "legacy"]  # legacy: the 2025-11-25 initialize handshake
 
 
 @pytest.fixture(scope="module")
-def local_pool(engine: docker.DockerClient, example_images: dict[str, str]) -> Iterator[LocalPool]:
-    with LocalPool(options=PoolOptions(size=3, lease_ttl=60, acquire_wait=60, only=["env_1", "env_4"])) as local:
+def corpus_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The examples plus an environment the front door has never seen (the hostile one)."""
+    return combined_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def local_pool(engine: docker.DockerClient, example_images: dict[str, str], hostile_image: str,
+               corpus_files: tuple[Path, Path]) -> Iterator[LocalPool]:
+    envs, scenarios = corpus_files
+    options = PoolOptions(size=4, lease_ttl=60, acquire_wait=60, only=["env_1", "env_4", "env_hostile"])
+    with LocalPool(envs=envs, scenarios=scenarios, options=options) as local:
         yield local
 
 
@@ -76,8 +87,9 @@ def front(local_pool: LocalPool) -> Iterator[FrontDoor]:
     assert "Traceback" not in err, err
 
 
-def _schema(env_id: str) -> list[dict[str, Any]]:
-    out = subprocess.run([CLI, "schema", "--env", env_id], capture_output=True, text=True, check=True).stdout
+def _schema(env_id: str, *corpus: Path) -> list[dict[str, Any]]:
+    files = ["--envs", str(corpus[0]), "--scenarios", str(corpus[1])] if corpus else []
+    out = subprocess.run([CLI, "schema", "--env", env_id, *files], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
 
@@ -147,6 +159,32 @@ def test_bad_arguments_and_unknown_tools_are_error_results(front: FrontDoor, mod
         assert result.is_error and result.content[0].text.startswith("UNKNOWN_TOOL: ")
     assert not fine.is_error
     assert httpx.delete(f"{front.base}/v1/leases/{lease['lease_id']}", timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_environment_outside_the_examples_is_served_and_solved(front: FrontDoor, corpus_files: tuple[Path, Path],
+                                                                   mode: str) -> None:
+    lease = _lease(front, env_id="env_hostile", scenario_id="t1")
+
+    async def session() -> tuple[Any, Any, Any]:
+        async with Client(front.base + lease["mcp_url"], mode=mode) as client:
+            assert _as_openai((await client.list_tools()).tools) == _schema("env_hostile", *corpus_files)
+            noted = await client.call_tool("note", {"text": "done"})
+            state = await client.read_resource("envscaler://state")
+            evaluation = await client.read_resource("envscaler://evaluation")
+            crashed = await client.call_tool("segfault", {})
+            with pytest.raises(MCPError, match="episode is broken"):
+                await client.read_resource("envscaler://state")
+            return noted, crashed, (state, evaluation)
+
+    noted, crashed, (state, evaluation) = anyio.run(session)
+    assert not noted.is_error and noted.structured_content is not None
+    assert json.loads(state.contents[0].text)["state"]["notes"] == ["done"]
+    assert json.loads(evaluation.contents[0].text)["reward"] == 1.0
+    assert crashed.is_error and crashed.content[0].text.startswith("WORKER_CRASHED: ")
+    broken = httpx.get(f"{front.base}/v1/leases/{lease['lease_id']}/state", timeout=30)
+    assert broken.status_code == 409 and "episode is broken" in broken.json()["error"]
+    assert httpx.delete(f"{front.base}/v1/leases/{lease['lease_id']}", timeout=60).status_code == 200
 
 
 def test_an_expired_lease_is_a_404_not_a_hang(front: FrontDoor, local_pool: LocalPool) -> None:
