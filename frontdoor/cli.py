@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -49,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--listen {args.listen}: a non-loopback address needs --token-file")
     if args.max_leases < 1 or args.max_body < 1024:
         raise ValueError("--max-leases must be at least 1 and --max-body at least 1024")
-    print(f"envscaler-runtime mcp: http://{host}:{port}/v1/leases (pool {args.pool})", file=sys.stderr)
-    serve_http(FrontDoorConfig(pool=args.pool, host=host, port=port, token=token, max_leases=args.max_leases,
-                               max_body=args.max_body, acquire_wait=args.acquire_wait))
+    try:
+        serve_http(FrontDoorConfig(pool=args.pool, host=host, port=port, token=token, max_leases=args.max_leases,
+                                   max_body=args.max_body, acquire_wait=args.acquire_wait))
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
     return 0
 
 

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -351,8 +352,26 @@ class _GuardMiddleware(Guard):
 
 
 def serve_http(config: FrontDoorConfig) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn runs the lifespan, which releases every lease on the way out."""
+    """Serve until SIGINT/SIGTERM; uvicorn runs the lifespan, which releases every lease on the way out.
+    OSError (one line) when the address cannot be had: bound here, not by uvicorn, which would log and exit."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(build_app(config), host=config.host, port=config.port, log_level="warning",
-                limit_concurrency=max(64, config.max_leases * 4), timeout_graceful_shutdown=5)
+    from envscaler.addresses import ensure_free
+
+    address = f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"
+    ensure_free(address)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(512)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    print(f"envscaler-runtime mcp: http://{address}/v1/leases (pool {config.pool})", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", timeout_graceful_shutdown=5,
+                                           limit_concurrency=max(64, config.max_leases * 4)))
+    server.run(sockets=[sock])

@@ -281,10 +281,13 @@ def test_token_and_lease_cap(local_pool: LocalPool, tmp_path: Path) -> None:
     assert len(local_pool.manager.leases) == held - 1  # shutdown released the lease it held
 
 
-def test_non_loopback_needs_a_token(local_pool: LocalPool) -> None:
-    run = subprocess.run([CLI, "mcp", "--pool", local_pool.address, "--listen", "0.0.0.0:1"],
+@pytest.mark.parametrize(("listen", "says"), [("0.0.0.0:1", "needs --token-file"), (None, "is in use"),
+                                               ("nowhere", "expected HOST:PORT")])
+def test_refusals_to_listen_are_one_line(front: FrontDoor, local_pool: LocalPool, listen: str | None,
+                                         says: str) -> None:
+    run = subprocess.run([CLI, "mcp", "--pool", local_pool.address, "--listen", listen or f"127.0.0.1:{front.port}"],
                          capture_output=True, text=True, timeout=30)
-    assert run.returncode == 2 and "needs --token-file" in run.stderr
+    assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
 
 
 def _stdio(pool: str, *args: str) -> StdioServerParameters:
