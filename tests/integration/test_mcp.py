@@ -247,6 +247,11 @@ def test_routes_and_methods_are_4xx_json(front: FrontDoor) -> None:
     assert flag.status_code == 400 and "evaluate must be" in flag.json()["error"]
     rebind = httpx.post(front.base + lease["mcp_url"], json={}, headers={"Host": "evil.example"}, timeout=10)
     assert 400 <= rebind.status_code < 500
+    mcp_headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    garbage = httpx.post(front.base + lease["mcp_url"], content=b"{not json", headers=mcp_headers, timeout=10)
+    assert 400 <= garbage.status_code < 500, garbage.text
+    huge = httpx.post(front.base + lease["mcp_url"], content=b" " * (2 << 20), headers=mcp_headers, timeout=10)
+    assert huge.status_code == 413
     assert httpx.delete(f"{front.base}/v1/leases/{lease['lease_id']}", timeout=30).status_code == 200
 
 
