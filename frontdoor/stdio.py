@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import anyio
+import anyio.abc
 import grpc.aio
 from mcp.server.stdio import stdio_server
 
@@ -33,11 +34,24 @@ async def _keep_alive(handle: Handle) -> None:
             print(f"envscaler-runtime mcp: renewing the lease failed: {exc}", file=sys.stderr)
 
 
-async def _until_signal(handle: Handle) -> None:
+class _Held:
+    handle: Handle | None = None
+    stop: bool = False  # a signal came while the lease was being granted
+
+
+async def _until_signal(held: _Held, *,
+                        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Watching before the lease is taken, so that no signal finds a lease without anyone to release it."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        task_status.started()
         async for _ in signals:
+            if held.handle is None:
+                # Still being granted: cancelling the Acquire could leave the pool holding a lease nobody knows;
+                # the grant finishes (within its wait), then the lease is released and the process ends.
+                held.stop = True
+                continue
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await handle.release()
+                await held.handle.release()
             # The SDK reads stdin in a blocking thread that no cancellation interrupts: with the lease back in the
             # pool there is nothing left to clean up, so leave without waiting for it.
             sys.stderr.flush()
@@ -48,21 +62,38 @@ async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_conf
                       *, wait: float = 60.0, seed: int = 0) -> None:
     """Hold one lease and serve it over stdio until stdin closes or a signal comes; EnvClientError if no lease."""
     channel = grpc.aio.insecure_channel(target_of(pool), options=CHANNEL_OPTIONS)
+    held = _Held()
     try:
-        handle = await acquire(ppb_grpc.PoolServiceStub(channel), env_id, scenario_id, init_config, wait=wait,
-                               seed=seed)
-        try:
-            server = build_server(lambda _ctx: handle, current=lambda: handle)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_until_signal, handle)
-                tg.start_soon(_keep_alive, handle)
-                async with stdio_server() as (read_stream, write_stream):
-                    await server.run(read_stream, write_stream, server.create_initialization_options())
-                tg.cancel_scope.cancel()  # stdin closed: stop renewing, release
-        finally:
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await handle.release()
+        await _serve(channel, held, env_id, scenario_id, init_config, wait, seed)
+    except BaseExceptionGroup as group:
+        # The task group wraps what failed; a lease the pool refused is the one line the caller should see.
+        refused = [e for e in group.exceptions if isinstance(e, EnvClientError)]
+        if refused:
+            raise refused[0] from None
+        raise
     finally:
+        # On the way out anyway: a SIGTERM now (a client that gave up waiting) must not cut the release short.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         with anyio.CancelScope(shield=True):
+            if held.handle is not None:
+                with contextlib.suppress(Exception):
+                    await held.handle.release()
             await channel.close()
 
+
+async def _serve(channel: grpc.aio.Channel, held: _Held, env_id: str, scenario_id: str | None,
+                 init_config: dict[str, Any] | None, wait: float, seed: int) -> None:
+    async with anyio.create_task_group() as tg:
+        await tg.start(_until_signal, held)
+        handle = await acquire(ppb_grpc.PoolServiceStub(channel), env_id, scenario_id, init_config, wait=wait,
+                               seed=seed)
+        held.handle = handle
+        if held.stop:
+            tg.cancel_scope.cancel()
+            return
+        tg.start_soon(_keep_alive, handle)
+        server = build_server(lambda _ctx: handle, current=lambda: handle)
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+        tg.cancel_scope.cancel()  # stdin closed: stop renewing and watching, release

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import grpc
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
@@ -103,7 +104,8 @@ async def acquire(stub: ppb_grpc.PoolServiceStub, env_id: str, scenario_id: str 
             handle.task = (await handle.session.reset(init_config=init_config, seed=seed)).task
         await handle.load_tools()
     except BaseException:
-        await handle.release()
+        with anyio.CancelScope(shield=True):  # also when cancelled: the pool granted it, so give it back
+            await handle.release()
         raise
     return handle
 
