@@ -146,6 +146,18 @@ def _corpus_env(args: argparse.Namespace) -> EnvSpec:
         raise CliError(str(exc)) from None
 
 
+# ---------------------------------------------------------------- mcp
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from envscaler.frontdoor.cli import run
+
+    try:
+        return run(args)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -863,6 +875,12 @@ def build_parser() -> argparse.ArgumentParser:
     llm_args(p)
     p.add_argument("--per-env", type=int, default=5, help="scenarios attempted per environment (5)")
     p.add_argument("--min-task-words", type=int, default=50, help="shorter task descriptions are rejected (50)")
+
+    p = command("mcp", cmd_mcp, "serve pooled environments over MCP: one lease per handle (HTTP) or per process "
+                                "(--stdio)")
+    from envscaler.frontdoor.cli import add_arguments
+
+    add_arguments(p)
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)
