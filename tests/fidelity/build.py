@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from envscaler.spec.toolschema import derive_tools
+from envscaler.synth.assemble import operations, state_space
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources"
-EXAMPLES_BUILDER = runpy.run_path(str(HERE.parents[1] / "scripts" / "build-examples"))
 
 
 def build() -> dict[Path, str]:
@@ -37,9 +37,9 @@ def build() -> dict[Path, str]:
             "env_id": meta["env_id"],
             "environment_summary": meta["environment_summary"],
             "environment_introduction": meta["environment_introduction"],
-            "state_space_definition": EXAMPLES_BUILDER["state_space"](tree),
+            "state_space_definition": state_space(tree),
             "constraints_rules": meta["constraints_rules"],
-            "operation_list": EXAMPLES_BUILDER["operations"](code, tree, class_name),
+            "operation_list": operations(code, tree, class_name),
             "env_class_name": class_name,
             "env_class_code": code,
             "tools": derive_tools(code, class_name),
