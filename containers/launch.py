@@ -24,6 +24,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from envscaler.containers import owners
 from envscaler.containers.hardening import SERVER_UID, Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.images.env_image import SOCKET_DIR
@@ -93,11 +94,15 @@ def remove_socket_directory(leaf: Path) -> None:
 
 def start(client: docker.DockerClient, image: str, owner: str, hardening: Hardening | None = None,
           labels: dict[str, str] | None = None) -> EnvContainer:
+    # Every container has a living owner lock (a pool's, or else this process's): if its starter dies without
+    # cleaning up, whoever starts containers next removes it (containers/owners.py).
+    labels = {OWNER_LABEL: owner, **(labels or {})}
+    labels.setdefault(owners.POOL_LABEL, owners.process_owner(client))
     socket_dir = socket_directory()
     try:
         container = client.containers.run(
             image, detach=True, name=f"envscaler-{uuid.uuid4().hex[:12]}",
-            labels={OWNER_LABEL: owner, **(labels or {})}, **run_kwargs(hardening or Hardening(), socket_dir))
+            labels=labels, **run_kwargs(hardening or Hardening(), socket_dir))
     except docker.errors.APIError as exc:
         remove_socket_directory(socket_dir)
         raise EngineError(f"cannot start {image}: {exc.explanation or exc}") from None

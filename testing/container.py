@@ -14,12 +14,9 @@ whose lock this process holds, so whatever a crashed test leaves behind is reape
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,40 +26,25 @@ from testcontainers.core.container import DockerContainer
 from envscaler.client import EnvClient
 from envscaler.containers.hardening import Hardening, run_kwargs
 from envscaler.containers.launch import (
-    OWNER_LABEL,
     EnvContainer,
-    reap,
     remove_socket_directory,
     socket_directory,
     wait_ready,
 )
+from envscaler.containers.owners import process_owner
 from envscaler.images.build import ensure_runtime, env_image
 from envscaler.images.engine import connect
-from envscaler.pool.liveness import LOCK_DIR, hold, pool_labels, reap_dead_pools
+from envscaler.pool.liveness import pool_labels, reap_dead_pools
 from envscaler.spec import Corpus, load_corpus
 
 __all__ = ["EnvScalerContainer", "owner"]
 
-_lock = threading.Lock()
 _ryuk_lock = threading.Lock()
-_owner: tuple[str, int] | None = None  # (lock id, fd held for this process's lifetime)
 
 
 def owner() -> str:
     """This process's lock id: its containers are labelled with it and reaped once the process is gone."""
-    global _owner
-    with _lock:
-        if _owner is None:
-            lock_id = f"testing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            _owner = (lock_id, hold(lock_id))
-            atexit.register(_reap_at_exit, lock_id)
-        return _owner[0]
-
-
-def _reap_at_exit(lock_id: str) -> None:
-    with contextlib.suppress(Exception):  # the engine is gone: the next pool or session reaps by label
-        reap(connect(), pool_labels(lock_id)[OWNER_LABEL])
-        (LOCK_DIR / f"{lock_id}.lock").unlink(missing_ok=True)
+    return process_owner()
 
 
 @contextlib.contextmanager

@@ -115,3 +115,24 @@ def test_every_lease_gets_a_route_however_many_leases(engine: docker.DockerClien
         routes = {stub.EndEpisode(env_pb2.EndEpisodeRequest(), timeout=30).route for _ in range(100)}
         assert "" not in routes and len(routes) == 100
         assert len(list(env.socket_dir.iterdir())) == 3  # env.sock, env.session.sock, the current route
+
+
+def test_a_process_killed_with_its_containers_running_leaves_them_to_the_next_starter(
+        engine: docker.DockerClient, example_images: dict[str, str]) -> None:
+    """Any container the package starts carries its owner's lock (here the starting process's, not a pool's): a
+    process SIGKILLed mid-use leaves its container, and the next process that starts containers removes it."""
+    from envscaler.containers import owners
+
+    script = ("import os, signal, sys\n"
+              "from envscaler.containers import launch\n"
+              "from envscaler.images.engine import connect\n"
+              f"env = launch.start(connect(), {example_images['env_1']!r}, 'replay-killed')\n"
+              "print(env.container.name, flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    name = done.stdout.strip()
+    assert name, done.stderr
+    left = engine.containers.get(name)
+    assert left.labels[owners.POOL_LABEL].startswith("process-")
+    assert owners.reap_dead(engine) >= 1
+    assert not engine.containers.list(all=True, filters={"name": name})
