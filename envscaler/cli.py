@@ -344,10 +344,8 @@ def _drop_bad_scenarios(corpus: Corpus, only: list[str] | None = None) -> list[A
     return failed
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from envscaler.cli_output import print_build, progress_bar
-    from envscaler.images.build import build_envs
-
+def _lenient_corpus(args: argparse.Namespace) -> Any:
+    """The corpus with its loadable records (bad ones are reported by the caller), and --only checked against it."""
     try:
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
     except SpecError as exc:
@@ -355,6 +353,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     unknown = [e for e in args.only or [] if e not in corpus.envs]
     if unknown:
         raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    return corpus
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from envscaler.cli_output import print_build, progress_bar
+    from envscaler.images.build import build_envs
+
+    corpus = _lenient_corpus(args)
     left_out = _drop_bad_scenarios(corpus, args.only)
     client = _engine()
     runtime = _runtime(client, args.base)
@@ -585,13 +591,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from envscaler.cli_output import print_checks, status
     from envscaler.synth.check import check_corpus
 
-    try:
-        corpus = load_corpus(args.envs, args.scenarios, strict=False)
-    except SpecError as exc:
-        raise CliError(str(exc)) from None
-    unknown = [e for e in args.only or [] if e not in corpus.envs]
-    if unknown:
-        raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
+    corpus = _lenient_corpus(args)
     if args.solutions is not None and not args.solutions.is_dir():
         raise CliError(f"--solutions {args.solutions}: not a directory")
     with status("running every scenario's checks in the sandbox"):

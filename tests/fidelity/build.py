@@ -7,7 +7,6 @@ scripts/build-examples does for examples/): env_metadata.json, scenarios.json, s
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import runpy
@@ -16,8 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from envscaler.spec.toolschema import derive_tools
-from envscaler.synth.assemble import operations, state_space
+from envscaler.synth.assemble import env_record
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources"
@@ -31,19 +29,8 @@ def build() -> dict[Path, str]:
         spec = runpy.run_path(str(source))
         meta, base = spec["META"], spec["BASE"]
         code = (SOURCES / source.name.replace("_scenarios.py", "_env.py")).read_text()
-        tree = ast.parse(code)
         class_name = meta["env_class_name"]
-        envs[meta["env_id"]] = {
-            "env_id": meta["env_id"],
-            "environment_summary": meta["environment_summary"],
-            "environment_introduction": meta["environment_introduction"],
-            "state_space_definition": state_space(tree),
-            "constraints_rules": meta["constraints_rules"],
-            "operation_list": operations(code, tree, class_name),
-            "env_class_name": class_name,
-            "env_class_code": code,
-            "tools": derive_tools(code, class_name),
-        }
+        envs[meta["env_id"]] = env_record(code, class_name, meta)
         for scenario in spec["SCENARIOS"]:
             checks = [{"check_item": item, "check_func": textwrap.dedent(func).strip() + "\n"}
                       for item, func in scenario["checks"]]
