@@ -1,0 +1,47 @@
+"""What a tool call changed: the difference of two state snapshots, as rows a table shows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Change = Literal["added", "removed", "changed"]
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    path: str  # e.g. inventory["SKU-1"].quantity or loans[2]
+    change: Change
+    before: str  # compact JSON; "" when added
+    after: str  # compact JSON; "" when removed
+
+
+def _key(path: str, key: str) -> str:
+    plain = key.isidentifier()
+    return f"{path}.{key}" if plain and path else key if plain else f"{path}[{json.dumps(key)}]"
+
+
+def _shown(value: Any) -> str:
+    return "" if value is MISSING else json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+def state_diff(before: Any, after: Any, path: str = "") -> list[DiffRow]:
+    """Leaves that differ, deepest first-found order: dicts by key, lists by index (appended items are
+    `added`); a value whose type changed is one `changed` row."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        rows: list[DiffRow] = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            rows += state_diff(before.get(key, MISSING), after.get(key, MISSING), _key(path, str(key)))
+        return rows
+    if isinstance(before, list) and isinstance(after, list):
+        rows = []
+        for i in range(max(len(before), len(after))):
+            rows += state_diff(before[i] if i < len(before) else MISSING, after[i] if i < len(after) else MISSING,
+                               f"{path}[{i}]")
+        return rows
+    change: Change = "added" if before is MISSING else "removed" if after is MISSING else "changed"
+    return [DiffRow(path=path or "(state)", change=change, before=_shown(before), after=_shown(after))]
