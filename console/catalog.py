@@ -41,13 +41,18 @@ class Catalog:
     tool_schemas: str = "derived"
     images: dict[str, ImageState] = field(default_factory=dict)
 
+    _tools: dict[str, tuple[list[dict], str]] = field(default_factory=dict)
+
     def tools(self, env_id: str) -> tuple[list[dict], str]:
-        """The served tools, or ([], why not)."""
-        spec = self.corpus.env(env_id)
-        try:
-            return served_tools(spec.tools, spec.env_class_code, spec.env_class_name, self.tool_schemas), ""
-        except (SchemaError, SyntaxError, RecursionError, ValueError) as exc:
-            return [], f"tools cannot be read from the class: {exc}"
+        """The served tools, or ([], why not); read once per environment (the class is parsed, not run)."""
+        if env_id not in self._tools:
+            spec = self.corpus.env(env_id)
+            try:
+                found = served_tools(spec.tools, spec.env_class_code, spec.env_class_name, self.tool_schemas), ""
+            except (SchemaError, SyntaxError, RecursionError, ValueError) as exc:
+                found = [], f"tools cannot be read from the class: {exc}"
+            self._tools[env_id] = found
+        return self._tools[env_id]
 
     def rows(self, query: str = "") -> list[EnvRow]:
         needle = query.strip().lower()

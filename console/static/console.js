@@ -111,7 +111,15 @@ function startRollouts() {
            [{ label: "episodes", data: data.steps.map((p) => p[1]), backgroundColor: "#8e6bd1" }], false);
 }
 
+// An action htmx could not complete (console down, server error): say so instead of doing nothing.
+function showFailures() {
+  const say = (text) => { const b = document.getElementById("banner"); b.textContent = text; b.className = "banner error"; };
+  document.body.addEventListener("htmx:responseError", (e) => say(`The console answered ${e.detail.xhr.status}: ${e.detail.xhr.responseText.slice(0, 300)}`));
+  document.body.addEventListener("htmx:sendError", () => say("The console cannot be reached."));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  showFailures();
   startHeartbeat();
   startPool();
   startRollouts();

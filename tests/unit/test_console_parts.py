@@ -4,6 +4,9 @@ pool's metrics, trajectory filters, and the gate (token cookie, same-origin writ
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -122,8 +125,12 @@ def test_state_diff_rows() -> None:
         DiffRow("orders.PO1.status", "changed", '"open"', '"received"'),
         DiffRow("log[1]", "added", "", '"b"'),
         DiffRow("gone", "removed", "1", ""),
-        DiffRow("new", "added", "", '{"x": 1}'),
+        DiffRow("new.x", "added", "", "1"),
     ]
+    assert state_diff({"m": []}, {"m": [{"id": "MV1", "qty": -8}]}) == [
+        DiffRow("m[0].id", "added", "", '"MV1"'), DiffRow("m[0].qty", "added", "", "-8")]
+    assert state_diff({"u": {"a": {"n": 1}}}, {"u": {}}) == [DiffRow("u.a.n", "removed", "1", "")]
+    assert state_diff({"u": {}}, {"u": {"a": {}}}) == [DiffRow("u.a", "added", "", "{}")]
     assert state_diff(before, before) == []
     assert state_diff({"a": [1, 2]}, {"a": [1]}) == [DiffRow("a[1]", "removed", "2", "")]
     assert state_diff({"a": 1}, {"a": "1"}) == [DiffRow("a", "changed", "1", '"1"')]
@@ -221,3 +228,24 @@ def test_the_gate_token_cookie_and_origin() -> None:
                     )[0] == 403
     assert _request(open_app, "POST", "/play", headers={"origin": "http://127.0.0.1:8080",
                                                         "host": "127.0.0.1:8080"})[0] == 200
+
+
+def _console(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "envscaler.cli", "console", "--pool", "unix:/nonexistent/pool.sock",
+                           *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_console_refuses_a_busy_port_and_an_open_address_without_token() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _console("--listen", f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"envscaler-runtime console: --listen: address 127.0.0.1:{port} is in use; "
+                                   "choose another with --listen HOST:PORT")
+    done = _console("--listen", "0.0.0.0:8080")
+    assert done.returncode == 2 and "a non-loopback address needs --token" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = _console("--trajectories", "/nonexistent/t.jsonl")
+    assert done.returncode == 2 and "--trajectories /nonexistent/t.jsonl: no such file" in done.stderr
