@@ -20,13 +20,15 @@ function rows(tbody, items) {  // items: arrays of cell texts; textContent only,
   }));
 }
 
-function barChart(canvas, labels, datasets, stacked) {
+function barChart(canvas, labels, datasets, stacked, xTitle, yTitle) {
+  const title = (text) => ({ display: Boolean(text), text: text || "", color: "#667085" });
   return new Chart(canvas, {
     type: "bar",
     data: { labels, datasets },
     options: { animation: false, maintainAspectRatio: false, responsive: true,
       plugins: { legend: { display: datasets.length > 1 } },
-      scales: { x: { stacked }, y: { stacked, beginAtZero: true, ticks: { precision: 0 } } } },
+      scales: { x: { stacked, title: title(xTitle) },
+                y: { stacked, beginAtZero: true, ticks: { precision: 0 }, title: title(yTitle) } } },
   });
 }
 
@@ -73,7 +75,7 @@ function startPool() {
       const labels = envs.map(([env]) => env);
       const sets = ["idle", "leased", "starting"].map((k) => ({ label: k === "idle" ? "ready" : k,
         data: envs.map(([, e]) => e[k]), backgroundColor: COLORS[k] }));
-      if (!charts.containers) charts.containers = barChart(document.getElementById("chart-containers"), labels, sets, true);
+      if (!charts.containers) charts.containers = barChart(document.getElementById("chart-containers"), labels, sets, true, "", "containers");
       else { charts.containers.data.labels = labels; charts.containers.data.datasets.forEach((d, i) => { d.data = sets[i].data; }); charts.containers.update("none"); }
     }
     const leases = snap.console_leases || [];
@@ -82,10 +84,11 @@ function startPool() {
     const me = document.getElementById("metrics-error");
     me.hidden = !snap.metrics_error; me.textContent = snap.metrics_error || "";
     const m = snap.metrics;
+    for (const el of document.querySelectorAll(".needs-metrics")) el.hidden = !m;
     if (m) {
       for (const [key, id, label] of [["acquire_wait", "chart-acquire", "acquires"], ["call_latency", "chart-latency", "calls"]]) {
         const labels = m[key].map((b) => b.le), data = m[key].map((b) => b.count);
-        if (!charts[key]) charts[key] = barChart(document.getElementById(id), labels, [{ label, data, backgroundColor: "#2f6fdb" }], false);
+        if (!charts[key]) charts[key] = barChart(document.getElementById(id), labels, [{ label, data, backgroundColor: "#2f6fdb" }], false, "seconds", label);
         else { charts[key].data.labels = labels; charts[key].data.datasets[0].data = data; charts[key].update("none"); }
       }
       const table = (id, obj) => rows(document.querySelector(`#${id} tbody`),
@@ -106,9 +109,9 @@ function startRollouts() {
   if (!data) return;
   // [label, count] pairs, in the report's own bin order
   barChart(document.getElementById("chart-rewards"), data.rewards.map((p) => p[0]),
-           [{ label: "episodes", data: data.rewards.map((p) => p[1]), backgroundColor: "#2f6fdb" }], false);
+           [{ label: "episodes", data: data.rewards.map((p) => p[1]), backgroundColor: "#2f6fdb" }], false, "reward", "episodes");
   barChart(document.getElementById("chart-steps"), data.steps.map((p) => p[0]),
-           [{ label: "episodes", data: data.steps.map((p) => p[1]), backgroundColor: "#8e6bd1" }], false);
+           [{ label: "episodes", data: data.steps.map((p) => p[1]), backgroundColor: "#8e6bd1" }], false, "steps", "episodes");
 }
 
 // An action htmx could not complete (console down, server error): say so instead of doing nothing.
