@@ -108,7 +108,9 @@ def console(local_pool: LocalPool, trajectories: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
+        # Chromium's own sandbox refuses to start as root (CI containers); the pages it loads are our own
+        root = os.geteuid() == 0
+        browser = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"] if root else [])
         yield browser
         browser.close()
 
