@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -133,7 +134,7 @@ def create_app(config: ConsoleConfig) -> Any:
         return page(request, "play.html", **play_context(play))
 
     def gone(exc: Exception) -> Response:
-        return HTMLResponse(f'<div class="banner error">{_escape(str(exc))}</div>', status_code=200,
+        return HTMLResponse(f'<div class="banner error">{escape(str(exc))}</div>', status_code=200,
                             headers={"HX-Retarget": "#banner", "HX-Reswap": "innerHTML"})
 
     async def play_call(request: Request) -> Response:
@@ -278,9 +279,3 @@ def create_app(config: ConsoleConfig) -> Any:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Guard(Starlette(routes=routes, lifespan=lifespan), config.token)
-
-
-def _escape(text: str) -> str:
-    from markupsafe import escape
-
-    return str(escape(text))

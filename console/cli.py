@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -39,8 +40,9 @@ def run(args: argparse.Namespace, corpus: object) -> int:
     if host not in LOOPBACK and not args.token:
         raise ValueError(f"--listen {args.listen}: a non-loopback address needs --token (anyone who reaches the "
                          "console can lease sandboxes and call tools)")
-    if args.token is not None and len(args.token) < 16:
-        raise ValueError("--token: use at least 16 characters")
+    if args.token is not None and (len(args.token) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", args.token)):
+        raise ValueError("--token: use at least 16 characters among letters, digits and . _ ~ - (it travels in an "
+                         "address and a cookie)")
     if args.play_ttl < 5:
         raise ValueError("--play-ttl: at least 5 seconds (the page beats every ttl/4)")
     for path in args.trajectories:

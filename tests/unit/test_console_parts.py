@@ -247,5 +247,21 @@ def test_the_console_refuses_a_busy_port_and_an_open_address_without_token() -> 
     done = _console("--listen", "0.0.0.0:8080")
     assert done.returncode == 2 and "a non-loopback address needs --token" in done.stderr
     assert "Traceback" not in done.stderr
+    done = _console("--token", "short")
+    assert done.returncode == 2 and "--token: use at least 16 characters" in done.stderr
     done = _console("--trajectories", "/nonexistent/t.jsonl")
     assert done.returncode == 2 and "--trajectories /nonexistent/t.jsonl: no such file" in done.stderr
+
+
+def test_what_an_environment_or_llm_wrote_is_escaped_in_the_pages() -> None:
+    from envscaler.client.models import ToolResult
+    from envscaler.console.app import templates
+    from envscaler.console.catalog import highlighted
+    from envscaler.console.play import Step
+
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    step = Step(number=1, tool="t", arguments={"q": evil}, diff=[DiffRow(evil, "added", "", evil)],
+                result=ToolResult(name="t", observation=evil, error_kind="EXECUTION_ERROR", error_message=evil))
+    page = templates().get_template("step.html").render(step=step)
+    assert "<script>" not in page and "<img" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in highlighted(f"x = '{evil}'") and "<img" not in highlighted(f"# {evil}")
