@@ -23,6 +23,7 @@ from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool
 from envscaler.console import poolview
 from envscaler.console.catalog import Catalog, code_css, source_of
+from envscaler.console.diff import state_rows
 from envscaler.console.forms import arguments_from_form, form_fields
 from envscaler.console.guard import Guard
 from envscaler.console.play import Play, PlayError, Plays
@@ -108,7 +109,7 @@ def create_app(config: ConsoleConfig) -> Any:
         scenario = config.corpus.scenarios_of(play.env_id).get(play.scenario_id)
         return {"play": play, "tools": [(t["function"], form_fields(t["function"].get("parameters"))) for t in tools],
                 "checklist": [c.check_item for c in scenario.checklist_with_func] if scenario else [],
-                "ttl": config.play_ttl}
+                "ttl": config.play_ttl, "state_rows": state_rows(play.state) if play.state is not None else []}
 
     async def play_start(request: Request) -> Response:
         form = await request.form()
@@ -163,7 +164,10 @@ def create_app(config: ConsoleConfig) -> Any:
         form_html = jinja.get_template("tool_form.html").render(
             play=play, function=function, fields=form_fields(function.get("parameters")), values=values, errors={},
             open=True, oob=True)
-        return HTMLResponse(jinja.get_template("step.html").render(step=step) + form_html)
+        state_html = jinja.get_template("state_panel.html").render(
+            play=play, state_rows=state_rows(play.state) if play.state is not None else [], oob=True,
+            state_open=request.headers.get("x-state-open") == "1")
+        return HTMLResponse(jinja.get_template("step.html").render(step=step) + form_html + state_html)
 
     async def play_evaluate(request: Request) -> Response:
         try:

@@ -29,7 +29,8 @@ def _shown(value: Any) -> str:
 
 def state_diff(before: Any, after: Any, path: str = "") -> list[DiffRow]:
     """Leaves that differ, in the state's own order: dicts by key, lists by index (appended items are `added`),
-    a record added or removed whole as one row per field; a value whose type changed is one `changed` row."""
+    a record or list added or removed whole as one row per field or item; a value whose type changed is one
+    `changed` row."""
     if before == after:
         return []
     if isinstance(before, dict) and isinstance(after, dict):
@@ -43,9 +44,20 @@ def state_diff(before: Any, after: Any, path: str = "") -> list[DiffRow]:
             rows += state_diff(before[i] if i < len(before) else MISSING, after[i] if i < len(after) else MISSING,
                                f"{path}[{i}]")
         return rows
-    if before is MISSING and isinstance(after, dict) and after:  # a new record: one row per field
-        return [row for key, value in after.items() for row in state_diff(MISSING, value, _key(path, str(key)))]
-    if after is MISSING and isinstance(before, dict) and before:
-        return [row for key, value in before.items() for row in state_diff(value, MISSING, _key(path, str(key)))]
+    if before is MISSING and after:  # a new record or list: one row per field or item
+        if isinstance(after, dict):
+            return [row for key, value in after.items() for row in state_diff(MISSING, value, _key(path, str(key)))]
+        if isinstance(after, list):
+            return [row for i, value in enumerate(after) for row in state_diff(MISSING, value, f"{path}[{i}]")]
+    if after is MISSING and before:
+        if isinstance(before, dict):
+            return [row for key, value in before.items() for row in state_diff(value, MISSING, _key(path, str(key)))]
+        if isinstance(before, list):
+            return [row for i, value in enumerate(before) for row in state_diff(value, MISSING, f"{path}[{i}]")]
     change: Change = "added" if before is MISSING else "removed" if after is MISSING else "changed"
     return [DiffRow(path=path or "(state)", change=change, before=_shown(before), after=_shown(after))]
+
+
+def state_rows(state: Any) -> list[DiffRow]:
+    """The whole state as path/value rows (every leaf, as if added to an empty state)."""
+    return state_diff({}, state) if isinstance(state, dict) else [DiffRow("(state)", "added", "", _shown(state))]

@@ -115,6 +115,13 @@ function startRollouts() {
 }
 
 // An action htmx could not complete (console down, server error): say so instead of doing nothing.
+function keepStatePanel() {  // the state panel is re-sent after each call; it stays as open as it was
+  document.body.addEventListener("htmx:configRequest", (e) => {
+    const panel = document.getElementById("state-panel");
+    e.detail.headers["X-State-Open"] = panel && panel.open ? "1" : "0";
+  });
+}
+
 function showFailures() {
   const say = (text) => { const b = document.getElementById("banner"); b.textContent = text; b.className = "banner error"; };
   document.body.addEventListener("htmx:responseError", (e) => say(`The console answered ${e.detail.xhr.status}: ${e.detail.xhr.responseText.slice(0, 300)}`));
@@ -123,6 +130,7 @@ function showFailures() {
 
 document.addEventListener("DOMContentLoaded", () => {
   showFailures();
+  keepStatePanel();
   startHeartbeat();
   startPool();
   startRollouts();

@@ -197,12 +197,16 @@ def test_play_to_reward_one_while_the_pool_page_shows_the_lease(console: str, br
     expect(page.locator("#form-adjust_stock .field-error")).to_contain_text("whole number")
     assert page.locator("#steps .step").count() == 0
 
+    page.locator("#state-panel summary").click()  # the whole state, as a table; it follows every call
+    expect(page.locator("#state-panel")).to_contain_text('purchase_orders.PO001.status')
+
     for number, call in enumerate(calls, start=1):
         fill_call(page, call)
         expect(page.locator("#steps .step")).to_have_count(number)
         step = page.locator(f'#steps .step[data-step="{number}"]')
         expect(step.locator(".badge.pass")).to_be_visible()
         expect(step.locator("table.diff tbody tr").first).to_be_visible()  # every solving call changes the state
+    expect(page.locator("#state-panel tbody")).to_contain_text('"received"')  # still open, and current
     page.locator("#evaluate").click()
     expect(page.locator("#reward")).to_have_text("1")
     expect(page.locator(".evaluation .badge.fail")).to_have_count(0)

@@ -131,10 +131,21 @@ def test_state_diff_rows() -> None:
         DiffRow("m[0].id", "added", "", '"MV1"'), DiffRow("m[0].qty", "added", "", "-8")]
     assert state_diff({"u": {"a": {"n": 1}}}, {"u": {}}) == [DiffRow("u.a.n", "removed", "1", "")]
     assert state_diff({"u": {}}, {"u": {"a": {}}}) == [DiffRow("u.a", "added", "", "{}")]
+    assert state_diff({}, {"tags": ["a", "b"], "none": []}) == [
+        DiffRow("tags[0]", "added", "", '"a"'), DiffRow("tags[1]", "added", "", '"b"'),
+        DiffRow("none", "added", "", "[]")]
     assert state_diff(before, before) == []
     assert state_diff({"a": [1, 2]}, {"a": [1]}) == [DiffRow("a[1]", "removed", "2", "")]
     assert state_diff({"a": 1}, {"a": "1"}) == [DiffRow("a", "changed", "1", '"1"')]
     assert state_diff(1, 2) == [DiffRow("(state)", "changed", "1", "2")]
+
+
+def test_state_rows_list_every_leaf() -> None:
+    from envscaler.console.diff import state_rows
+
+    assert [(r.path, r.after) for r in state_rows({"a": {"b": 1}, "c": [{"d": None}]})] == [("a.b", "1"),
+                                                                                          ("c[0].d", "null")]
+    assert [(r.path, r.after) for r in state_rows([1])] == [("(state)", "[1]")]
 
 
 METRICS = """\
