@@ -33,8 +33,8 @@ def listen_address(value: str) -> tuple[str, int]:
 def run(args: argparse.Namespace, corpus: object) -> int:
     import uvicorn
 
-    from envscaler.addresses import AddressInUse, ensure_free
     from envscaler.console.app import ConsoleConfig, create_app
+    from envscaler.protocol.addresses import AddressInUse, ensure_free
 
     host, port = listen_address(args.listen)
     if host not in LOOPBACK and not args.token:
