@@ -31,6 +31,7 @@ from envscaler.console.rollouts import Filters, Rollouts, checks_of, message_cal
 from envscaler.spec import Corpus, SpecError
 
 HERE = Path(__file__).parent
+LIST_LIMIT = 500  # trajectories listed at once on the rollouts page
 
 
 @dataclass
@@ -232,9 +233,11 @@ def create_app(config: ConsoleConfig) -> Any:
         filters, problems = Filters.from_query(request.query_params)
         records = rollouts.records()
         report = rollouts.report()
-        shown = [(i, r) for i, r in enumerate(records) if filters.keep(r)]
+        matching = [(i, r) for i, r in enumerate(records) if filters.keep(r)]
+        shown = matching[:LIST_LIMIT]  # a page stays light with 100,000 episodes; filters narrow it down
         kinds = sorted({r.get("error_kind") or "" for r in records} - {""})
-        return page(request, "rollouts.html", report=report, records=shown, filters=filters, problems=problems,
+        return page(request, "rollouts.html", report=report, records=shown, matching=len(matching),
+                    filters=filters, problems=problems,
                     envs=[row.env_id for row in report.rows], kinds=kinds, total=len(records),
                     charts={"rewards": list(report.reward_histogram.items()),  # pairs: tojson sorts keys
                             "steps": list(report.steps_histogram.items())})
