@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -137,7 +138,10 @@ class Plays:
     async def reaper(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.reap()
+            try:
+                await self.reap()
+            except Exception as exc:  # one lease that fails to release must not stop the releasing of the others
+                print(f"console: releasing a quiet lease failed: {exc}", file=sys.stderr, flush=True)
 
     async def close(self) -> None:
         for play_id in list(self.plays):
