@@ -15,7 +15,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -196,11 +203,12 @@ def create_app(config: ConsoleConfig) -> Any:
         return RedirectResponse(target, status_code=303)
 
     async def play_beat(request: Request) -> Response:
+        # Always 200: a released lease is an answer the page expects (it stops beating), not a failed request.
         try:
             await plays().beat(request.path_params["play_id"])
         except PlayError as exc:
-            return PlainTextResponse(str(exc), status_code=410)
-        return Response(status_code=204)
+            return JSONResponse({"held": False, "message": str(exc)})
+        return JSONResponse({"held": True})
 
     # ------------------------------------------------------------ pool
 

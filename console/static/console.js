@@ -41,18 +41,25 @@ function startHeartbeat() {
   if (!id) return;
   const every = Math.max(1000, Number(body.dataset.playTtl) * 1000 / 4);
   const status = () => document.getElementById("beat-status");
+  let stopped = false;
   const beat = async () => {
+    if (stopped) return;
     try {
-      const r = await fetch(`/play/${id}/beat`, { method: "POST" });
-      if (r.status === 410) {
+      const answer = await (await fetch(`/play/${id}/beat`, { method: "POST" })).json();
+      if (!answer.held && !stopped) {
+        stopped = true;
         clearInterval(timer);
         if (status()) status().textContent = "released";
-        document.getElementById("banner").textContent = await r.text();
+        document.getElementById("banner").textContent = answer.message;
         document.getElementById("banner").className = "banner error";
       }
     } catch (e) { if (status()) status().textContent = "console unreachable"; }
   };
   const timer = setInterval(beat, every);
+  // releasing on purpose ends the heartbeat first
+  document.body.addEventListener("htmx:beforeRequest", (e) => {
+    if (e.detail.elt && e.detail.elt.id === "release") { stopped = true; clearInterval(timer); }
+  });
 }
 
 // ---- pool: live from SSE
