@@ -158,6 +158,15 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from envscaler.console.cli import run
+
+    try:
+        return run(args, _load(args))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -889,6 +898,13 @@ def build_parser() -> argparse.ArgumentParser:
     from envscaler.frontdoor.cli import add_arguments
 
     add_arguments(p)
+
+    p = command("console", cmd_console, "web console: browse environments, play a scenario by hand through the "
+                                        "pool, watch the pool, read rollouts")
+    _corpus_args(p)
+    from envscaler.console.cli import add_arguments as console_arguments
+
+    console_arguments(p)
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)
