@@ -56,9 +56,9 @@ def wheel_venv() -> Iterator[tuple[Path, dict[str, str]]]:
         # From a clean copy of the sources, as a release would be: setuptools reuses a checkout's build/ folder, so a
         # module removed since the last build would otherwise ride along.
         source = work / "source"
-        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(  # envscaler/<part> stay links
             ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "node_modules", ".pytest_cache",
-            ".ruff_cache", ".hypothesis"))
+            ".ruff_cache", ".hypothesis", ".mypy_cache", ".import_linter_cache", "artifacts"))
         run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
              work / "dist", source], work, env)
         (wheel,) = (work / "dist").glob("envscaler_runtime-*.whl")
