@@ -50,6 +50,10 @@ class EnvContainer:
     privilege_split: bool = True
 
     @property
+    def name(self) -> str:
+        return str(self.container.name)
+
+    @property
     def address(self) -> str:
         return f"unix:{self.socket_dir}/env.sock"
 
