@@ -30,6 +30,7 @@ from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import session_socket
+from envscaler.pool.docker_backend import DockerBackend
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.reflection import enable_reflection
 from envscaler.pool.service import PoolServicer
@@ -89,7 +90,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     """Serve until `stop` is set; then drain and remove every container of this pool."""
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
                         acquire_wait=options.acquire_wait, hardening=options.hardening)
-    manager = PoolManager(client, config)  # starts nothing until manager.start()
+    manager = PoolManager(DockerBackend(client), config)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
     try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind
         ensure_free(address)
