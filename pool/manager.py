@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 import uuid
 from collections import Counter
@@ -39,6 +38,7 @@ from envscaler.pool.lifecycle import (
 from envscaler.pool.metrics import PoolMetrics
 from envscaler.pool.policy import EnvCounts, plan
 from envscaler.pool.routing import Upstream
+from envscaler.pool.watch import DeathWatch
 from envscaler.runtime.grpc_handlers import RequestError
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -99,6 +99,10 @@ class Slot:
     inflight: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def at(self, *states: SlotState) -> bool:
+        """Whether it is in one of `states` now (after an await, it may have moved on)."""
+        return self.state in states
+
     def begin_call(self) -> None:
         self.inflight += 1
         self.settled.clear()
@@ -142,7 +146,7 @@ class PoolManager:
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._lock_fd = -1
-        self._events: Any = None
+        self._watch: DeathWatch | None = None
         self._start_gate: asyncio.Semaphore | None = None
         self._last_start = 0.0
 
@@ -160,7 +164,9 @@ class PoolManager:
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
         loop = asyncio.get_running_loop()
         self._tasks = [self._spawn(self._refill_loop()), self._spawn(self._expiry_loop())]
-        threading.Thread(target=self._watch_events, args=(loop,), daemon=True, name="pool-events").start()
+        self._watch = DeathWatch(self.backend, {liveness.POOL_LABEL: self.pool_id}, self._on_sandbox_died,
+                                 self._serving_names, self.metrics.errors.labels(kind="engine_events").inc)
+        self._watch.start(loop)
         self.kick()
         return reaped
 
@@ -172,9 +178,8 @@ class PoolManager:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._events is not None:
-            with contextlib.suppress(Exception):
-                self._events.close()
+        if self._watch is not None:
+            self._watch.stop()
         for slot in list(self.slots.values()):
             self._fire(slot, SlotEvent.RETIRE)
         await asyncio.gather(*(s.removal for s in list(self.slots.values()) if s.removal is not None))
@@ -259,54 +264,64 @@ class PoolManager:
             self._spawn(self._create(slot))
 
     async def _create(self, slot: Slot) -> None:
+        """Start `slot`'s sandbox and bring it to IDLE; a failed start is counted and backed off."""
         assert self._start_gate is not None
         started = time.perf_counter()
         async with self._start_gate:
             await self._pace()
-            if slot.state is not SlotState.STARTING:  # retired while queued (shutdown)
-                return
-            try:
-                sandbox = await asyncio.to_thread(self.backend.start, self.config.images[slot.env_id],
-                                                  self.labels | {"envscaler.env-id": slot.env_id},
-                                                  self.config.hardening)
-                if slot.state is not SlotState.STARTING:
-                    await asyncio.to_thread(self.backend.remove, sandbox)
-                    return
-                slot.env = sandbox
-                self.by_name[sandbox.name] = slot
-                await asyncio.to_thread(self.backend.wait_ready, sandbox, self.config.ready_timeout)
-                if slot.state is SlotState.DIED_STARTING:  # died just as it served
-                    raise await asyncio.to_thread(self.backend.died_before_serving, sandbox)
-            except Exception as exc:  # a broken image or engine: count it, back off, try again later
-                if slot.state in (SlotState.STARTING, SlotState.DIED_STARTING):
-                    self._start_failed(slot, exc)
-                return
-        if slot.state is not SlotState.STARTING:  # died or retired while starting
+            sandbox = await self._launch(slot)
+        if sandbox is None:
             return
         self.metrics.starts.observe(time.perf_counter() - started)
         self.failures[slot.env_id] = 0
         self.book.started(slot.env_id)
         self.retry_at.pop(slot.env_id, None)
+        await self._first_episode(slot, sandbox)
+
+    async def _launch(self, slot: Slot) -> Any:
+        """Its sandbox, serving; None when its start failed (recorded) or it was retired meanwhile."""
+        if not slot.at(SlotState.STARTING):  # retired while queued (shutdown)
+            return None
+        try:
+            sandbox = await asyncio.to_thread(self.backend.start, self.config.images[slot.env_id],
+                                              self.labels | {"envscaler.env-id": slot.env_id}, self.config.hardening)
+            if not slot.at(SlotState.STARTING):
+                await asyncio.to_thread(self.backend.remove, sandbox)
+                return None
+            slot.env = sandbox
+            self.by_name[sandbox.name] = slot
+            await asyncio.to_thread(self.backend.wait_ready, sandbox, self.config.ready_timeout)
+            if slot.at(SlotState.DIED_STARTING):  # died just as it served
+                raise await asyncio.to_thread(self.backend.died_before_serving, sandbox)
+        except Exception as exc:  # a broken image or engine: count it, back off, try again later
+            if slot.at(SlotState.STARTING, SlotState.DIED_STARTING):
+                self._start_failed(slot, exc)
+            return None
+        return sandbox if slot.at(SlotState.STARTING) else None  # else died or retired while starting
+
+    async def _first_episode(self, slot: Slot, sandbox: Any) -> None:
+        """Connect, and end its first episode: the first lease's route, and proof that the zygote and its first
+        worker are ready. Then it is IDLE."""
         slot.address = address = self.backend.address(sandbox)
         # A state the caller asked for (Reset, GetState) may be tens of MiB: the same cap as the session socket's.
         slot.channel = grpc.aio.insecure_channel(address.grpc, options=[
             ("grpc.max_receive_message_length", wire.MAX_FRAME), ("grpc.max_send_message_length", wire.MAX_FRAME)])
         slot.stub = pb_grpc.EnvServiceStub(slot.channel)
-        try:  # the first lease's route (and proof that the zygote and its first worker are ready)
+        try:
             ended = await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
         except grpc.aio.AioRpcError as exc:
-            if slot.state in (SlotState.STARTING, SlotState.DIED_STARTING):
+            if slot.at(SlotState.STARTING, SlotState.DIED_STARTING):
                 self._start_failed(slot, RuntimeError(f"its server did not end its first episode: {exc.details()}"))
             return
-        if slot.state is SlotState.DIED_STARTING:  # died after it served: its start failed all the same
+        if slot.at(SlotState.DIED_STARTING):  # died after it served: its start failed all the same
             try:
                 cause: Exception = await asyncio.to_thread(self.backend.died_before_serving, sandbox)
             except Exception as exc:
                 cause = exc
-            if slot.state is SlotState.DIED_STARTING:
+            if slot.at(SlotState.DIED_STARTING):
                 self._start_failed(slot, cause)
             return
-        if slot.state is not SlotState.STARTING:
+        if not slot.at(SlotState.STARTING):
             return
         slot.route = routing.direct_route(address, ended.route)
         self._fire(slot, SlotEvent.READY)
@@ -350,33 +365,8 @@ class PoolManager:
         self._notify()
         self.kick()
 
-    def _watch_events(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The backend's event stream: a sandbox of ours that dies is replaced at once."""
-        labels = {liveness.POOL_LABEL: self.pool_id}
-        outage = False
-        while not self.stopping:
-            try:
-                self._events = self.backend.events(labels)
-                self._reconcile(loop)  # deaths missed while the stream was down
-                if outage:
-                    log.warning("the engine's event stream is back")
-                    outage = False
-                for event in self._events:
-                    loop.call_soon_threadsafe(self._on_sandbox_died, event.name, event.kind)
-            except Exception as exc:  # the engine went away: say so once, and keep trying
-                if self.stopping:
-                    return
-                if not outage:
-                    log.warning("lost the engine's event stream (%s); reconnecting", exc)
-                    self.metrics.errors.labels(kind="engine_events").inc()
-                    outage = True
-                time.sleep(1.0)
-
-    def _reconcile(self, loop: asyncio.AbstractEventLoop) -> None:
-        running = self.backend.list({liveness.POOL_LABEL: self.pool_id})
-        for name, slot in list(self.by_name.items()):
-            if name not in running and slot.state in SERVING:
-                loop.call_soon_threadsafe(self._on_sandbox_died, name, "die")
+    def _serving_names(self) -> list[str]:
+        return [name for name, slot in list(self.by_name.items()) if slot.state in SERVING]
 
     def _on_sandbox_died(self, name: str, kind: str) -> None:
         slot = self.by_name.get(name)
@@ -508,7 +498,7 @@ class PoolManager:
             return
         if slot.address is not None:
             slot.route = routing.direct_route(slot.address, ended.route)
-        if slot.state is SlotState.RELEASING:  # not died meanwhile
+        if slot.at(SlotState.RELEASING):  # not died meanwhile
             self._fire(slot, SlotEvent.RELEASED)
             self._notify()
         self.kick()
