@@ -138,7 +138,7 @@ class FakeBackend:
         sandbox.server.start()
         sandbox.sessions = _SessionServer(str(directory / "env.session.sock"), _SessionHandler)
         sandbox.sessions.service = sandbox.service
-        threading.Thread(target=sandbox.sessions.serve_forever, daemon=True).start()
+        threading.Thread(target=sandbox.sessions.serve_forever, args=(0.05,), daemon=True).start()
         with self._lock:
             self.sandboxes[name] = sandbox
             self.started += 1
