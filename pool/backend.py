@@ -82,7 +82,7 @@ class SandboxBackend(Protocol[SandboxT]):
         """Deaths of sandboxes carrying `labels`, from now on."""
         ...
 
-    def list(self, labels: Mapping[str, str]) -> set[str]:
+    def list_running(self, labels: Mapping[str, str]) -> set[str]:
         """The names of the running sandboxes carrying `labels` (to catch deaths missed while events were down)."""
         ...
 

@@ -62,7 +62,7 @@ class DockerBackend:
         filters = {"type": "container", "event": ["die", "oom"], "label": _label_filter(labels)}
         return DockerEvents(self.client.events(decode=True, filters=filters))
 
-    def list(self, labels: Mapping[str, str]) -> set[str]:
+    def list_running(self, labels: Mapping[str, str]) -> set[str]:
         running = self.client.containers.list(filters={"label": _label_filter(labels), "status": "running"})
         return {str(c.name) for c in running}
 

@@ -76,7 +76,7 @@ def taint_of(response: pb.CallToolResponse) -> str:
 
 def sessions_full(response: pb.SessionResponse) -> bool:
     """The server refused this connection for lack of session slots (and closed it)."""
-    return response.WhichOneof("response") == "error" and response.error.code == SESSIONS_FULL
+    return bool(response.WhichOneof("response") == "error" and response.error.code == SESSIONS_FULL)
 
 
 async def connect(upstreams: dict[str, Upstream], lease_id: str, session_socket: str,

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from envscaler.pool.backend import EventStream, SandboxBackend
 
@@ -20,7 +21,7 @@ class DeathWatch:
     """Calls `on_death(name, kind)` on the loop for each sandbox carrying `labels` that dies; `serving()` (read from
     the watch's thread) names the sandboxes the pool believes serve, whose absence is a death too."""
 
-    def __init__(self, backend: SandboxBackend[object], labels: Mapping[str, str],
+    def __init__(self, backend: SandboxBackend[Any], labels: Mapping[str, str],
                  on_death: Callable[[str, str], None], serving: Callable[[], list[str]],
                  on_outage: Callable[[], None] = lambda: None) -> None:
         self.backend = backend
@@ -45,7 +46,7 @@ class DeathWatch:
         while not self.stopping:
             try:
                 self._stream = self.backend.events(self.labels)
-                running = self.backend.list(self.labels)  # deaths missed while the stream was down
+                running = self.backend.list_running(self.labels)  # deaths missed while the stream was down
                 for name in self.serving():
                     if name not in running:
                         loop.call_soon_threadsafe(self.on_death, name, "die")

@@ -173,7 +173,7 @@ class FakeBackend:
         self.streams.append(stream)
         return stream
 
-    def list(self, labels: Mapping[str, str]) -> set[str]:
+    def list_running(self, labels: Mapping[str, str]) -> set[str]:
         return {s.name for s in self._carrying(labels) if s.alive}
 
     def reap(self, labels: Mapping[str, str]) -> int:
