@@ -63,11 +63,12 @@ class DockerBackend:
         return DockerEvents(self.client.events(decode=True, filters=filters))
 
     def list_running(self, labels: Mapping[str, str]) -> set[str]:
-        running = self.client.containers.list(filters={"label": _label_filter(labels), "status": "running"})
+        running = self.client.containers.list(filters={"label": _label_filter(labels), "status": "running"},
+                                              ignore_removed=True)
         return {str(c.name) for c in running}
 
     def reap(self, labels: Mapping[str, str]) -> int:
-        leftovers = self.client.containers.list(all=True, filters={"label": _label_filter(labels)})
+        leftovers = self.client.containers.list(all=True, filters={"label": _label_filter(labels)}, ignore_removed=True)
         for container in leftovers:
             launch.remove_leftover(container)
         return len(leftovers)
