@@ -97,14 +97,20 @@ class _SessionServer(socketserver.ThreadingUnixStreamServer):
 
 class FakeEvents:
     def __init__(self) -> None:
-        self.queue: queue.Queue[SandboxEvent | None] = queue.Queue()
+        self.queue: queue.Queue[SandboxEvent | Exception | None] = queue.Queue()
 
     def __iter__(self) -> Iterator[SandboxEvent]:
         while (event := self.queue.get()) is not None:
+            if isinstance(event, Exception):
+                raise event
             yield event
 
     def close(self) -> None:
         self.queue.put(None)
+
+    def lose(self) -> None:
+        """The engine goes away: the stream breaks."""
+        self.queue.put(ConnectionError("the fake engine went away"))
 
 
 class FakeBackend:

@@ -216,9 +216,10 @@ def test_deaths_missed_while_events_were_down_are_found_by_listing(backend: Fake
             (slot,) = manager.slots.values()
             backend._stop(sandbox_of(backend, slot))  # dies without an event
             for stream in backend.streams:  # the stream breaks; the pool reconnects and lists what runs
-                stream.close()
+                stream.lose()
             await until(lambda: slot.id not in manager.slots, "the silent death found")
             assert manager.totals["replaced"] == 1
+            assert manager.metrics.errors.labels(kind="engine_events")._value.get() == 1
 
     run(scenario)
 
