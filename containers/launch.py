@@ -49,6 +49,10 @@ class EnvContainer:
     privilege_split: bool = True
 
     @property
+    def name(self) -> str:
+        return str(self.container.name)
+
+    @property
     def address(self) -> str:
         return f"unix:{self.socket_dir}/env.sock"
 
@@ -210,7 +214,7 @@ def remove_leftover(container: Container) -> None:
 
 def reap(client: docker.DockerClient, owner: str) -> int:
     """Remove every container of `owner`; returns how many."""
-    leftovers = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+    leftovers = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"}, ignore_removed=True)
     for container in leftovers:
         remove_leftover(container)
     return len(leftovers)

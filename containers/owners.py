@@ -49,7 +49,8 @@ def reap_dead(client: docker.DockerClient) -> int:
     """Remove the containers of owners that are gone (in parallel); returns how many."""
     from envscaler.containers.launch import remove_leftover  # launch labels its containers with these owners
 
-    containers = client.containers.list(all=True, filters={"label": POOL_LABEL})
+    # ignore_removed: another owner may remove its containers between the listing and their inspection
+    containers = client.containers.list(all=True, filters={"label": POOL_LABEL}, ignore_removed=True)
     dead = {lock_id for lock_id in {c.labels.get(POOL_LABEL, "") for c in containers} if not is_alive(lock_id)}
     doomed = [c for c in containers if c.labels.get(POOL_LABEL, "") in dead]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -82,7 +83,8 @@ def _release_at_exit(lock_id: str) -> None:
 
     with contextlib.suppress(Exception):
         client = connect(timeout=10)
-        for container in client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={lock_id}"}):
+        for container in client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={lock_id}"},
+                                                ignore_removed=True):
             remove_leftover(container)
     with contextlib.suppress(OSError):
         (LOCK_DIR / f"{lock_id}.lock").unlink()

@@ -44,7 +44,7 @@ class FailureBook:
         env.total += 1
         env.last = failure
         self.reasons[(env_id, failure.reason)] += 1
-        delay = min(self.max_delay, self.base_delay * 2 ** (env.consecutive - 1))
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (env.consecutive - 1))
         env.retry_at = max(env.retry_at, now + delay)
         return delay
 

@@ -29,6 +29,7 @@ from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import session_socket
+from envscaler.pool.docker_backend import DockerBackend
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.service import PoolServicer
 from envscaler.protocol.addresses import (
@@ -94,7 +95,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     """Serve until `stop` is set; then drain and remove every container of this pool."""
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
                         acquire_wait=options.acquire_wait, hardening=options.hardening)
-    manager = PoolManager(client, config)  # starts nothing until manager.start()
+    manager = PoolManager(DockerBackend(client), config)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
     try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind
         ensure_free(address)
@@ -109,12 +110,11 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection(server, SERVICE_NAME)  # any language: clients can build messages from what it serves
+    reason: object = "no port bound"
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
         port, reason = 0, exc
-    else:
-        reason = "no port bound"
     if port == 0:
         if metrics_server is not None:
             metrics_server.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -40,6 +40,7 @@ async def session_step(manager: PoolManager, request: ppb.LeaseSessionRequest | 
     """One message of a client's session (a PoolService.Session stream or the pool's session socket)."""
     try:
         kind = session_kind(request if isinstance(request, RequestError) else request.request)
+        assert not isinstance(request, RequestError)  # session_kind raised it
         if kind == "end_episode":
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
         return await manager.forward_session(request.lease_id, request.request, kind, SESSION_METHODS[kind],
@@ -54,6 +55,10 @@ def close_upstreams(upstreams: dict[str, Upstream]) -> None:
     upstreams.clear()
 
 
+if TYPE_CHECKING:  # generic only in the stubs
+    Context = grpc.aio.ServicerContext[Any, Any]  # a PoolService handler's (requests are parsed by hand)
+
+
 class PoolServicer(ppb_grpc.PoolServiceServicer):
     def __init__(self, manager: PoolManager, corpus: Corpus, session_socket: str = "",
                  tool_schemas: str = "derived") -> None:
@@ -61,7 +66,7 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
         self.session_socket = session_socket  # the pool's own, when it listens on a Unix socket
         self.envs = list_envs_response(corpus, list(manager.config.images), tool_schemas)
 
-    async def _guard(self, context: grpc.aio.ServicerContext, coroutine: Any) -> Any:
+    async def _guard(self, context: Context, coroutine: Any) -> Any:
         try:
             return await coroutine
         except PoolError as exc:
@@ -72,7 +77,7 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
         return ppb.Lease(lease_id=lease.lease_id, env_id=lease.slot.env_id, expires_unix_ms=lease.expires_unix_ms(now),
                          reset=reset, direct_session_socket=lease.slot.route, session_socket=self.session_socket)
 
-    async def Acquire(self, request: ppb.AcquireRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
+    async def Acquire(self, request: ppb.AcquireRequest, context: Context) -> ppb.Lease:
         remaining = context.time_remaining()
         wait = request.wait_ms / 1000 if request.wait_ms else 0.0
         if remaining is not None:  # answer RESOURCE_EXHAUSTED before the caller's own deadline
@@ -81,37 +86,37 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
             request.env_id, request.scenario_id, request.lease_ttl_ms / 1000, wait, request.seed))
         return self._lease_message(lease, reset)
 
-    async def Release(self, request: ppb.ReleaseRequest, context: grpc.aio.ServicerContext) -> ppb.ReleaseResponse:
+    async def Release(self, request: ppb.ReleaseRequest, context: Context) -> ppb.ReleaseResponse:
         await self._guard(context, self.manager.release(request.lease_id))
         return ppb.ReleaseResponse()
 
-    async def Renew(self, request: ppb.RenewRequest, context: grpc.aio.ServicerContext) -> ppb.Lease:
+    async def Renew(self, request: ppb.RenewRequest, context: Context) -> ppb.Lease:
         lease = await self._guard(context, self.manager.renew(request.lease_id))
         return self._lease_message(lease)
 
-    async def _route(self, context: grpc.aio.ServicerContext, lease_id: str, method: str, request: Any) -> Any:
+    async def _route(self, context: Context, lease_id: str, method: str, request: Any) -> Any:
         remaining = context.time_remaining()
         # The hop to the container expires just before the caller's deadline, so the pool sees the overrun.
         timeout = None if remaining is None else max(remaining - HOP_MARGIN, 0.01)
         return await self._guard(context, self.manager.forward(lease_id, method, request, timeout))
 
-    async def Describe(self, request: ppb.LeaseDescribeRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def Describe(self, request: ppb.LeaseDescribeRequest, context: Context) -> Any:
         return await self._route(context, request.lease_id, "Describe", pb.DescribeRequest())
 
-    async def Reset(self, request: ppb.LeaseResetRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def Reset(self, request: ppb.LeaseResetRequest, context: Context) -> Any:
         return await self._route(context, request.lease_id, "Reset", request.request)
 
-    async def CallTool(self, request: ppb.LeaseCallToolRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def CallTool(self, request: ppb.LeaseCallToolRequest, context: Context) -> Any:
         return await self._route(context, request.lease_id, "CallTool", request.request)
 
-    async def GetState(self, request: ppb.LeaseGetStateRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def GetState(self, request: ppb.LeaseGetStateRequest, context: Context) -> Any:
         return await self._route(context, request.lease_id, "GetState", request.request)
 
-    async def Evaluate(self, request: ppb.LeaseEvaluateRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def Evaluate(self, request: ppb.LeaseEvaluateRequest, context: Context) -> Any:
         return await self._route(context, request.lease_id, "Evaluate", request.request)
 
     async def Session(self, requests: AsyncIterator[ppb.LeaseSessionRequest | RequestError],
-                      context: grpc.aio.ServicerContext) -> AsyncIterator[pb.SessionResponse]:
+                      context: Context) -> AsyncIterator[pb.SessionResponse]:
         upstreams: dict[str, Upstream] = {}
         try:
             async for request in requests:
@@ -119,10 +124,10 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
         finally:
             close_upstreams(upstreams)
 
-    async def ListEnvs(self, request: ppb.ListEnvsRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def ListEnvs(self, request: ppb.ListEnvsRequest, context: Context) -> Any:
         return self.envs
 
-    async def Stats(self, request: ppb.StatsRequest, context: grpc.aio.ServicerContext) -> ppb.StatsResponse:
+    async def Stats(self, request: ppb.StatsRequest, context: Context) -> ppb.StatsResponse:
         stats = self.manager.stats()
         envs = [ppb.EnvStats(env_id=env, idle=c["idle"], leased=c["leased"], starting=c["starting"],
                              failed=c["failed"], failing=c["failing"]) for env, c in stats["envs"].items()]

@@ -14,6 +14,8 @@ SHORTEST = 0.001  # a deadline already past still gets one try at the shortest w
 class Margin(float, Enum):
     ANSWER_FIRST = 0.05  # a server answers this long before its caller's deadline, so the answer is not too late
     HOP = 1.0  # a forwarder (the pool) waits this long past its caller's deadline for the answer on its way
+    TOOL_HOP = 5.0  # a forwarder waits this long past a call's own tool timeout (no caller deadline) for the answer
+    SETTLE = 2.0  # a release waits this long for the lease's calls still in flight (HOP, and then some)
     EVALUATE_SLACK = 5.0  # an Evaluate's whole deadline, past the sum of its checks' own
 
 

@@ -154,7 +154,8 @@ def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docke
                                                                    example_images: dict[str, str],
                                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
     sock = tmp_path_factory.mktemp("pool") / "pool.sock"
-    other_pools = {c.labels.get(POOL_LABEL) for c in engine.containers.list(all=True, filters={"label": POOL_LABEL})}
+    listed = engine.containers.list(all=True, filters={"label": POOL_LABEL}, ignore_removed=True)
+    other_pools = {c.labels.get(POOL_LABEL) for c in listed}
     process = subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", "2", "--listen",
                                 f"unix:{sock}", "--metrics-listen", "", "--only", "env_1", "env_2"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
@@ -162,7 +163,7 @@ def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docke
         deadline = time.monotonic() + 120
         containers: list = []
         while time.monotonic() < deadline:
-            containers = [c for c in engine.containers.list(filters={"label": POOL_LABEL})
+            containers = [c for c in engine.containers.list(filters={"label": POOL_LABEL}, ignore_removed=True)
                           if c.labels.get(POOL_LABEL) not in other_pools]
             if len(containers) == 2 and sock.exists():
                 break

@@ -1,0 +1,103 @@
+"""Where a leased call goes, how long the pool waits for it, and what a failed hop means.
+
+A lease's container serves on two host paths (the backend's SandboxAddress): its gRPC socket, which the pool's unary
+PoolService calls (Describe, Reset, CallTool, …) are forwarded to, and its session socket, which each client session
+(PoolService.Session stream, or the pool's own session socket) gets one framed connection to, per lease. A client may
+also skip the pool: the lease names the direct route (a session socket the container opened for that lease only),
+which the server reports on EndEpisode and the pool resolves here. Pure functions, plus the per-session connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Container
+from dataclasses import dataclass
+
+import grpc
+
+from envscaler.pool.backend import SandboxAddress
+from envscaler.protocol import framing
+from envscaler.protocol.deadlines import Margin
+from envscaler.v1 import env_pb2 as pb
+
+SESSIONS_FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+# A deadline overrun is not among them: the server says on release (EndEpisode.dirty) whether it overran its own
+# deadline (the sandbox's fault) or the caller's shorter one (the caller's choice; the container is healthy).
+TAINTING_ERRORS = {pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
+Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # a connection to a container's session socket
+
+
+def direct_route(address: SandboxAddress, route: str) -> str:
+    """The host path of the direct session socket a server named on EndEpisode ('' : it opened none)."""
+    return f"{address.route_dir}/{route}" if route else ""
+
+
+def hop_timeout(request: pb.SessionRequest, kind: str, call_timeout: float, evaluate_timeout: float) -> float:
+    """How long to wait for the container: the caller's deadline, or a bound past the server's own."""
+    if request.deadline_ms:
+        return request.deadline_ms / 1000 + Margin.HOP
+    if kind == "evaluate":
+        return evaluate_timeout
+    if kind == "call_tool" and request.call_tool.timeout_ms:
+        return request.call_tool.timeout_ms / 1000 + Margin.TOOL_HOP
+    return call_timeout
+
+
+@dataclass(frozen=True)
+class HopFailure:
+    """What the caller is told when the hop to the container failed, and whether the container is still trusted."""
+
+    code: grpc.StatusCode
+    message: str
+    taint: str = ""  # why the container must not be leased again; '' when it may
+
+
+def hop_failure(method: str, code: grpc.StatusCode, details: str, callers_deadline: bool = False) -> HopFailure:
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+        return HopFailure(grpc.StatusCode.UNAVAILABLE, "the sandbox container of this lease stopped answering; "
+                                                       "release this lease and acquire a new one",
+                          taint="its server stopped answering")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        # A container that misses the pool's own bound is not trusted; one that misses a caller's deadline is
+        # only checked on release (EndEpisode must answer, or it is replaced).
+        return HopFailure(grpc.StatusCode.DEADLINE_EXCEEDED, f"{method} got no answer from the sandbox container "
+                                                             "within the deadline",
+                          taint="" if callers_deadline else "it overran a deadline")
+    return HopFailure(code, details or code.name)
+
+
+def taint_of(response: pb.CallToolResponse) -> str:
+    """Why a tool call's answer makes its container untrustworthy ('' : it does not)."""
+    if response.episode_broken and response.error.kind in TAINTING_ERRORS:
+        return response.error.message or "it broke its episode"
+    return ""
+
+
+def sessions_full(response: pb.SessionResponse) -> bool:
+    """The server refused this connection for lack of session slots (and closed it)."""
+    return bool(response.WhichOneof("response") == "error" and response.error.code == SESSIONS_FULL)
+
+
+async def connect(upstreams: dict[str, Upstream], lease_id: str, session_socket: str,
+                  live_leases: Container[str]) -> tuple[Upstream, bool]:
+    """This session's connection for `lease_id`, opened on first use (returns it, and whether it is new); a session
+    that moved on from released leases closes their connections first."""
+    upstream = upstreams.get(lease_id)
+    if upstream is not None:
+        return upstream, False
+    for gone in [known for known in upstreams if known not in live_leases]:
+        upstreams.pop(gone)[1].close()
+    upstream = upstreams[lease_id] = await asyncio.open_unix_connection(session_socket, limit=framing.MAX_FRAME)
+    return upstream, True
+
+
+async def exchange(upstream: Upstream, request: pb.SessionRequest) -> pb.SessionResponse:
+    """One framed request and its answer; OSError, framing.FrameError or DecodeError when the connection breaks."""
+    upstream[1].write(framing.frame(request))
+    return pb.SessionResponse.FromString(await framing.read_frame(upstream[0]))
+
+
+def drop(upstreams: dict[str, Upstream], lease_id: str) -> None:
+    upstream = upstreams.pop(lease_id, None)
+    if upstream is not None:
+        upstream[1].close()
