@@ -288,14 +288,15 @@ class RayPool:
             time.sleep(0.2)
 
     def refresh(self, info_timeout: float = 30.0) -> None:
-        """Ask the actors again where their pools listen (after a restart the address changes); nodes whose actor
-        is gone are dropped."""
+        """Ask the actors again where their pools listen (after a restart the address changes); nodes that left
+        the cluster are dropped."""
         for node_id, node in list(self.nodes.items()):
             try:
                 info = ray.get(node.actor.info.remote(), timeout=info_timeout)
-            except Exception:  # the actor died for good (its node is gone)
-                node.pool.close()
-                del self.nodes[node_id]
+            except Exception:  # dying or restarting (ask again later), or gone for good with its node
+                if node_id not in _alive_nodes():
+                    node.pool.close()
+                    del self.nodes[node_id]
                 continue
             if info.address != node.info.address:
                 node.pool.close()
