@@ -464,6 +464,26 @@ def _nothing():
 # ---------------------------------------------------------------- rollout
 
 
+def cmd_k8s_manifests(args: argparse.Namespace) -> int:
+    from envscaler.k8s.cli import settings_of, write
+
+    try:
+        settings = settings_of(args)
+        corpus = load_corpus(args.envs, args.scenarios)
+    except (ValueError, SpecError) as exc:
+        raise CliError(str(exc)) from None
+    unknown = sorted(set(args.only or []) - set(corpus.envs))
+    if unknown:
+        raise CliError(f"--only names environments the corpus does not have: {', '.join(unknown)}")
+    envs = {e: spec.spec_hash for e, spec in corpus.envs.items() if not args.only or e in args.only}
+    try:
+        for path in write(args.out, envs, settings):
+            print(path)
+    except OSError as exc:
+        raise CliError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
+    return 0
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -881,6 +901,16 @@ def build_parser() -> argparse.ArgumentParser:
     from envscaler.frontdoor.cli import add_arguments
 
     add_arguments(p)
+
+    k8s = sub.add_parser("k8s", help="Kubernetes manifests for the environment images")
+    k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="COMMAND")
+    p = k8s_sub.add_parser("manifests", help="agent-sandbox SandboxTemplate + SandboxWarmPool per environment, and "
+                                             "the one-pool-per-node DaemonSet (docs/kubernetes.md)")
+    p.set_defaults(func=cmd_k8s_manifests)
+    _corpus_args(p)
+    from envscaler.k8s.cli import add_arguments as k8s_arguments
+
+    k8s_arguments(p)
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)
