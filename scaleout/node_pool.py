@@ -27,7 +27,8 @@ def options_of(config: dict[str, Any]) -> PoolOptions:
     hardening = Hardening(client_checks=False, **config.get("hardening", {}))
     return PoolOptions(size=int(config["size"]), listen=config["listen"], lease_ttl=float(config.get("lease_ttl", 600)),
                        acquire_wait=float(config.get("acquire_wait", 30)), hardening=hardening,
-                       only=config.get("only"), pool_id=config["pool_id"])
+                       only=config.get("only"), pool_id=config["pool_id"],
+                       tool_schemas=config.get("tool_schemas", "derived"))
 
 
 def corpus_files(config: dict[str, Any], folder: Path) -> tuple[Path | None, Path | None]:

@@ -32,11 +32,11 @@ from envscaler.client.env_client import AsyncEnvMethods, EnvMethods
 from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool, AsyncPoolSession, Pool, PoolSession
 from envscaler.ray.actor import NAME_PREFIX, NAMESPACE, NodeInfo, NodePoolActor, actor_name
-from envscaler.ray.routing import choose_node, serving_nodes
+from envscaler.ray.routing import choose_node, serving_nodes, wait_node
 from envscaler.v1 import pool_pb2 as ppb
 
 STATS_TIMEOUT = 2.0
-POLL = 0.05  # between looks at the pools' idle counts while no node has an idle container
+WAIT_SLICE = 1.0  # while no node has an idle container: wait this long at one pool, then look at all again
 LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "DEADLINE_EXCEEDED", "INTERNAL"})
 
 
@@ -87,7 +87,7 @@ class RayPool:
               only: list[str] | None = None, resources: Mapping[str, float] | None = None, *,
               hardening: Mapping[str, Any] | None = None, lease_ttl: float = 600.0, acquire_wait: float = 30.0,
               max_restarts: int = 3, detached: bool = False, ready_timeout: float = 900.0,
-              timeout: float = 30.0) -> RayPool:
+              timeout: float = 30.0, tool_schemas: str = "derived") -> RayPool:
         """One pool actor on every alive node that offers `resources` (each actor reserves them). Each node builds
         the images it lacks, then serves; this returns once every pool serves (warm-up goes on in the background:
         see `wait_ready`). `hardening` overrides fields of containers.hardening.Hardening, e.g. {"runtime": "runsc"}."""
@@ -102,7 +102,7 @@ class RayPool:
                                "it down first")
         config: dict[str, Any] = {
             "size": size_per_node, "only": only, "lease_ttl": lease_ttl, "acquire_wait": acquire_wait,
-            "hardening": dict(hardening or {}),
+            "hardening": dict(hardening or {}), "tool_schemas": tool_schemas,
             "envs_json": Path(envs).read_text(encoding="utf-8") if envs else None,
             "scenarios_json": Path(scenarios).read_text(encoding="utf-8") if scenarios else None,
         }
@@ -149,7 +149,8 @@ class RayPool:
                 answers[node_id] = future.result()
         return answers
 
-    def _route(self, env_id: str, stats: dict[str, ppb.StatsResponse]) -> str | None:
+    def _route(self, env_id: str, stats: dict[str, ppb.StatsResponse]) -> tuple[str, bool]:
+        """The node to acquire on, and whether it has an idle container now (else the acquire waits there)."""
         if not stats:
             raise EnvClientError("Acquire", "UNAVAILABLE",
                                  f"no pool answers on any of the {len(self.nodes)} Ray node(s) "
@@ -161,11 +162,23 @@ class RayPool:
                                  f"no pool in the Ray cluster serves {env_id!r} (served: {', '.join(known[:10])}"
                                  f"{' …' if len(known) > 10 else ''})")
         idle = {node: {e.env_id: e.idle for e in s.envs} for node, s in stats.items()}
-        return choose_node(env_id, self.caller_node, idle)
+        chosen = choose_node(env_id, self.caller_node, idle)
+        if chosen is not None:
+            return chosen, True
+        waiting = wait_node(env_id, self.caller_node, {node: _counts(s) for node, s in stats.items()})
+        assert waiting is not None  # some node serves it (checked above)
+        return waiting, False
 
-    def _exhausted(self, env_id: str, wait: float) -> EnvClientError:
+    def _exhausted(self, env_id: str, wait: float, stats: dict[str, ppb.StatsResponse]) -> EnvClientError:
+        def where(node_id: str) -> str:
+            counts = _counts(stats[node_id]).get(env_id) if node_id in stats else None
+            if counts is None:
+                return f"{node_id[:12]}: {'serves no ' + env_id if node_id in stats else 'pool unreachable'}"
+            return f"{node_id[:12]}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+
         return EnvClientError("Acquire", "RESOURCE_EXHAUSTED",
-                              f"no idle {env_id} container on any of {len(self.nodes)} Ray node(s) within {wait:g} s")
+                              f"no idle {env_id} container on any of {len(self.nodes)} Ray node(s) within {wait:g} s "
+                              f"({'; '.join(where(n) for n in sorted(self.nodes))})")
 
     def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                 wait: float | None = None, seed: int = 0, direct: bool = False) -> RaySession:
@@ -174,19 +187,18 @@ class RayPool:
         wait = self.acquire_wait if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
-            node_id = self._route(env_id, self._stats())
+            stats = self._stats()
+            node_id, idle = self._route(env_id, stats)
             remaining = deadline - time.monotonic()
-            if node_id is None:
-                if remaining <= 0:
-                    raise self._exhausted(env_id, wait)
-                time.sleep(min(POLL, remaining))
-                continue
+            if remaining <= 0 and not idle:
+                raise self._exhausted(env_id, wait, stats)
             node = self.nodes[node_id]
             try:
-                inner = node.pool.acquire(env_id, scenario, ttl=ttl, wait=max(remaining, 0.05), seed=seed,
+                inner = node.pool.acquire(env_id, scenario, ttl=ttl, wait=_slice(remaining, idle), seed=seed,
                                           direct=direct and node_id == self.caller_node)
             except EnvClientError as exc:
-                # taken by another caller meanwhile, or the node went away: look again while time is left
+                # taken by another caller meanwhile, none freed within the slice, or the node went away: look at
+                # every node again while time is left
                 if exc.code in ("RESOURCE_EXHAUSTED", *LOST_CODES) and deadline - time.monotonic() > 0:
                     continue
                 raise
@@ -197,17 +209,15 @@ class RayPool:
         wait = self.acquire_wait if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
-            node_id = self._route(env_id, await asyncio.to_thread(self._stats))
+            stats = await asyncio.to_thread(self._stats)
+            node_id, idle = self._route(env_id, stats)
             remaining = deadline - time.monotonic()
-            if node_id is None:
-                if remaining <= 0:
-                    raise self._exhausted(env_id, wait)
-                await asyncio.sleep(min(POLL, remaining))
-                continue
+            if remaining <= 0 and not idle:
+                raise self._exhausted(env_id, wait, stats)
             node = self.nodes[node_id]
             try:
                 inner = await node.async_pool(self.timeout).acquire(
-                    env_id, scenario, ttl=ttl, wait=max(remaining, 0.05), seed=seed,
+                    env_id, scenario, ttl=ttl, wait=_slice(remaining, idle), seed=seed,
                     direct=direct and node_id == self.caller_node)
             except EnvClientError as exc:
                 if exc.code in ("RESOURCE_EXHAUSTED", *LOST_CODES) and deadline - time.monotonic() > 0:
@@ -275,11 +285,11 @@ class RayPool:
         return ppb.ListEnvsResponse(envs=list(seen.values()))
 
     def wait_ready(self, per_node: int | None = None, timeout: float = 300.0) -> None:
-        """Until every reachable node has `per_node` ready containers (default: its size)."""
+        """Until every node's pool answers and has `per_node` ready containers (default: its size)."""
         deadline = time.monotonic() + timeout
         while True:
             stats = self.stats()["nodes"]
-            short = {n: s for n, s in stats.items() if s["reachable"] and
+            short = {n: s for n, s in stats.items() if not s["reachable"] or
                      sum(c["ready"] for c in s["envs"].values()) < (per_node or s["size"])}
             if not short:
                 return
@@ -335,6 +345,13 @@ class RayPool:
             self.shutdown()
         else:
             self.close()
+
+
+def _slice(remaining: float, idle: bool) -> float:
+    """How long an Acquire may wait at the chosen pool: the whole remaining time where a container is idle (it is
+    ours unless another caller takes it first), else one slice, so that a container freed elsewhere is not
+    missed."""
+    return max(remaining if idle else min(remaining, WAIT_SLICE), 0.05)
 
 
 def _rebuild(nodes: list[tuple[NodeInfo, Any]], timeout: float, acquire_wait: float) -> RayPool:

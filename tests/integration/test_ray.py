@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +27,9 @@ from envscaler.client import EnvClientError  # noqa: E402
 from envscaler.containers.owners import POOL_LABEL  # noqa: E402
 from envscaler.ray import RayPool  # noqa: E402
 from envscaler.ray.actor import NAMESPACE, actor_name  # noqa: E402
+from envscaler.spec import load_corpus  # noqa: E402
 from tests.conftest import SOLUTIONS  # noqa: E402
+from tests.llm_server import ScriptedLLM  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +146,32 @@ def test_async_sessions(pool: RayPool) -> None:
     assert asyncio.run(both()) == [1.0, 1.0]
 
 
+def test_rollout_through_the_cluster_from_another_driver(pool: RayPool, cluster: Cluster, tmp_path: Path) -> None:
+    """`envscaler-runtime rollout --ray ADDRESS` in its own process finds the running pools and solves every
+    scenario through them; run again, it resumes (nothing left to do)."""
+    corpus = load_corpus()
+    scenarios = [s for env_id in ENVS for s in corpus.scenarios_of(env_id).values()]
+    scripts = {s.task[:60]: [{"tool_calls": [[c["name"], json.dumps(c["arguments"])] for c in map(
+        json.loads, (SOLUTIONS / f"{s.env_id}__{s.task_id}.jsonl").read_text().splitlines())]},
+        {"content": "All done. Task Completed"}] for s in scenarios}
+    out = tmp_path / "traj.jsonl"
+    command = [sys.executable, "-m", "envscaler.cli", "rollout", "--ray", cluster.address, "--model", "scripted",
+               "--base-url", "", "--out", str(out), "--concurrency", "8", "--only", *ENVS]
+    with ScriptedLLM(scripts) as llm:
+        command[command.index("--base-url") + 1] = llm.base_url
+        first = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert first.returncode == 0, first.stderr[-3000:]
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert sorted((r["task_info"]["env_id"], r["task_info"]["task_id"]) for r in rows) == \
+            sorted((s.env_id, s.task_id) for s in scenarios)
+        assert all(r["total_reward"] == 1.0 for r in rows)
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(out.read_text().splitlines()) == len(scenarios)
+    assert set(pool.nodes) == {n["NodeID"] for n in ray.nodes() if n["Alive"]}  # its pools still run
+    assert all(node["reachable"] for node in pool.stats()["nodes"].values())
+
+
 def test_restarted_actor_reaps_its_predecessors_containers(pool: RayPool, cluster: Cluster,
                                                            engine: docker.DockerClient) -> None:
     node_id = worker_node(cluster).node_id
@@ -166,8 +197,11 @@ def test_losing_a_node_fails_only_its_leases(pool: RayPool, cluster: Cluster) ->
     lost = worker_node(cluster)
     survivor = pool.caller_node
     assert lost.node_id != survivor
+    pool.wait_ready(timeout=120)
+    from_lost_node = pickle.loads(pickle.dumps(pool))  # the same pools, routing as a caller on that node would
+    from_lost_node.caller_node = lost.node_id
     here = pool.acquire("env_1", scenario="0115-091204")
-    there = pool.acquire("env_1", scenario="0115-102733")  # no idle env_1 left here: the other node
+    there = from_lost_node.acquire("env_1", scenario="0115-102733")
     assert (here.node_id, there.node_id) == (survivor, lost.node_id)
     assert there.call("search_books", {"query": "Dune"}).ok
 
@@ -186,6 +220,7 @@ def test_losing_a_node_fails_only_its_leases(pool: RayPool, cluster: Cluster) ->
         assert fresh.node_id == survivor
         assert solve(fresh, SOLUTIONS / "env_2__0310-081522.jsonl") == 1.0
     assert not pool.stats()["nodes"][lost.node_id]["reachable"]
+    from_lost_node.close()
 
 
 def pool_processes(node_ids: list[str]) -> list[str]:

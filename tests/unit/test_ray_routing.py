@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("ray")
 
 from envscaler.ray.pool import eligible_nodes
-from envscaler.ray.routing import choose_node, serving_nodes
+from envscaler.ray.routing import choose_node, serving_nodes, wait_node
 
 
 def test_the_callers_own_node_first_when_it_has_an_idle_container() -> None:
@@ -47,3 +47,14 @@ def test_eligible_nodes_are_alive_and_offer_every_requested_resource() -> None:
     assert [n["NodeID"] for n in eligible_nodes(nodes, None)] == ["a", "b"]
     assert [n["NodeID"] for n in eligible_nodes(nodes, {"sandbox": 1})] == ["b"]
     assert eligible_nodes(nodes, {"CPU": 16}) == []
+
+
+def test_with_none_idle_the_wait_goes_where_the_pool_will_make_one() -> None:
+    counts = {"a": {"env_1": {"starting": 0, "leased": 3}},
+              "b": {"env_1": {"starting": 1, "leased": 3}},
+              "c": {"env_1": {"starting": 1, "leased": 1}},
+              "d": {"env_2": {"starting": 5, "leased": 0}}}
+    assert wait_node("env_1", "a", counts) == "a"  # its own node serves it: a waiter there makes the pool rebalance
+    assert wait_node("env_1", "d", counts) == "c"  # most starting, then fewest leased
+    assert wait_node("env_1", "x", {"p": {"env_1": {}}, "o": {"env_1": {}}}) == "o"
+    assert wait_node("env_9", "a", counts) is None
