@@ -36,7 +36,7 @@ from envscaler.ray.routing import choose_node, serving_nodes, wait_node
 from envscaler.v1 import pool_pb2 as ppb
 
 STATS_TIMEOUT = 2.0
-WAIT_SLICE = 1.0  # while no node has an idle container: wait this long at one pool, then look at all again
+WAIT_SLICE = 0.1  # while no node has an idle container: wait this long at one pool, then look at all again
 LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "DEADLINE_EXCEEDED", "INTERNAL"})
 
 
@@ -149,6 +149,13 @@ class RayPool:
                 answers[node_id] = future.result()
         return answers
 
+    async def _stats_async(self) -> dict[str, ppb.StatsResponse]:
+        """As `_stats`, on this event loop's channels (no thread per look: many sessions look at once)."""
+        node_ids = list(self.nodes)
+        answers = await asyncio.gather(*(self.nodes[n].async_pool(self.timeout).stub.Stats(
+            ppb.StatsRequest(), timeout=STATS_TIMEOUT) for n in node_ids), return_exceptions=True)
+        return {n: a for n, a in zip(node_ids, answers, strict=True) if isinstance(a, ppb.StatsResponse)}
+
     def _route(self, env_id: str, stats: dict[str, ppb.StatsResponse]) -> tuple[str, bool]:
         """The node to acquire on, and whether it has an idle container now (else the acquire waits there)."""
         if not stats:
@@ -209,7 +216,7 @@ class RayPool:
         wait = self.acquire_wait if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
-            stats = await asyncio.to_thread(self._stats)
+            stats = await self._stats_async()
             node_id, idle = self._route(env_id, stats)
             remaining = deadline - time.monotonic()
             if remaining <= 0 and not idle:

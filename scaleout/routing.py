@@ -27,15 +27,14 @@ def serving_nodes(env_id: str, served: Mapping[str, set[str]]) -> list[str]:
 
 
 def wait_node(env_id: str, caller_node: str, counts: Mapping[str, Mapping[str, Mapping[str, int]]]) -> str | None:
-    """Where to wait when no node has an idle container of `env_id`: a pool only rebalances its containers towards
-    an environment someone waits for, so the wait must be placed at one. The caller's node when it serves the
-    environment; else the node with the most containers of it starting, then the fewest leased (the one that
-    holds the least of it busy), then the smallest node id. None when no node serves it.
+    """Where to wait when no node has an idle container of `env_id`: where one is most likely to come first. A pool
+    only rebalances its containers towards an environment someone waits for, so the wait must be placed at one.
+    The node with the most containers of it starting, then the most leased (a release comes soonest there), then
+    the caller's own node, then the smallest node id. None when no node serves it.
 
     `counts` maps each reachable node to its per-environment counts ("starting", "leased", ...)."""
     serving = {node: envs[env_id] for node, envs in counts.items() if env_id in envs}
     if not serving:
         return None
-    if caller_node in serving:
-        return caller_node
-    return min(serving, key=lambda node: (-serving[node].get("starting", 0), serving[node].get("leased", 0), node))
+    return min(serving, key=lambda node: (-serving[node].get("starting", 0), -serving[node].get("leased", 0),
+                                          node != caller_node, node))

@@ -49,12 +49,14 @@ def test_eligible_nodes_are_alive_and_offer_every_requested_resource() -> None:
     assert eligible_nodes(nodes, {"CPU": 16}) == []
 
 
-def test_with_none_idle_the_wait_goes_where_the_pool_will_make_one() -> None:
+def test_with_none_idle_the_wait_goes_where_one_comes_first() -> None:
     counts = {"a": {"env_1": {"starting": 0, "leased": 3}},
-              "b": {"env_1": {"starting": 1, "leased": 3}},
-              "c": {"env_1": {"starting": 1, "leased": 1}},
+              "b": {"env_1": {"starting": 1, "leased": 1}},
+              "c": {"env_1": {"starting": 1, "leased": 2}},
               "d": {"env_2": {"starting": 5, "leased": 0}}}
-    assert wait_node("env_1", "a", counts) == "a"  # its own node serves it: a waiter there makes the pool rebalance
-    assert wait_node("env_1", "d", counts) == "c"  # most starting, then fewest leased
+    assert wait_node("env_1", "a", counts) == "c"  # most starting, then most leased
+    without_starts = {"a": {"env_1": {"leased": 1}}, "b": {"env_1": {"leased": 2}}, "c": {"env_1": {"leased": 2}}}
+    assert wait_node("env_1", "a", without_starts) == "b"
+    assert wait_node("env_1", "c", without_starts) == "c"  # a tie goes to the caller's own node
     assert wait_node("env_1", "x", {"p": {"env_1": {}}, "o": {"env_1": {}}}) == "o"
     assert wait_node("env_9", "a", counts) is None
