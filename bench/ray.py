@@ -33,7 +33,7 @@ from ray.cluster_utils import Cluster
 
 from bench.machine import machine
 from envscaler.client.pool_client import AsyncPool, Pool
-from envscaler.containers.owners import POOL_LABEL
+from envscaler.containers.owners import POOL_LABEL, listed
 from envscaler.ray import RayPool
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -109,7 +109,7 @@ class CpuMeter:
 
 
 def containers(engine: docker.DockerClient, prefix: str) -> list[str]:
-    return [c.id for c in engine.containers.list(filters={"label": POOL_LABEL})
+    return [c.id for c in listed(engine, {"label": POOL_LABEL, "status": "running"})
             if c.labels[POOL_LABEL].startswith(prefix)]
 
 
