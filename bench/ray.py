@@ -33,6 +33,7 @@ from ray.cluster_utils import Cluster
 
 from bench.machine import machine
 from envscaler.client.pool_client import AsyncPool, Pool
+from envscaler.containers.hardening import Hardening
 from envscaler.containers.owners import POOL_LABEL, listed
 from envscaler.ray import RayPool
 
@@ -40,6 +41,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
 ENV = "env_4"
 TARGET_SESSIONS = 4096
+LIMIT_MIB = Hardening().memory_bytes >> 20
 NODE_ARGS = {"num_cpus": 1, "object_store_memory": 80 << 20}
 # Example node shapes for the projection (cores, GiB); a quarter of each is left to the OS, Ray and the pool.
 SHAPES = [("this machine", None, None), ("32 cores, 128 GiB", 32, 128), ("64 cores, 256 GiB", 64, 256)]
@@ -129,13 +131,12 @@ async def rollout(session: Callable[..., AbstractAsyncContextManager[Any]], epis
     busy: list[float] = []
 
     async def one(env_id: str, task_id: str, calls: list[dict[str, Any]]) -> None:
-        async with gate:
-            started = time.perf_counter()
-            async with session(env_id, scenario=task_id, wait=300) as env:
-                for call in calls:
-                    await env.call(call["name"], call["arguments"])
-                rewards.append((await env.evaluate()).reward)
-            busy.append(time.perf_counter() - started)
+        async with gate, session(env_id, scenario=task_id, wait=300) as env:
+            leased = time.perf_counter()  # the session's time on its container, not its wait for one
+            for call in calls:
+                await env.call(call["name"], call["arguments"])
+            rewards.append((await env.evaluate()).reward)
+            busy.append(time.perf_counter() - leased)
 
     started = time.perf_counter()
     await asyncio.gather(*(one(*item) for item in work(episodes)))
@@ -195,19 +196,18 @@ def acquire_latency(pool: RayPool, n: int) -> dict[str, Any]:
     return {"raypool": percentiles(through_ray), "pool": percentiles(through_pool)}
 
 
-def projection(memory: float, cpu_per_session: float) -> list[dict[str, Any]]:
-    """Sessions per node and nodes for 4,096 concurrent sessions, on paper: bounded by memory (idle containers)
-    and by CPU (sessions kept as busy as this benchmark kept them)."""
+def projection(memory: float, cpu_per_episode: float, episode_seconds: float) -> list[dict[str, Any]]:
+    """Sessions per node and nodes for 4,096 concurrent sessions, on paper: bounded by memory (warm containers)
+    and by CPU (each session running one episode every `episode_seconds`, most of it the model's time)."""
     rows = []
     for name, cores, gib in SHAPES:
         cores = cores or os.cpu_count() or 1
         gib = gib or int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                               if line.startswith("MemTotal"))) / 2**20
         by_memory = int(gib * 0.75 * 1024 / memory)
-        by_cpu = int(cores * 0.75 / cpu_per_session) if cpu_per_session > 0 else by_memory
-        rows.append({"node": name, "by_memory": by_memory, "by_busy_cpu": by_cpu,
-                     "nodes_for_4096_idle": math.ceil(TARGET_SESSIONS / max(by_memory, 1)),
-                     "nodes_for_4096_busy": math.ceil(TARGET_SESSIONS / max(min(by_memory, by_cpu), 1))})
+        by_cpu = int(cores * 0.75 * episode_seconds / cpu_per_episode) if cpu_per_episode > 0 else by_memory
+        rows.append({"node": name, "by_memory": by_memory, "by_cpu": by_cpu,
+                     "nodes_for_4096": math.ceil(TARGET_SESSIONS / max(min(by_memory, by_cpu), 1))})
     return rows
 
 
@@ -218,7 +218,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--n", type=int, default=200, help="acquires per path")
+    parser.add_argument("--episode-seconds", type=float, default=60.0,
+                        help="projection: one episode per session every this many seconds (60)")
+    parser.add_argument("--render", action="store_true", help="only rewrite ray.md (and the projection) from ray.json")
     args = parser.parse_args()
+    if args.render:
+        report = json.loads((RESULTS / "ray.json").read_text())
+        finish(report, args.episode_seconds)
+        return
     engine = docker.from_env()
     total = args.nodes * args.size_per_node
     load_before = os.getloadavg()[0]
@@ -256,7 +263,6 @@ def main() -> None:
         cluster.shutdown()
 
     memory = statistics.median(idle_memory)
-    cpu_per_session = cpu_used / result["session_seconds"]  # cores one busy session keeps busy
     report = {
         "machine": machine(), "load_average_1m": [load_before, os.getloadavg()[0]],
         "nodes": args.nodes, "size_per_node": args.size_per_node,
@@ -265,10 +271,20 @@ def main() -> None:
         "one_pool_ready_s": baseline["time_to_ready_s"],
         "acquire": acquire, "rollout_raypool": result, "rollout_one_pool": baseline["rollout"],
         "idle_memory_mib": {"median": memory, "max": max(idle_memory), "n": len(idle_memory)},
-        "container_cpu_seconds": cpu_used, "cpu_per_busy_session": cpu_per_session,
+        "container_cpu_seconds": cpu_used,
         "per_node_containers": {n[:12]: s["containers"] for n, s in stats["nodes"].items()},
-        "projection": projection(memory, cpu_per_session),
     }
+    finish(report, args.episode_seconds)
+
+
+def finish(report: dict[str, Any], episode_seconds: float) -> None:
+    """The per-episode CPU and the projection from the measurements; writes ray.json and ray.md."""
+    report["cpu_seconds_per_episode"] = report["container_cpu_seconds"] / report["rollout_raypool"]["episodes"]
+    report["episode_seconds_assumed"] = episode_seconds
+    report["projection"] = projection(report["idle_memory_mib"]["median"], report["cpu_seconds_per_episode"],
+                                      episode_seconds)
+    for stale in ("cpu_per_busy_session",):
+        report.pop(stale, None)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ray.json").write_text(json.dumps(report, indent=1) + "\n")
     (RESULTS / "ray.md").write_text(markdown(report))
@@ -326,15 +342,20 @@ def markdown(r: dict[str, Any]) -> str:
         "### Projection for 4,096 concurrent sessions (on paper)",
         "",
         f"Measured: idle memory per container (cgroup) median {r['idle_memory_mib']['median']:.1f} MiB "
-        f"(max {r['idle_memory_mib']['max']:.1f}, n = {r['idle_memory_mib']['n']}); a session kept busy "
-        f"back to back (replayed solutions, no model time) used {r['cpu_per_busy_session']:.3f} cores. "
-        "Three quarters of a node go to sandboxes. In training most of a session's time is spent waiting for "
-        "the model, so the busy column is the pessimistic bound and the idle column the optimistic one.",
+        f"(max {r['idle_memory_mib']['max']:.1f}, n = {r['idle_memory_mib']['n']}); "
+        f"{r['cpu_seconds_per_episode']:.2f} CPU-seconds per episode (every container's CPU during the rollout "
+        "divided by the episodes: resets to a fresh worker, containers started when the pools rebalanced, and "
+        "idle time included, on a loaded machine: a pessimistic figure). Assumed: three quarters of a node go to "
+        f"sandboxes, and each session runs one episode every {r['episode_seconds_assumed']:g} s (in training most "
+        "of an episode is the model's time, during which its sandbox idles).",
         "",
-        "| node | sessions by memory | sessions by busy CPU | nodes for 4,096 (memory) | nodes for 4,096 (busy) |",
-        "|---|---:|---:|---:|---:|",
-        *[f"| {p['node']} | {p['by_memory']} | {p['by_busy_cpu']} | {p['nodes_for_4096_idle']} | "
-          f"{p['nodes_for_4096_busy']} |" for p in r["projection"]],
+        "| node | sessions by memory | sessions by CPU | nodes for 4,096 concurrent sessions |",
+        "|---|---:|---:|---:|",
+        *[f"| {p['node']} | {p['by_memory']} | {p['by_cpu']} | {p['nodes_for_4096']} |" for p in r["projection"]],
+        "",
+        f"Sized by the containers' memory limit instead ({LIMIT_MIB} MiB, the worst case: every environment at its "
+        f"cap), a 128 GiB node holds {int(128 * 1024 * 0.75 / LIMIT_MIB)} sessions and 4,096 need "
+        f"{math.ceil(TARGET_SESSIONS / int(128 * 1024 * 0.75 / LIMIT_MIB))} such nodes.",
         "",
     ]
     return "\n".join(lines)
