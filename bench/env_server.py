@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.machine import machine
 from envscaler.client import EnvClient
-from envscaler.runtime.healthcheck import check
+from envscaler.protocol.health import check
 from envscaler.spec import load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"

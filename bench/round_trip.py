@@ -20,7 +20,8 @@ from pathlib import Path
 import docker
 
 from bench.sandboxed import hardened
-from envscaler.images.env_image import PYTHON, SOCKET_DIR
+from envscaler.images.env_image import PYTHON
+from envscaler.protocol.addresses import SOCKET_DIR
 
 Block = Callable[[int], list[float]]
 ECHO_SERVER = """

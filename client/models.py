@@ -101,10 +101,18 @@ class StateSnapshot(BaseModel):
                    error_kind=kind, error_message=message)
 
 
+Outcome = Literal["PASS", "FAIL", "ERROR"]
+_OUTCOMES: dict[int, Outcome] = {pb.PASS: "PASS", pb.FAIL: "FAIL", pb.ERROR: "ERROR"}
+
+
+def _outcome(value: int) -> Outcome:
+    return _OUTCOMES.get(value, "ERROR")  # unspecified (an older server): no verdict, so not a pass
+
+
 class CheckResult(BaseModel):
     index: int
     check_item: str
-    outcome: Literal["PASS", "FAIL", "ERROR"]
+    outcome: Outcome
     message: str
 
 
@@ -119,8 +127,7 @@ class Evaluation(BaseModel):
     @classmethod
     def from_pb(cls, m: pb.EvaluateResponse) -> Evaluation:
         checks = [CheckResult(index=c.index, check_item=c.check_item, message=c.message,
-                              outcome=pb.CheckOutcome.Name(c.outcome)
-                              if c.outcome != pb.CHECK_OUTCOME_UNSPECIFIED else "ERROR")
+                              outcome=_outcome(c.outcome))
                   for c in m.checks]
         return cls(scenario_id=m.scenario_id, reward=m.reward, passed=m.passed, total=m.total, checks=checks,
                    message=m.message)

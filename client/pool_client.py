@@ -11,7 +11,6 @@ the leased container. Leaving the `with` block releases the lease.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ResetResult
 from envscaler.client.session_socket import AsyncSocketSession, SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
+from envscaler.client.transport import AsyncSessionTransport, SessionTransport, Transport, TransportChoice, choose
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
 
@@ -40,16 +40,11 @@ def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: 
                               lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
 
 
-def _local(path: str) -> bool:
-    """A session socket this client can reach: the pool runs on this host."""
-    return bool(path) and os.path.exists(path)
-
-
 def _leased(lease_id: str) -> Any:
     return lambda request: ppb.LeaseSessionRequest(lease_id=lease_id, request=request)
 
 
-def _bind_lease(session: PoolSession | AsyncPoolSession, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease,
+def _bind_lease(session: PoolSession | AsyncPoolSession, stub: Any, lease: ppb.Lease,
                 timeout: float) -> None:
     """What a session knows of its lease (shared by the blocking and asyncio sessions)."""
     session.pool_stub = stub
@@ -75,10 +70,11 @@ class PoolSession(EnvMethods):
     direct_session_socket: str
     direct: EnvClient | None = None
 
-    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
+    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float,
+                 transport: Transport = "stream") -> None:
         _bind_lease(self, stub, lease, timeout)
-        self.stream: SessionStream | SocketSession = \
-            SocketSession(lease.session_socket, _leased(self.lease_id)) if _local(lease.session_socket) \
+        self.stream: SessionTransport = \
+            SocketSession(lease.session_socket, _leased(self.lease_id)) if transport == "socket" \
             else SessionStream(stub.Session, _leased(self.lease_id))
 
     def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
@@ -104,10 +100,15 @@ class PoolSession(EnvMethods):
 
 
 class Pool:
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+    """`transport`: how sessions reach the pool (client/transport.py): "auto" (a session socket when the pool is on
+    this host by its address, else a gRPC stream), "socket" or "stream"."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto") -> None:
+        self.address = address
         self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = ppb_grpc.PoolServiceStub(self.channel)
         self.timeout = timeout
+        self.transport = transport
 
     def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                 wait: float | None = None, seed: int = 0, direct: bool = False) -> PoolSession:
@@ -117,8 +118,10 @@ class Pool:
             lease = self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
-        session = PoolSession(self.stub, lease, self.timeout)
-        if direct and _local(lease.direct_session_socket):  # the lease's own route into its container
+        session = PoolSession(self.stub, lease, self.timeout,
+                              choose(self.transport, self.address, lease.session_socket))
+        if direct and choose(self.transport, self.address, lease.direct_session_socket) == "socket":
+            # the lease's own route into its container
             session.direct = EnvClient(f"unix:{lease.direct_session_socket}", timeout=self.timeout,
                                        session_socket=lease.direct_session_socket)
         return session
@@ -156,7 +159,7 @@ class Pool:
 
 
 class AsyncPoolSession(AsyncEnvMethods):
-    pool_stub: ppb_grpc.PoolServiceStub
+    pool_stub: ppb_grpc.PoolServiceAsyncStub
     lease_id: str
     env_id: str
     initial: ResetResult | None
@@ -164,10 +167,11 @@ class AsyncPoolSession(AsyncEnvMethods):
     direct_session_socket: str
     direct: AsyncEnvClient | None = None
 
-    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
+    def __init__(self, stub: ppb_grpc.PoolServiceAsyncStub, lease: ppb.Lease, timeout: float,
+                 transport: Transport = "stream") -> None:
         _bind_lease(self, stub, lease, timeout)
-        self.stream: AsyncSessionStream | AsyncSocketSession = \
-            AsyncSocketSession(lease.session_socket, _leased(self.lease_id)) if _local(lease.session_socket) \
+        self.stream: AsyncSessionTransport = \
+            AsyncSocketSession(lease.session_socket, _leased(self.lease_id)) if transport == "socket" \
             else AsyncSessionStream(stub.Session, _leased(self.lease_id))
 
     async def _invoke(self, method: str, request: Any, timeout: float | None = None) -> Any:
@@ -187,10 +191,14 @@ class AsyncPoolSession(AsyncEnvMethods):
 
 
 class AsyncPool:
-    def __init__(self, address: str, *, timeout: float = 30.0) -> None:
+    """The same as Pool, for asyncio."""
+
+    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto") -> None:
+        self.address = address
         self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = ppb_grpc.PoolServiceStub(self.channel)
         self.timeout = timeout
+        self.transport = transport
 
     async def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                       wait: float | None = None, seed: int = 0, direct: bool = False) -> AsyncPoolSession:
@@ -199,8 +207,10 @@ class AsyncPool:
             lease = await self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
         except grpc.RpcError as exc:
             raise wrap_rpc_error("Acquire", exc) from None
-        session = AsyncPoolSession(self.stub, lease, self.timeout)
-        if direct and _local(lease.direct_session_socket):  # the lease's own route into its container
+        session = AsyncPoolSession(self.stub, lease, self.timeout,
+                                   choose(self.transport, self.address, lease.session_socket))
+        if direct and choose(self.transport, self.address, lease.direct_session_socket) == "socket":
+            # the lease's own route into its container
             session.direct = AsyncEnvClient(f"unix:{lease.direct_session_socket}", timeout=self.timeout,
                                             session_socket=lease.direct_session_socket)
         return session

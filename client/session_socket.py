@@ -1,4 +1,4 @@
-"""A session over a session socket (envscaler/wire.py): the same requests and
+"""A session over a session socket (envscaler/framing.py): the same requests and
 answers as a Session stream, as length-prefixed frames on a Unix socket. Same
 host only; what `direct=True` leases and local pools use."""
 
@@ -13,15 +13,15 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from envscaler import wire
 from envscaler.client.errors import EnvClientError
 from envscaler.client.session_stream import session_reply, session_request
+from envscaler.protocol import framing
 from envscaler.v1 import env_pb2 as pb
 
 _FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
-def _failure(method: str, exc: wire.WireError, timeout: float, path: str) -> EnvClientError:
+def _failure(method: str, exc: framing.FrameError, timeout: float, path: str) -> EnvClientError:
     if exc.reason == "timeout":
         return EnvClientError(method, "DEADLINE_EXCEEDED", f"no answer within {timeout:g} s; the session "
                                                            "connection was closed and the next call opens a new one")
@@ -29,29 +29,29 @@ def _failure(method: str, exc: wire.WireError, timeout: float, path: str) -> Env
 
 
 def _framed(method: str, message: Any) -> bytes:
-    data = wire.frame(message)
-    if len(data) - wire.HEADER.size > wire.MAX_FRAME:  # as a gRPC channel refuses to send over its cap
+    data = framing.frame(message)
+    if len(data) - framing.HEADER.size > framing.MAX_FRAME:  # as a gRPC channel refuses to send over its cap
         raise EnvClientError(method, "RESOURCE_EXHAUSTED", f"the request is {len(data)} bytes, over the "
-                                                           f"{wire.MAX_FRAME}-byte frame cap")
+                                                           f"{framing.MAX_FRAME}-byte frame cap")
     return data
 
 
-def _decode(method: str, body: bytes) -> pb.SessionResponse:
+def _decode(method: str, body: bytes | bytearray) -> pb.SessionResponse:
     try:
-        return pb.SessionResponse.FromString(body)
+        return pb.SessionResponse.FromString(body)  # type: ignore[arg-type]  # any buffer: no copy of a large one
     except DecodeError:
         raise EnvClientError(method, "INTERNAL", "the server sent a malformed SessionResponse") from None
 
 
-def _send_then_read(sock: socket.socket, reader: wire.FrameReader, data: bytes) -> bytes:
+def _send_then_read(sock: socket.socket, reader: framing.FrameReader, data: bytes) -> bytes | bytearray:
     try:
-        wire.send(sock, data)
-    except wire.WireError as exc:
+        framing.send(sock, data)
+    except framing.FrameError as exc:
         if exc.reason != "eof":
             raise
         try:  # a server that refuses a connection (sessions full) answers first, then closes: read that answer
             return reader.read()
-        except wire.WireError:
+        except framing.FrameError:
             raise exc from None
     return reader.read()
 
@@ -64,7 +64,7 @@ class SocketSession:
         self._wrap = wrap
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
-        self._reader: wire.FrameReader | None = None
+        self._reader: framing.FrameReader | None = None
 
     def request(self, method: str, request: Any, timeout: float) -> Any:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
@@ -73,11 +73,11 @@ class SocketSession:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                     self._sock.connect(self.path)
-                    self._reader = wire.FrameReader(self._sock)
+                    self._reader = framing.FrameReader(self._sock)
                 assert self._reader is not None
-                wire.set_timeouts(self._sock, timeout)
+                framing.set_timeouts(self._sock, timeout)
                 body = _send_then_read(self._sock, self._reader, data)
-            except wire.WireError as exc:
+            except framing.FrameError as exc:
                 self._reset()
                 raise _failure(method, exc, timeout, self.path) from None
             except OSError as exc:  # connect() failed
@@ -114,14 +114,14 @@ class AsyncSocketSession:
             try:
                 async with asyncio.timeout(timeout):
                     if self._streams is None:
-                        self._streams = await asyncio.open_unix_connection(self.path, limit=wire.MAX_FRAME)
+                        self._streams = await asyncio.open_unix_connection(self.path, limit=framing.MAX_FRAME)
                     reader, writer = self._streams
                     writer.write(data)
-                    body = await wire.read_frame(reader)
+                    body = await framing.read_frame(reader)
             except TimeoutError:
                 self._reset()
-                raise _failure(method, wire.WireError("timeout", ""), timeout, self.path) from None
-            except wire.WireError as exc:
+                raise _failure(method, framing.FrameError("timeout", ""), timeout, self.path) from None
+            except framing.FrameError as exc:
                 self._reset()
                 raise _failure(method, exc, timeout, self.path) from None
             except OSError as exc:

@@ -18,10 +18,10 @@ import grpc
 import grpc.aio
 
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
+from envscaler.protocol.sessions import SESSION_METHODS
 from envscaler.v1 import env_pb2 as pb
 
-FIELDS = {"Describe": "describe", "Reset": "reset", "CallTool": "call_tool", "GetState": "get_state",
-          "Evaluate": "evaluate", "EndEpisode": "end_episode"}
+FIELDS = {method: field for field, method in SESSION_METHODS.items()}  # CallTool -> call_tool
 STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 WATCH_INTERVAL = 0.1  # how late a blocking stream notices a missed deadline
 _END = object()

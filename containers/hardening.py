@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envscaler.images.env_image import SOCKET_DIR
+from envscaler.protocol.addresses import SOCKET_DIR
+from envscaler.protocol.options import CLIENT_CHECKS_ENV, WORKER_MEMORY_ENV
 
 SANDBOX_USER = "10001:10001"  # the server's uid; environment code runs as 10002 (runtime/serve_bundle.py)
 SERVER_UID = 10001
@@ -56,8 +57,8 @@ def run_kwargs(hardening: Hardening, socket_dir: Path) -> dict[str, Any]:
         "init": hardening.init,
         "volumes": {str(socket_dir): {"bind": SOCKET_DIR, "mode": "rw"}},
         # A worker that allocates without bound gets MemoryError before the cgroup's OOM killer picks a victim.
-        "environment": {"ENVSCALER_WORKER_MEMORY_BYTES": str(hardening.memory_bytes * 3 // 4),
-                        "ENVSCALER_CLIENT_CHECKS": "1" if hardening.client_checks else "0"},
+        "environment": {WORKER_MEMORY_ENV: str(hardening.memory_bytes * 3 // 4),
+                        CLIENT_CHECKS_ENV: "1" if hardening.client_checks else "0"},
     }
     if hardening.cap_drop_all:
         kwargs["cap_drop"] = ["ALL"]

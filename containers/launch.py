@@ -25,12 +25,11 @@ import docker.errors
 from docker.models.containers import Container
 
 from envscaler.containers import owners
+from envscaler.containers.failures import StartFailure, classify
 from envscaler.containers.hardening import SERVER_UID, Hardening, run_kwargs
 from envscaler.images.engine import EngineError
-from envscaler.images.env_image import SOCKET_DIR
-from envscaler.pool.failures import StartFailure, classify
-from envscaler.runtime.healthcheck import check
-from envscaler.wire import session_socket_path
+from envscaler.protocol.addresses import SOCKET_DIR, session_socket_path
+from envscaler.protocol.health import check
 
 OWNER_LABEL = "envscaler.owner"
 

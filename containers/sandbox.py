@@ -1,6 +1,6 @@
 """One fresh sandbox serving one environment, the strongest available: a hardened
 container when an engine and the runtime image exist, else a worker process
-behind an in-process EnvService. Used by `replay` and by synthesis."""
+behind a server in a child process. Used by `replay` and by synthesis."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from docker import DockerClient
 
 from envscaler.client.env_client import EnvClient
 from envscaler.containers.launch import running
+from envscaler.containers.process import ProcessStartError, serving_process
 from envscaler.images.build import ensure_runtime, env_image, existing_runtime
 from envscaler.images.engine import EngineError, connect
-from envscaler.runtime.server import ServerConfig, serving
+from envscaler.protocol.options import ServerOptions
 from envscaler.spec.loader import Corpus
 from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.served import from_spec
 
 Mode = Literal["auto", "container", "process"]
 
@@ -45,7 +47,7 @@ def _container_runtime(mode: Mode, base: str | None, log: Path) -> tuple[DockerC
 
 @contextlib.contextmanager
 def open_sandbox(spec: EnvSpec, scenarios: dict[str, Scenario], mode: Mode = "auto", base: str | None = None,
-                 config: ServerConfig | None = None, timeout: float = 30.0) -> Iterator[tuple[EnvClient, str]]:
+                 config: ServerOptions | None = None, timeout: float = 30.0) -> Iterator[tuple[EnvClient, str]]:
     """Yields a client of the sandbox and a description of it."""
     log = Path(tempfile.gettempdir()) / "envscaler-sandbox-images.log"
     try:
@@ -60,10 +62,9 @@ def open_sandbox(spec: EnvSpec, scenarios: dict[str, Scenario], mode: Mode = "au
             return
     except (EngineError, ValueError) as exc:
         raise SandboxError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="envscaler-sandbox-") as tmp:
-        address = f"unix:{tmp}/env.sock"
-        with serving(spec, scenarios, address, config) as server:
-            if server.load_error:
-                raise SandboxError(f"{spec.env_id}: {server.load_error}")
-            with EnvClient(address, timeout=timeout) as env_client:
-                yield env_client, "worker process (no container available)"
+    try:
+        with serving_process(*from_spec(spec, scenarios), config) as address, \
+                EnvClient(address, timeout=timeout) as env_client:
+            yield env_client, "worker process (no container available)"
+    except ProcessStartError as exc:
+        raise SandboxError(str(exc)) from None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
     from envscaler.client.replay import ReplayReport
-    from envscaler.runtime.server import ServerConfig
+    from envscaler.protocol.options import ServerOptions
     from envscaler.spec.models import EnvSpec
     from envscaler.synth.llm import LLM
 
@@ -162,15 +162,15 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def _server_args(parser: argparse.ArgumentParser) -> None:
-    from envscaler.runtime.serve_bundle import add_server_options
+    from envscaler.protocol.options import add_arguments
 
-    add_server_options(parser)
+    add_arguments(parser)
 
 
-def _server_config(args: argparse.Namespace) -> ServerConfig:
-    from envscaler.runtime.serve_bundle import server_config
+def _server_config(args: argparse.Namespace) -> ServerOptions:
+    from envscaler.protocol.options import from_args
 
-    return server_config(args)
+    return from_args(args)
 
 
 def _tool_schemas_arg(parser: argparse.ArgumentParser, note: str = "") -> None:
@@ -192,8 +192,12 @@ def _check_tools(spec: EnvSpec, tool_schemas: str = "derived") -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from envscaler.runtime.served import from_spec
-    from envscaler.runtime.server import grpc_address, serve_forever
+    """Validate here, then become the sandbox's server (exec): this trusted process never hosts environment code,
+    and the server gets the signals (and the exit status) itself. The bundle rides in an anonymous file."""
+    from envscaler.containers.process import serve_argv
+    from envscaler.protocol import bundle
+    from envscaler.protocol.addresses import grpc_address
+    from envscaler.spec.served import from_spec
     from envscaler.spec.toolschema import SchemaError
 
     corpus = _load(args, only=args.env)
@@ -204,10 +208,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         served, scenarios = from_spec(spec, corpus.scenarios_of(spec.env_id), args.tool_schemas)
     except (SpecError, SchemaError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    try:
-        return serve_forever(served, scenarios, args.listen, replace(_server_config(args), reflection=True))
-    except OSError as exc:  # the address is in use or cannot be bound: one line, nothing started
-        raise CliError(str(exc)) from None
+    fd = os.memfd_create("envscaler-bundle", 0)  # inherited by the server; gone when it exits
+    with os.fdopen(fd, "wb", closefd=False) as out:
+        out.write(bundle.bundle(served, scenarios))
+    argv = serve_argv(f"/proc/self/fd/{fd}", args.listen, replace(_server_config(args), reflection=True),
+                      prog="envscaler-runtime serve")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
 
 
 # ---------------------------------------------------------------- replay

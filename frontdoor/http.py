@@ -83,7 +83,7 @@ def _iso(unix: float) -> str:
 class Leases:
     """The leases this front door holds, by their public handle (unguessable, and not the pool's own id)."""
 
-    def __init__(self, stub: ppb_grpc.PoolServiceStub, config: FrontDoorConfig) -> None:
+    def __init__(self, stub: ppb_grpc.PoolServiceAsyncStub, config: FrontDoorConfig) -> None:
         self.stub = stub
         self.config = config
         self.held: dict[str, Handle] = {}
@@ -131,7 +131,7 @@ class Leases:
                                 "release one (DELETE /v1/leases/{id}) first")
         self.pending += 1
         try:
-            handle = await acquire(self.stub, env_id, scenario_id, init_config, ttl=ttl,
+            handle = await acquire(self.stub, self.config.pool, env_id, scenario_id, init_config, ttl=ttl,
                                    wait=self.config.acquire_wait, seed=seed, timeout=self.config.timeout)
         except EnvClientError as exc:
             raise ApiError(HTTP_OF_GRPC.get(exc.code, 502), f"{exc.method}: {exc.details}") from None
@@ -358,7 +358,7 @@ def serve_http(config: FrontDoorConfig) -> None:
 
     import uvicorn
 
-    from envscaler.addresses import ensure_free
+    from envscaler.protocol.addresses import ensure_free
 
     address = f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"
     ensure_free(address)

@@ -64,7 +64,7 @@ async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_conf
     channel = grpc.aio.insecure_channel(target_of(pool), options=CHANNEL_OPTIONS)
     held = _Held()
     try:
-        await _serve(channel, held, env_id, scenario_id, init_config, wait, seed)
+        await _serve(channel, pool, held, env_id, scenario_id, init_config, wait, seed)
     except BaseExceptionGroup as group:
         # The task group wraps what failed; a lease the pool refused is the one line the caller should see.
         refused = [e for e in group.exceptions if isinstance(e, EnvClientError)]
@@ -82,11 +82,11 @@ async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_conf
             await channel.close()
 
 
-async def _serve(channel: grpc.aio.Channel, held: _Held, env_id: str, scenario_id: str | None,
+async def _serve(channel: grpc.aio.Channel, pool: str, held: _Held, env_id: str, scenario_id: str | None,
                  init_config: dict[str, Any] | None, wait: float, seed: int) -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(_until_signal, held)
-        handle = await acquire(ppb_grpc.PoolServiceStub(channel), env_id, scenario_id, init_config, wait=wait,
+        handle = await acquire(ppb_grpc.PoolServiceStub(channel), pool, env_id, scenario_id, init_config, wait=wait,
                                seed=seed)
         held.handle = handle
         if held.stop:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from envscaler.client.env_client import AsyncEnvClient
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import AsyncPoolSession, acquire_request
+from envscaler.client.transport import Transport, choose
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
 
@@ -39,10 +39,11 @@ class LeaseGone(Exception):
 class Handle:
     """One pool lease held by the front door: its session, its tools, and when the pool will reclaim it."""
 
-    def __init__(self, stub: ppb_grpc.PoolServiceStub, lease: ppb.Lease, timeout: float) -> None:
+    def __init__(self, stub: ppb_grpc.PoolServiceAsyncStub, lease: ppb.Lease, timeout: float,
+                 transport: Transport = "stream") -> None:
         self.stub = stub
-        self.session = AsyncPoolSession(stub, lease, timeout)
-        if lease.direct_session_socket and os.path.exists(lease.direct_session_socket):
+        self.session = AsyncPoolSession(stub, lease, timeout, transport)
+        if transport == "socket" and lease.direct_session_socket:
             # On the pool's host: the lease's own route into its container skips the pool's hop (the pool
             # still grants, renews and releases; Release closes the route).
             self.session.direct = AsyncEnvClient(f"unix:{lease.direct_session_socket}", timeout=timeout,
@@ -89,7 +90,7 @@ class Handle:
             await self.session.release()
 
 
-async def acquire(stub: ppb_grpc.PoolServiceStub, env_id: str, scenario_id: str | None,
+async def acquire(stub: ppb_grpc.PoolServiceAsyncStub, pool_address: str, env_id: str, scenario_id: str | None,
                   init_config: dict[str, Any] | None, *, ttl: float | None = None, wait: float | None = None,
                   seed: int = 0, timeout: float = 30.0) -> Handle:
     """Lease a container, reset it to the scenario (or init_config) and learn its tools; EnvClientError if not."""
@@ -98,7 +99,7 @@ async def acquire(stub: ppb_grpc.PoolServiceStub, env_id: str, scenario_id: str 
         lease = await stub.Acquire(acquire_request(env_id, scenario_id, ttl, wait, seed), timeout=deadline)
     except grpc.RpcError as exc:
         raise wrap_rpc_error("Acquire", exc) from None
-    handle = Handle(stub, lease, timeout)
+    handle = Handle(stub, lease, timeout, choose("auto", pool_address, lease.session_socket))
     try:
         if init_config is not None:
             handle.task = (await handle.session.reset(init_config=init_config, seed=seed)).task

@@ -22,14 +22,14 @@ from typing import Any, BinaryIO
 
 from envscaler import __version__
 from envscaler.images.runtime_image import INSTALLATION_LABEL, installation
-from envscaler.runtime import served
+from envscaler.protocol import bundle
+from envscaler.protocol.addresses import SOCKET
 from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.served import from_spec
 from envscaler.spec.toolschema import served_tools
 
 ENV_DIR = "opt/envscaler/env"
-SOCKET_DIR = "/run/envscaler"
-SOCKET = f"{SOCKET_DIR}/env.sock"
-SERVED = "served"  # the bundle directory the server reads (runtime/served.py)
+SERVED = "served"  # the bundle directory the server reads (protocol/bundle.py)
 BUNDLE_OWNER = 10001  # the server's uid: only it may read the scenarios (tasks and checks), not environment code
 FILE_MODE, DIR_MODE = 0o400, 0o500
 PYTHON = "/opt/envscaler/bin/python3"
@@ -67,7 +67,7 @@ def env_files(spec: EnvSpec, scenarios: dict[str, Scenario], tool_schemas: str =
     file (one scenario at a time, so nothing holds all of them encoded); key order is kept, since observations
     (str of dicts) show it."""
     yield "env.json", json.dumps({spec.env_id: spec.model_dump(mode="json")}, ensure_ascii=False).encode()
-    for name, data in served.bundle_files(*served.from_spec(spec, scenarios, tool_schemas)):
+    for name, data in bundle.bundle_files(*from_spec(spec, scenarios, tool_schemas)):
         yield f"{SERVED}/{name}", data
 
 

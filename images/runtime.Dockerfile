@@ -10,6 +10,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ENVSCALER_SANDBOX_SWEEP=1 MALLO
     MALLOC_MMAP_THRESHOLD_=1048576
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=1s --retries=3 \
-    CMD ["/opt/envscaler/bin/python3", "-m", "envscaler.runtime.healthcheck", "unix:/run/envscaler/env.sock"]
-ENTRYPOINT ["/opt/envscaler/bin/envscaler-runtime"]
+    CMD ["/opt/envscaler/bin/python3", "-m", "envscaler.protocol.health", "unix:/run/envscaler/env.sock"]
+ENTRYPOINT ["/opt/envscaler/bin/python3", "-m", "envscaler.runtime.serve_bundle"]
 CMD ["--help"]

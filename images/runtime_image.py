@@ -29,15 +29,14 @@ RUNTIME_REQUIREMENTS = ["grpcio", "grpcio-health-checking", "protobuf", "pydanti
 IMAGES_DIR = Path(__file__).resolve().parent
 LOCK = IMAGES_DIR / "runtime.lock"
 DOCKERFILE = IMAGES_DIR / "runtime.Dockerfile"
-# What the server in the container runs, as the wheel ships it (modules and package data, as in pyproject.toml);
-# host-side parts (images, containers, pool, synth, rollout) do not change it.
+# The sandbox side and the protocol it speaks, as the wheel ships them, and nothing of the host side: the image holds
+# what runs in it, and only a change to these files makes a new runtime image (tests/integration/test_images.py lists
+# the image's files).
 RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
-    "envscaler": ("*.py",),
-    "envscaler.spec": ("*.py",),
+    "envscaler": ("__init__.py",),
+    "envscaler.protocol": ("*.py",),
     "envscaler.runtime": ("*.py",),
-    "envscaler.client": ("*.py",),
     "envscaler.v1": ("*.py", "*.proto", "*.pyi"),
-    "envscaler.examples": ("*.py", "*.json", "solutions/*.jsonl"),
 }
 WHEEL_CACHE = Path.home() / ".cache" / "envscaler-runtime" / "wheels"
 VENV = "/opt/envscaler"
@@ -121,9 +120,6 @@ def stage(target: Path, python: str, version: str, log: Path) -> None:
     (venv / "bin" / "python").symlink_to("python3")
     (venv / "pyvenv.cfg").write_text(f"home = {Path(python).parent}\ninclude-system-site-packages = false\n"
                                      f"version = {version}\n")
-    script = venv / "bin" / "envscaler-runtime"
-    script.write_text(f"#!{VENV}/bin/python3\nimport sys\nfrom envscaler.cli import main\nsys.exit(main())\n")
-    script.chmod(0o755)
 
 
 def build_runtime(client: docker.DockerClient, base: str, log: Path) -> str:

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from envscaler.images.env_image import ENV_DIR, PYTHON, SERVED, SOCKET_DIR, repository
+from envscaler.images.env_image import ENV_DIR, PYTHON, SERVED, repository
+from envscaler.protocol.addresses import SOCKET_DIR
 
 GROUP = "extensions.agents.x-k8s.io"
 API_VERSION = f"{GROUP}/v1beta1"

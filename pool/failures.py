@@ -1,57 +1,19 @@
-"""Why an environment's containers fail to start, and when to try again.
+"""When to try an environment's containers again after failed starts (the causes: containers/failures.py).
 
-Pure bookkeeping (no Docker, no event loop): the manager feeds it what a failed
-start left behind (exit status, OOM kill, last log lines) and asks whether to
-start another container yet and whether the environment is `failing`. An
-environment is failing after a few consecutive failed starts; then Acquire is
-refused at once with the cause, instead of waiting for a container that will
-never come.
+Pure bookkeeping (no Docker, no event loop): the manager feeds it each failed start and asks whether to start
+another container yet and whether the environment is `failing`. An environment is failing after a few consecutive
+failed starts; then Acquire is refused at once with the cause, instead of waiting for a container that will never
+come.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
 
-Reason = Literal["oom", "exited", "not_ready", "engine"]
-OOM_EXIT = 137  # SIGKILL: what the kernel's OOM killer leaves when the cgroup's limit is hit
+from envscaler.containers.failures import StartFailure, classify
 
-
-@dataclass(frozen=True)
-class StartFailure:
-    """What a failed start left behind."""
-
-    reason: Reason
-    exit_code: int | None = None
-    memory_bytes: int = 0  # the container's limit (0: unknown)
-    logs: str = ""  # its last log lines
-    detail: str = ""  # the engine's or the wait's own message
-
-    def describe(self, env_id: str) -> str:
-        """One line a caller can act on."""
-        if self.reason == "oom":
-            limit = f"{self.memory_bytes >> 20} MiB" if self.memory_bytes else "its memory limit"
-            return f"{env_id}: containers are killed for memory ({limit}): raise --memory-mb"
-        if self.reason == "exited":
-            tail = self.logs.strip().splitlines()[-1][:200] if self.logs.strip() else "no output"
-            return f"{env_id}: containers exit with status {self.exit_code} before serving: {tail}"
-        if self.reason == "not_ready":
-            return f"{env_id}: containers do not start serving in time ({self.detail[:200]})"
-        return f"{env_id}: containers cannot be started: {self.detail[:300]}"
-
-
-def classify(state: dict | None, logs: str = "", memory_bytes: int = 0, oom_event: bool = False,
-             detail: str = "") -> StartFailure:
-    """A dead container's `State` (from inspect; None: never created) as a StartFailure."""
-    if state is None:
-        return StartFailure("engine", detail=detail, logs=logs)
-    code = state.get("ExitCode")
-    if state.get("OOMKilled") or oom_event or (code == OOM_EXIT and memory_bytes):
-        return StartFailure("oom", exit_code=code, memory_bytes=memory_bytes, logs=logs, detail=detail)
-    if state.get("Status") in ("exited", "dead"):
-        return StartFailure("exited", exit_code=code, memory_bytes=memory_bytes, logs=logs, detail=detail)
-    return StartFailure("not_ready", exit_code=code, memory_bytes=memory_bytes, logs=logs, detail=detail)
+__all__ = ["EnvFailures", "FailureBook", "StartFailure", "classify"]
 
 
 @dataclass

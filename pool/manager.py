@@ -23,14 +23,14 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
 
-from envscaler import wire
 from envscaler.containers import launch
 from envscaler.containers.hardening import Hardening
 from envscaler.pool import liveness
 from envscaler.pool.failures import FailureBook, classify
 from envscaler.pool.metrics import PoolMetrics
 from envscaler.pool.policy import EnvCounts, plan
-from envscaler.runtime.grpc_handlers import RequestError
+from envscaler.protocol import framing
+from envscaler.protocol.sessions import RequestError
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 
@@ -265,7 +265,8 @@ class PoolManager:
         self.retry_at.pop(slot.env_id, None)
         # A state the caller asked for (Reset, GetState) may be tens of MiB: the same cap as the session socket's.
         slot.channel = grpc.aio.insecure_channel(env.address, options=[
-            ("grpc.max_receive_message_length", wire.MAX_FRAME), ("grpc.max_send_message_length", wire.MAX_FRAME)])
+            ("grpc.max_receive_message_length", framing.MAX_FRAME),
+            ("grpc.max_send_message_length", framing.MAX_FRAME)])
         slot.stub = pb_grpc.EnvServiceStub(slot.channel)
         try:  # the first lease's route (and proof that the zygote and its first worker are ready)
             ended = await slot.stub.EndEpisode(pb.EndEpisodeRequest(), timeout=self.config.release_timeout)
@@ -592,14 +593,14 @@ class PoolManager:
                         upstreams.pop(gone)[1].close()
                     assert slot.env is not None
                     upstream = upstreams[lease_id] = await asyncio.open_unix_connection(
-                        slot.env.session_socket, limit=wire.MAX_FRAME)
+                        slot.env.session_socket, limit=framing.MAX_FRAME)
                     slot.upstreams.add(upstream[1])
-                upstream[1].write(wire.frame(request))
-                response = pb.SessionResponse.FromString(await wire.read_frame(upstream[0]))
+                upstream[1].write(framing.frame(request))
+                response = pb.SessionResponse.FromString(await framing.read_frame(upstream[0]))
         except TimeoutError:
             self._drop(upstreams, lease_id)
             raise self._hop_failed(slot, method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
-        except (OSError, wire.WireError, DecodeError) as exc:
+        except (OSError, framing.FrameError, DecodeError) as exc:
             self._drop(upstreams, lease_id)
             raise self._hop_failed(slot, method, grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         finally:

@@ -25,19 +25,24 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
-from envscaler.addresses import NO_REUSEPORT, bind_failure, ensure_free, in_use
 from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import session_socket
 from envscaler.pool.manager import PoolConfig, PoolManager
-from envscaler.pool.reflection import enable_reflection
 from envscaler.pool.service import PoolServicer
-from envscaler.runtime.grpc_handlers import service_handler
-from envscaler.runtime.server import grpc_address
+from envscaler.protocol.addresses import (
+    NO_REUSEPORT,
+    bind_failure,
+    ensure_free,
+    grpc_address,
+    in_use,
+    session_socket_path,
+)
+from envscaler.protocol.reflection import enable_reflection
+from envscaler.protocol.services import service_handler
 from envscaler.spec.loader import Corpus, load_corpus
 from envscaler.v1 import pool_pb2 as ppb
-from envscaler.wire import session_socket_path
 
 SERVICE_NAME = "envscaler.v1.PoolService"
 MESSAGE_CAP = 64 << 20

@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 
 from envscaler.pool.manager import PoolError, PoolManager, Upstream
-from envscaler.runtime.grpc_handlers import SESSION_METHODS, RequestError, session_error, session_kind
+from envscaler.protocol.sessions import SESSION_METHODS, RequestError, session_error, session_kind
 from envscaler.spec.loader import Corpus
 from envscaler.spec.toolschema import served_tools
 from envscaler.v1 import env_pb2 as pb

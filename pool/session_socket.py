@@ -1,4 +1,4 @@
-"""The pool's session socket (see envscaler/wire.py): LeaseSessionRequest frames
+"""The pool's session socket (see envscaler/framing.py): LeaseSessionRequest frames
 in, SessionResponse frames out, routed like PoolService.Session."""
 
 from __future__ import annotations
@@ -7,12 +7,10 @@ import asyncio
 import contextlib
 import os
 
-import grpc
-
-from envscaler import wire
 from envscaler.pool.manager import PoolManager, Upstream
 from envscaler.pool.service import close_upstreams, session_step
-from envscaler.runtime.grpc_handlers import RequestError, parse, session_error
+from envscaler.protocol import framing
+from envscaler.protocol.sessions import RequestError, refusal, request_of
 from envscaler.v1 import pool_pb2 as ppb
 
 
@@ -22,16 +20,14 @@ async def _serve(manager: PoolManager, reader: asyncio.StreamReader, writer: asy
     try:
         while True:
             try:
-                body = await wire.read_frame(reader, max_frame)
-            except wire.WireError as exc:
-                if exc.reason == "too_large":
-                    writer.write(wire.frame(session_error(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing")))
+                body = await framing.read_frame(reader, max_frame)
+            except framing.FrameError as exc:
+                last = refusal(exc)
+                if last is not None:
+                    writer.write(last)
                 return
-            try:
-                request: ppb.LeaseSessionRequest | RequestError = parse(ppb.LeaseSessionRequest, body)
-            except RequestError as exc:
-                request = exc
-            writer.write(wire.frame(await session_step(manager, request, upstreams)))
+            request: ppb.LeaseSessionRequest | RequestError = request_of(ppb.LeaseSessionRequest, body)
+            writer.write(framing.frame(await session_step(manager, request, upstreams)))
             await writer.drain()
     finally:
         close_upstreams(upstreams)

@@ -56,7 +56,7 @@ def set_non_dumpable() -> None:
 
 
 def is_dumpable() -> bool:
-    return _libc.prctl(3, 0, 0, 0, 0) == 1  # PR_GET_DUMPABLE
+    return bool(_libc.prctl(3, 0, 0, 0, 0) == 1)  # PR_GET_DUMPABLE
 
 
 def landlock_abi() -> int:

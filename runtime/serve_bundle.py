@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envscaler.protocol.options import CLIENT_CHECKS_ENV, ServerOptions, add_arguments, from_args
 from envscaler.runtime import confine, launcher
 from envscaler.runtime.served import load_bundle
 
@@ -24,25 +25,14 @@ if TYPE_CHECKING:
     from envscaler.runtime.server import ServerConfig
 
 
-
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--call-timeout", type=float, default=10.0, help="seconds per tool call and check (10)")
-    parser.add_argument("--observation", choices=["repr", "json"], default="repr",
-                        help="what the agent sees: EnvScaler's str(result) (repr) or canonical JSON")
-    parser.add_argument("--max-result-bytes", type=int, default=1 << 20, help="cap on a result's size (1 MiB)")
-    parser.add_argument("--max-state-bytes", type=int, default=48 << 20,
-                        help="cap on a state sent by Reset and GetState (48 MiB; tool results have their own cap)")
-    parser.add_argument("--memory-bytes", type=int, default=int(os.environ.get("ENVSCALER_WORKER_MEMORY_BYTES", 0)),
-                        help="RLIMIT_AS per worker (0: none; default from ENVSCALER_WORKER_MEMORY_BYTES)")
-
-
-def server_config(args: argparse.Namespace) -> ServerConfig:
+def server_config(options: ServerOptions) -> ServerConfig:
     from envscaler.runtime.server import ServerConfig
 
-    return ServerConfig(call_timeout=args.call_timeout, reset_timeout=max(args.call_timeout, 10.0),
-                        observation=args.observation, max_result_bytes=args.max_result_bytes,
-                        memory_bytes=args.memory_bytes, max_state_bytes=args.max_state_bytes,
-                        allow_client_checks=os.environ.get("ENVSCALER_CLIENT_CHECKS", "1") == "1")
+    return ServerConfig(call_timeout=options.call_timeout, reset_timeout=max(options.call_timeout, 10.0),
+                        observation=options.observation, max_result_bytes=options.max_result_bytes,
+                        memory_bytes=options.memory_bytes, max_state_bytes=options.max_state_bytes,
+                        allow_client_checks=os.environ.get(CLIENT_CHECKS_ENV, "1") == "1",
+                        reflection=options.reflection)
 
 
 def _return_large_buffers() -> None:
@@ -69,16 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="serve_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--listen", required=True, help="unix:/path/to.sock or tcp:HOST:PORT")
-    add_server_options(parser)
+    parser.add_argument("--prog", default="serve_bundle", help="the name its messages go by (default serve_bundle)")
+    parser.add_argument("--reflection", action="store_true",
+                        help="serve gRPC reflection (host-side `serve` only: the image lacks grpcio-reflection)")
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         env, scenarios = load_bundle(args.bundle)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"serve_bundle: cannot read {args.bundle}: {exc}", file=sys.stderr)
+        print(f"{args.prog}: cannot read {args.bundle}: {exc}", file=sys.stderr)
         return 2
+    if str(args.bundle).startswith("/proc/self/fd/"):  # an anonymous file from `serve`: read; not for the workers
+        with contextlib.suppress(OSError, ValueError):
+            os.close(int(str(args.bundle).rsplit("/", 1)[1]))
     from envscaler.runtime.server import serve_forever
 
-    return serve_forever(env, scenarios, args.listen, server_config(args), split)
+    try:
+        return serve_forever(env, scenarios, args.listen, server_config(from_args(args)), split, args.prog)
+    except (OSError, ValueError) as exc:  # the address is in use, cannot be bound or is malformed: one line
+        print(f"{args.prog}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,27 +23,30 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from envscaler.runtime import confine
-from envscaler.runtime.confine import Isolation
-from envscaler.runtime.framing import RawJSON
-from envscaler.runtime.grpc_handlers import (
+from envscaler.protocol.addresses import NO_REUSEPORT, bind_failure, ensure_free, grpc_address, session_socket_path
+from envscaler.protocol.deadlines import Deadline, Margin
+from envscaler.protocol.framing import MAX_FRAME
+from envscaler.protocol.services import service_handler
+from envscaler.protocol.sessions import (
     SESSION_METHODS,
     RequestError,
     internal_error,
-    service_handler,
     session_error,
     session_kind,
+    sessions_full,
 )
-from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, from_spec, scenario_checks
+from envscaler.runtime import confine
+from envscaler.runtime.channel import RawJSON
+from envscaler.runtime.confine import Isolation
+from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind, kind_of
+from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, scenario_checks
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
-from envscaler.wire import MAX_FRAME, session_socket_path
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 MAX_SESSIONS = 4  # open Session streams; each holds a server thread
-DEADLINE_MARGIN = 0.05  # answer before the caller's own deadline fires
 
 
 @dataclass(frozen=True)
@@ -64,31 +67,19 @@ class ServerConfig:
     reflection: bool = False
 
 
-def grpc_address(listen: str) -> str:
-    """`unix:/path` or `tcp:HOST:PORT` (also plain HOST:PORT) as grpc wants it."""
-    if listen.startswith("unix:"):
-        return listen
-    if listen.startswith("tcp:"):
-        return listen[4:]
-    if ":" in listen:
-        return listen
-    raise ValueError(f"listen address {listen!r}: expected unix:/path or tcp:HOST:PORT")
-
-
-IN_BAND_STATE_ERRORS = ("UNSERIALIZABLE_STATE", "WORKER_ERROR")  # the episode goes on after these
+_CHECK_OUTCOMES = {"PASS": pb.PASS, "FAIL": pb.FAIL, "ERROR": pb.ERROR}
 
 
 def _error_of(reply: dict[str, Any]) -> pb.ToolError:
-    kind = str(reply.get("kind"))
-    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind.keys() else pb.PROTOCOL_ERROR  # noqa: SIM118
-    return pb.ToolError(kind=kind_value, message=str(reply.get("message", "")))
+    kind, message = kind_of(reply)
+    return pb.ToolError(kind=kind, message=message)
 
 
-def _tool_error(kind: str, message: str, broken: bool = False, started: float | None = None) -> pb.CallToolResponse:
-    kind_value = pb.ErrorKind.Value(kind) if kind in pb.ErrorKind.keys() else pb.PROTOCOL_ERROR  # noqa: SIM118
+def _tool_error(kind: WorkerKind, message: str, broken: bool = False,
+                started: float | None = None) -> pb.CallToolResponse:
     return pb.CallToolResponse(
         observation=f"Error: {message}",
-        error=pb.ToolError(kind=kind_value, message=message),
+        error=pb.ToolError(kind=kind, message=message),
         episode_broken=broken,
         duration_us=int((time.perf_counter() - started) * 1e6) if started else 0,
     )
@@ -98,14 +89,14 @@ def _tool_error(kind: str, message: str, broken: bool = False, started: float | 
 class MessageContext:
     """A stream message's own deadline, reported as a unary RPC's context reports its deadline."""
 
-    deadline: float | None  # time.monotonic(); None: the caller set none
+    deadline: Deadline
     route: SessionSocket | None = None  # the lease route the message came by, if any
 
     def time_remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return self.deadline.remaining()
 
 
-NO_DEADLINE = MessageContext(None)
+NO_DEADLINE = MessageContext(Deadline.none())
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -167,12 +158,13 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
 
     # ------------------------------------------------------------ helpers
 
+    @staticmethod
+    def _caller(context: grpc.ServicerContext) -> Deadline:
+        """The caller's deadline, less the margin that gets our answer to it in time."""
+        return Deadline.after(context.time_remaining()).shrink(Margin.ANSWER_FIRST)
+
     def _timeout(self, context: grpc.ServicerContext, requested_ms: int, default: float) -> float:
-        timeout = requested_ms / 1000 if requested_ms else default
-        remaining = context.time_remaining()
-        if remaining is not None:
-            timeout = min(timeout, max(remaining - DEADLINE_MARGIN, 0.001))
-        return timeout
+        return self._caller(context).bound(requested_ms / 1000 if requested_ms else default)
 
     @staticmethod
     def _route_open(context: Any) -> None:
@@ -198,7 +190,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         alone, and a 1 ms deadline cannot make a pool destroy a healthy container."""
         if exc.kind != "DEADLINE_EXCEEDED":
             return True
-        return timeout >= (self.config.call_timeout if own is None else own) - DEADLINE_MARGIN
+        return timeout >= (self.config.call_timeout if own is None else own) - Margin.ANSWER_FIRST.value
 
     def _end_episode(self) -> None:
         if self.episode is not None:
@@ -214,9 +206,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
 
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
         target = request.WhichOneof("target")
-        scenario_id, task, init_config = "", "", {}
+        scenario_id, task = "", ""
+        init_config: Any = {}  # a JSON object, or a bundle's JSON text passed on unparsed (RawJSON)
         if target == "scenario_id":
-            scenario = self._read_scenario(request.scenario_id)  # init_config: a bundle's JSON text, unparsed
+            scenario = self._read_scenario(request.scenario_id)
             if scenario is None:
                 known = ", ".join(list(self.scenarios)[:10]) or "none"
                 raise RequestError(grpc.StatusCode.NOT_FOUND,
@@ -278,7 +271,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
         if not reply.get("ok"):
-            return _tool_error(str(reply.get("kind")), str(reply.get("message")), started=started)
+            return _tool_error(*kind_of(reply), started=started)
         return pb.CallToolResponse(result_json=reply["result"], observation=reply["observation"],
                                    duration_us=int((time.perf_counter() - started) * 1e6))
 
@@ -313,21 +306,18 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             return pb.EvaluateResponse(scenario_id=scenario_id, message=f"scenario {scenario_id!r} has no check "
                                                                         "functions; there is nothing to reward")
         check_timeout = self._timeout(context, request.timeout_ms, self.config.call_timeout)
-        remaining = context.time_remaining()
-        total_timeout = check_timeout * len(checks) + 5.0
-        if remaining is not None:
-            total_timeout = min(total_timeout, max(remaining - DEADLINE_MARGIN, 0.001))
+        own_total = check_timeout * len(checks) + Margin.EVALUATE_SLACK.value
+        total_timeout = self._caller(context).bound(own_total)
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
                 results = worker.evaluate([c.check_func for c in checks], check_timeout, total_timeout)
             except WorkerError as exc:
-                self.dirty |= self._sandbox_fault(exc, total_timeout, check_timeout * len(checks) + 5.0)
+                self.dirty |= self._sandbox_fault(exc, total_timeout, own_total)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
         response = pb.EvaluateResponse(scenario_id=scenario_id, total=len(checks))
         for i, (check, result) in enumerate(zip(checks, results, strict=True)):
-            outcome = pb.CheckOutcome.Value(result.get("outcome", "ERROR")) \
-                if result.get("outcome") in ("PASS", "FAIL", "ERROR") else pb.ERROR
+            outcome = _CHECK_OUTCOMES.get(str(result.get("outcome")), pb.ERROR)
             response.checks.append(pb.CheckResult(index=i, check_item=check.check_item, outcome=outcome,
                                                   message=str(result.get("message", ""))))
             response.passed += outcome == pb.PASS
@@ -358,26 +348,25 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def Session(self, requests: Iterator[pb.SessionRequest | RequestError],
                 context: grpc.ServicerContext) -> Iterator[pb.SessionResponse]:
         if not self.sessions.acquire(blocking=False):
-            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.sessions_full())
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, sessions_full(self.max_sessions))
         try:
             for request in requests:
                 yield self.session_step(request, context)
         finally:
             self.sessions.release()
 
-    @staticmethod
-    def sessions_full() -> str:
-        return f"this server already holds {MAX_SESSIONS} open sessions; close one first"
+    max_sessions = MAX_SESSIONS
 
     def session_step(self, request: pb.SessionRequest | RequestError, context: Any,
                      route: SessionSocket | None = None) -> pb.SessionResponse:
         """One message of a Session stream or session socket; `context` None on a socket."""
         try:
             kind = session_kind(request)
+            assert not isinstance(request, RequestError)  # session_kind raised it
             if request.deadline_ms:
-                context = MessageContext(time.monotonic() + request.deadline_ms / 1000, route)
+                context = MessageContext(Deadline.from_ms(request.deadline_ms), route)
             elif context is None:
-                context = MessageContext(None, route) if route is not None else NO_DEADLINE
+                context = MessageContext(Deadline.none(), route) if route is not None else NO_DEADLINE
             reply = getattr(self, SESSION_METHODS[kind])(getattr(request, kind), context)
             return pb.SessionResponse(**{kind: reply})
         except RequestError as exc:
@@ -385,7 +374,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         except Exception as exc:  # never a traceback, never a dead session: this request alone fails
             return session_error(grpc.StatusCode.INTERNAL, internal_error(exc))
 
-    def _scenario_checks(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> tuple[str, list]:
+    def _scenario_checks(self, request: pb.EvaluateRequest,
+                         context: grpc.ServicerContext) -> tuple[str, list[ServedCheck]]:
         scenario_id = request.scenario_id or self.scenario_id
         if not scenario_id:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
@@ -454,14 +444,10 @@ class RunningServer:
                 os.unlink(self.address[5:])
 
 
-def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
+def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], listen: str,
                  config: ServerConfig | None = None, sandbox_uid: int | None = None) -> RunningServer:
     """Start serving; the zygote loads the module first, so health says SERVING only when it did."""
-    from envscaler.addresses import NO_REUSEPORT, bind_failure, ensure_free  # here: a merge-friendly diff
-
     config = config or ServerConfig()
-    if not isinstance(spec, ServedEnv):  # spec.models' EnvSpec and Scenarios, from a host-side caller
-        spec, scenarios = from_spec(spec, scenarios)
     address = grpc_address(listen)
     ensure_free(address)  # before the stale socket's unlink below: a live server's socket is never taken over
     if address.startswith("unix:"):
@@ -479,7 +465,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        from envscaler.pool.reflection import enable_reflection
+        from envscaler.protocol.reflection import enable_reflection
 
         enable_reflection(server, SERVICE_NAME)
     try:
@@ -516,7 +502,7 @@ def start_server(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
 
 
 @contextlib.contextmanager
-def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
+def serving(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], listen: str,
             config: ServerConfig | None = None) -> Iterator[RunningServer]:
     running = start_server(spec, scenarios, listen, config)
     try:
@@ -525,15 +511,15 @@ def serving(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str,
         running.stop(grace=0)
 
 
-def serve_forever(spec: ServedEnv | Any, scenarios: dict[str, Any], listen: str, config: ServerConfig,
-                  sandbox_uid: int | None = None) -> int:
+def serve_forever(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], listen: str, config: ServerConfig,
+                  sandbox_uid: int | None = None, prog: str = "serve_bundle") -> int:
     """Run until SIGTERM or SIGINT; stop gracefully within a second."""
     running = start_server(spec, scenarios, listen, config, sandbox_uid)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if running.load_error:
-        print(f"envscaler-runtime serve: {spec.env_id}: {running.load_error}; health reports NOT_SERVING",
+        print(f"{prog}: {spec.env_id}: {running.load_error}; health reports NOT_SERVING",
               flush=True)
     print(f"serving {spec.env_id} ({len(running.servicer.tools)} tools) on {running.address}", flush=True)
     gc.freeze()  # what start-up made lives as long as the server: keep the collector from walking it on every pass

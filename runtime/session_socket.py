@@ -1,4 +1,4 @@
-"""The EnvService's session socket (see envscaler/wire.py): Session-stream
+"""The EnvService's session socket (see envscaler/framing.py): Session-stream
 semantics over length-prefixed protobuf frames, next to the gRPC socket.
 
 One thread per connection; connections share the servicer's cap on open sessions.
@@ -16,16 +16,12 @@ from typing import Any
 
 import grpc
 
-from envscaler import wire
-from envscaler.runtime.grpc_handlers import RequestError, parse, session_error
+from envscaler.protocol import framing
+from envscaler.protocol.sessions import RequestError, full, refusal, request_of
 from envscaler.v1 import env_pb2 as pb
 
 BIG_FRAME = 4 << 20
 BIG_FRAMES = threading.Lock()
-
-
-def _error_frame(code: grpc.StatusCode, message: str) -> bytes:
-    return wire.frame(session_error(code, message))
 
 
 @dataclass
@@ -55,43 +51,42 @@ class SessionSocket:
                 return
             if not self.servicer.sessions.acquire(blocking=False):
                 with contextlib.suppress(OSError):
-                    conn.sendall(_error_frame(grpc.StatusCode.RESOURCE_EXHAUSTED, self.servicer.sessions_full()))
+                    conn.sendall(full(self.servicer.max_sessions))
                 conn.close()
                 continue
             self.connections.add(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True, name="session").start()
 
     def _serve(self, conn: socket.socket) -> None:
-        reader = wire.FrameReader(conn, self.max_frame)
+        reader = framing.FrameReader(conn, self.max_frame)
         try:
             while True:
                 try:
                     big = reader.next_size() > BIG_FRAME
-                except wire.WireError:
+                except framing.FrameError:
                     return
                 # Large frames (a database in an init_config) are read, parsed and served one at a time across all
                 # connections: four of them at once would be a quarter of a GiB in a 512 MiB sandbox.
                 with BIG_FRAMES if big else contextlib.nullcontext():
                     try:
                         body = reader.read()
-                    except wire.WireError as exc:
-                        if exc.reason == "too_large":
-                            wire.send(conn, _error_frame(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; closing"))
+                    except framing.FrameError as exc:
+                        last = refusal(exc)
+                        if last is not None:
+                            framing.send(conn, last)
                         return
-                    try:
-                        request: Any = parse(pb.SessionRequest, body)
-                        if self.route and request.WhichOneof("request") == "end_episode":
-                            request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
-                                                   "a lease's route cannot end the episode: release the lease")
-                    except RequestError as exc:
-                        request = exc
+                    request: Any = request_of(pb.SessionRequest, body)
                     del body
-                    answer = wire.frame(self.servicer.session_step(request, None, self if self.route else None))
+                    if self.route and not isinstance(request, RequestError) \
+                            and request.WhichOneof("request") == "end_episode":
+                        request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
+                                               "a lease's route cannot end the episode: release the lease")
+                    answer = framing.frame(self.servicer.session_step(request, None, self if self.route else None))
                     del request
                     if big:
                         gc.collect()  # whatever a large request left in a cycle goes now, not at some later pass
-                wire.send(conn, answer)
-        except wire.WireError:
+                framing.send(conn, answer)
+        except framing.FrameError:
             return
         finally:
             self.connections.discard(conn)

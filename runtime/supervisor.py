@@ -19,17 +19,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from envscaler.runtime import framing
+from envscaler.runtime import channel
 from envscaler.runtime.launcher import worker_argv, worker_env
+from envscaler.runtime.messages import CHANNEL_FAILURES, WORKER_KINDS, WorkerKind, kind_of
 
 CONTROL_FRAME_BYTES = 64 << 10
 CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
 
 
 class WorkerError(Exception):
-    """A failure with a kind from proto ErrorKind (or LOAD_FAILED / RESET_FAILED)."""
+    """A failure with its kind (one of proto's ErrorKinds: runtime/messages.py)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: WorkerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -81,8 +82,9 @@ def reply_problem(reply: dict[str, Any], expect: tuple[str, ...]) -> str:
         missing = [key for key in expect if not isinstance(reply.get(key), str)]
         return f"a reply without {', '.join(missing)}" if missing else ""
     if ok is False:
-        return "" if isinstance(reply.get("kind"), str) and isinstance(reply.get("message"), str) \
-            else "an error reply without a kind and a message"
+        if not (isinstance(reply.get("kind"), str) and isinstance(reply.get("message"), str)):
+            return "an error reply without a kind and a message"
+        return "" if reply["kind"] in WORKER_KINDS else f"an error reply of an unknown kind ({reply['kind'][:40]!r})"
     return "a reply that is neither ok nor an error"
 
 
@@ -180,17 +182,17 @@ class EpisodeWorker:
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
-            reply = framing.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
+            reply = channel.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
                                      time.monotonic() + timeout)
-        except framing.FrameError as exc:
-            kind = {"timeout": "DEADLINE_EXCEEDED", "eof": "WORKER_CRASHED"}.get(exc.reason, "PROTOCOL_ERROR")
+        except channel.FrameError as exc:
+            kind = CHANNEL_FAILURES[exc.reason]
             raise self._fail(kind, what, timeout, str(exc)) from None
         problem = reply_problem(reply, expect)
         if problem:
             raise self._fail("PROTOCOL_ERROR", what, timeout, problem)
         return reply
 
-    def _fail(self, kind: str, what: str, timeout: float = 0.0, detail: str = "") -> WorkerError:
+    def _fail(self, kind: WorkerKind, what: str, timeout: float = 0.0, detail: str = "") -> WorkerError:
         died_by_itself = self.pidfd is not None and bool(select.select([self.pidfd], [], [], 0)[0])
         self.kill()
         status = self.zygote.reap(self.pid)
@@ -236,23 +238,23 @@ class EpisodeWorker:
         deadline = time.monotonic() + timeout
         results: list[dict[str, Any]] = []
         try:
-            framing.set_deadline(self.sock, deadline)
-            framing.send(self.sock, {"op": "evaluate", "checks": checks})
+            channel.set_deadline(self.sock, deadline)
+            channel.send(self.sock, {"op": "evaluate", "checks": checks})
             for _ in checks:
-                reply, fds = framing.recv_with_fds(self.sock, CONTROL_FRAME_BYTES, 1, deadline)
+                reply, fds = channel.recv_with_fds(self.sock, CONTROL_FRAME_BYTES, 1, deadline)
                 if not reply.get("ok") or len(fds) != 1:
                     for fd in fds:
                         os.close(fd)
-                    raise framing.FrameError("protocol", str(reply.get("message") or "no result channel for a check"))
+                    raise channel.FrameError("protocol", str(reply.get("message") or "no result channel for a check"))
                 try:
                     results.append(read_check_result(fds[0], min(check_timeout, deadline - time.monotonic())))
                 finally:
                     os.close(fds[0])
-                framing.set_deadline(self.sock, deadline)
-                framing.send(self.sock, {"op": "next"})
-            done = framing.recv(self.sock, CONTROL_FRAME_BYTES, deadline)
-        except framing.FrameError as exc:
-            kind = {"timeout": "DEADLINE_EXCEEDED", "eof": "WORKER_CRASHED"}.get(exc.reason, "PROTOCOL_ERROR")
+                channel.set_deadline(self.sock, deadline)
+                channel.send(self.sock, {"op": "next"})
+            done = channel.recv(self.sock, CONTROL_FRAME_BYTES, deadline)
+        except channel.FrameError as exc:
+            kind = CHANNEL_FAILURES[exc.reason]
             raise self._fail(kind, "Evaluate", timeout, str(exc)) from None
         if not done.get("ok"):
             raise self._fail("PROTOCOL_ERROR", "Evaluate", detail="no end of evaluation")
@@ -291,9 +293,9 @@ class Zygote:
             theirs.close()
         self.control = ours
         try:
-            reply = framing.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
+            reply = channel.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
                                      time.monotonic() + self.settings.load_timeout)
-        except framing.FrameError as exc:
+        except channel.FrameError as exc:
             self.stop()
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
             raise WorkerError("LOAD_FAILED", f"the environment module failed to load: {reason}") from None
@@ -310,10 +312,10 @@ class Zygote:
         assert self.control is not None
         deadline = time.monotonic() + timeout
         if max_fds:
-            framing.set_deadline(self.control, deadline)
-            framing.send(self.control, message)
-            return framing.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline)
-        return framing.exchange(self.control, message, CONTROL_FRAME_BYTES, deadline), []
+            channel.set_deadline(self.control, deadline)
+            channel.send(self.control, message)
+            return channel.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline)
+        return channel.exchange(self.control, message, CONTROL_FRAME_BYTES, deadline), []
 
     def spawn(self, init_config: dict[str, Any], seed: int, timeout: float) -> tuple[EpisodeWorker, dict[str, Any]]:
         """Fork a fresh worker and instantiate the environment in it; returns it and its initial state."""
@@ -323,7 +325,7 @@ class Zygote:
             self.untouched = False
             try:
                 reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
-            except (framing.FrameError, OSError) as exc:
+            except (channel.FrameError, OSError) as exc:
                 self.stop()
                 raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
         problem = self._handover_problem(reply, fds)
@@ -338,7 +340,7 @@ class Zygote:
                                expect=("state", "sha256"))
         if not first.get("ok"):
             worker.close()
-            raise WorkerError(str(first.get("kind", "RESET_FAILED")), str(first.get("message", "reset failed")))
+            raise WorkerError(*kind_of(first))
         return worker, first
 
     def _handover_problem(self, reply: dict[str, Any], fds: list[int]) -> str:
@@ -372,7 +374,7 @@ class Zygote:
                 return
             try:
                 self._control_request({"op": "sweep"}, 5.0)
-            except (framing.FrameError, OSError):
+            except (channel.FrameError, OSError):
                 self.stop()
 
     def renew(self) -> None:
@@ -392,7 +394,7 @@ class Zygote:
                 return
             try:
                 reply, _ = self._control_request({"op": "renew"}, 10.0)
-            except (framing.FrameError, OSError):
+            except (channel.FrameError, OSError):
                 reply = {}
             if not reply.get("ok"):
                 self.stop()
@@ -404,7 +406,7 @@ class Zygote:
                 return "its zygote is gone too"
             try:
                 reply, _ = self._control_request({"op": "reap", "pid": pid}, 5.0)
-            except (framing.FrameError, OSError):
+            except (channel.FrameError, OSError):
                 self.stop()
                 return "status unknown"
         return str(reply.get("status", "status unknown"))

@@ -31,7 +31,8 @@ import time
 import types
 from typing import Any
 
-from envscaler.runtime import codec, confine, framing
+from envscaler.runtime import channel, codec, confine
+from envscaler.runtime.messages import WorkerKind, failure
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
 READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
@@ -56,8 +57,8 @@ def tool_signatures(cls: type, names: list[str]) -> Tools:
     return tools
 
 
-def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "kind": kind, "message": message}
+def _error(kind: WorkerKind, message: str) -> dict[str, Any]:
+    return failure(kind, message)
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -85,7 +86,7 @@ def _clean(text: str) -> str:
     return text
 
 
-def _failure(kind: str, message: str) -> dict[str, Any]:
+def _failure(kind: WorkerKind, message: str) -> dict[str, Any]:
     return _error(kind, _clean(message[:MAX_MESSAGE]))
 
 
@@ -264,11 +265,11 @@ class Episode:
                 run_check_process(source, final_state, self.initial_state, write_fd)
             os.close(write_fd)
             try:
-                framing.send(sock, {"ok": True, "check": pid}, fds=[read_fd])
+                channel.send(sock, {"ok": True, "check": pid}, fds=[read_fd])
             finally:
                 os.close(read_fd)
             try:
-                framing.recv(sock, MAX_REQUEST_BYTES)  # {"op": "next"}: the server has its result
+                channel.recv(sock, MAX_REQUEST_BYTES)  # {"op": "next"}: the server has its result
             finally:
                 _end_group(pid)
         return {"ok": True}
@@ -342,7 +343,7 @@ def warm_up() -> None:
     """Run the hot paths once while waiting, so copy-on-write faults are paid before the reset, not during it."""
     sample = {"k": [1, 2.5, "x", None, {"n": True}]}
     codec.sha256(codec.dumps(copy.deepcopy(sample)))
-    framing.encode(sample)
+    channel.encode(sample)
     str(sample)
 
 
@@ -352,8 +353,8 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     # KeyboardInterrupt wherever it lands, mid-frame included: ignored, it cannot end the worker unexplained.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        request = framing.recv(sock, MAX_REQUEST_BYTES)
-    except framing.FrameError:
+        request = channel.recv(sock, MAX_REQUEST_BYTES)
+    except channel.FrameError:
         return
     seed = request.get("seed") or 0
     if seed:
@@ -369,13 +370,13 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
         return
     while True:
         try:
-            message = framing.recv(sock, MAX_REQUEST_BYTES)
-        except framing.FrameError:
+            message = channel.recv(sock, MAX_REQUEST_BYTES)
+        except channel.FrameError:
             return
         if message.get("op") == "evaluate":
             try:
                 reply = episode.evaluate(sock, list(message.get("checks") or []))
-            except framing.FrameError:
+            except channel.FrameError:
                 return
             except Exception as exc:  # e.g. fork() refused: said, not an unexplained exit
                 reply = _failure("WORKER_ERROR", f"evaluate failed in the worker: {_described(exc)}")
@@ -390,13 +391,13 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
 def _send(sock: socket.socket, reply: dict[str, Any]) -> bool:
     """Send a reply; one that cannot be framed goes as a WORKER_ERROR saying why. False: the channel is gone."""
     try:
-        framing.send(sock, reply)
-    except framing.FrameError:
+        channel.send(sock, reply)
+    except channel.FrameError:
         return False
     except Exception as exc:
         try:
-            framing.send(sock, _failure("WORKER_ERROR", f"the worker's reply could not be sent: {_described(exc)}"))
-        except framing.FrameError:
+            channel.send(sock, _failure("WORKER_ERROR", f"the worker's reply could not be sent: {_described(exc)}"))
+        except channel.FrameError:
             return False
     return True
 
@@ -476,7 +477,7 @@ class Spare:
 
     def hand_over(self, control: socket.socket) -> None:
         fds = [self.sock.fileno()] + ([self.pidfd] if self.pidfd >= 0 else [])
-        framing.send(control, {"ok": True, "pid": self.pid, "pidfd": self.pidfd >= 0}, fds=fds)
+        channel.send(control, {"ok": True, "pid": self.pid, "pidfd": self.pidfd >= 0}, fds=fds)
         self.discard()
 
     def discard(self) -> None:
@@ -667,13 +668,13 @@ def reap_finished() -> None:
 
 
 def serve(control: socket.socket) -> None:
-    load = framing.recv(control, MAX_REQUEST_BYTES)
+    load = channel.recv(control, MAX_REQUEST_BYTES)
     settings = load.get("settings") or {}
     sandbox = str(settings.get("sandbox", ""))
     if sandbox:
         dirty = clean_sandbox()
         if dirty:
-            framing.send(control, _error("LOAD_FAILED", f"the sandbox could not be cleaned for a new lease ({dirty}); "
+            channel.send(control, _error("LOAD_FAILED", f"the sandbox could not be cleaned for a new lease ({dirty}); "
                                                         "it must be replaced"))
             return
     apply_limits(settings.get("limits") or {})
@@ -683,19 +684,19 @@ def serve(control: socket.socket) -> None:
         if problems:
             raise RuntimeError("the module is refused: " + "; ".join(problems))
     except BaseException as exc:
-        framing.send(control, _error("LOAD_FAILED", f"the environment module failed to load: "
+        channel.send(control, _error("LOAD_FAILED", f"the environment module failed to load: "
                                                     f"{_describe_exception(exc)}"))
         return
     tools = tool_signatures(cls, [str(name) for name in load.get("tools") or []])
     gc.freeze()  # keep the collector from writing to shared pages in every forked worker
     spare = Spare(control, cls, tools, settings)
     # Loaded, and the first episode's worker is ready: the lease can begin.
-    framing.send(control, {"ok": True} if spare.proven_ready(READY_TIMEOUT)
+    channel.send(control, {"ok": True} if spare.proven_ready(READY_TIMEOUT)
                  else _error("LOAD_FAILED", "the first worker did not become ready"))
     while True:
         try:
-            request = framing.recv(control, MAX_REQUEST_BYTES)
-        except framing.FrameError:
+            request = channel.recv(control, MAX_REQUEST_BYTES)
+        except channel.FrameError:
             return
         op = request.get("op")
         if op == "spawn":
@@ -703,11 +704,11 @@ def serve(control: socket.socket) -> None:
             reap_finished()
             spare = Spare(control, cls, tools, settings)
         elif op == "reap":
-            framing.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
+            channel.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
         elif op == "sweep":  # between two episodes of one lease
             clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid})
             reap_finished()
-            framing.send(control, {"ok": True})
+            channel.send(control, {"ok": True})
         elif op == "renew":
             # Between leases: the spare lived beside the lease that ends, so replace it, and answer only once the
             # new one is ready.
@@ -717,13 +718,13 @@ def serve(control: socket.socket) -> None:
             clean_between_episodes(sandbox, {1, os.getpid(), os.getppid()})
             reap_finished()
             if len(os.listdir("/proc/self/task")) > 1:
-                framing.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
+                channel.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
                 return
             spare = Spare(control, cls, tools, settings)
             ready = spare.proven_ready(READY_TIMEOUT)
-            framing.send(control, {"ok": True} if ready else _error("PROTOCOL_ERROR", "the next worker is not ready"))
+            channel.send(control, {"ok": True} if ready else _error("PROTOCOL_ERROR", "the next worker is not ready"))
         else:
-            framing.send(control, _error("PROTOCOL_ERROR", f"unknown op {op!r}"))
+            channel.send(control, _error("PROTOCOL_ERROR", f"unknown op {op!r}"))
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from envscaler.runtime.server import RunningServer, ServerConfig, serving
 from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
+from envscaler.spec.served import from_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "examples" / "solutions"
@@ -28,4 +29,4 @@ def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def serve_env(spec: EnvSpec, scenarios: dict[str, Scenario], sock_dir: Path,
               config: ServerConfig | None = None) -> AbstractContextManager[RunningServer]:
-    return serving(spec, scenarios, f"unix:{sock_dir}/env.sock", config)
+    return serving(*from_spec(spec, scenarios), f"unix:{sock_dir}/env.sock", config)

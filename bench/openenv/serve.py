@@ -24,7 +24,7 @@ import docker
 
 from bench.sandboxed import hardened
 from envscaler.images.engine import EngineError, image_exists
-from envscaler.images.env_image import SOCKET_DIR
+from envscaler.protocol.addresses import SOCKET_DIR
 from envscaler.spec.models import EnvSpec, Scenario
 
 OPENENV = "openenv-core==0.3.0"

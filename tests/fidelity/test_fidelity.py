@@ -10,6 +10,7 @@ import pytest
 from envscaler.client import EnvClient
 from envscaler.runtime.server import serving
 from envscaler.spec import Corpus
+from envscaler.spec.served import from_spec
 from tests.fidelity import build
 from tests.fidelity.replay import corpus, in_process, sandboxed, solutions
 
@@ -38,7 +39,7 @@ def test_reference_solutions_solve_their_scenarios_in_process(fidelity_corpus: C
 def test_a_server_replays_exactly_what_envscaler_does(fidelity_corpus: Corpus, sock_dir: Path, env_id: str,
                                                      task_id: str, calls: list) -> None:
     expected = in_process(fidelity_corpus, env_id, task_id, calls)
-    with serving(fidelity_corpus.env(env_id), fidelity_corpus.scenarios_of(env_id),
+    with serving(*from_spec(fidelity_corpus.env(env_id), fidelity_corpus.scenarios_of(env_id)),
                  f"unix:{sock_dir}/env.sock") as running, EnvClient(running.address) as client:
         reset = client.reset(task_id)
         assert not reset.state_error_kind, reset.state_error_message

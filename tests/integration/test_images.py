@@ -114,3 +114,24 @@ def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient,
     finally:
         for tag in (other.tag, unlabelled.tag):
             engine.images.remove(tag)
+
+
+def test_the_runtime_image_holds_only_the_sandbox_side_and_the_protocol(engine: docker.DockerClient,
+                                                                         runtime_image: str) -> None:
+    """Listed from the image itself: of this package, only envscaler/__init__.py, the sandbox side (runtime/) and
+    what it speaks (protocol/, the generated v1 messages): no pool, client, spec, CLI or examples."""
+    from envscaler.images.runtime_image import VENV, package_files
+
+    listing = engine.containers.run(
+        runtime_image, ["-c", "import envscaler, pathlib; root = pathlib.Path(envscaler.__file__).parent; "
+                              "print('\\n'.join(sorted(p.relative_to(root.parent).as_posix() for p in root.rglob('*') "
+                              "if p.is_file() and '__pycache__' not in p.parts)))"],
+        entrypoint=[f"{VENV}/bin/python3"], remove=True, network_mode="none", user="10001").decode().split()
+    assert {name.split("/")[1] for name in listing if name.count("/") > 1} == {"protocol", "runtime", "v1"}
+    assert [name for name in listing if name.count("/") == 1] == ["envscaler/__init__.py"]
+    assert set(listing) == set(package_files())
+    modules = engine.containers.run(
+        runtime_image, ["-c", "import importlib.util as u; print([m for m in ('envscaler.cli', 'envscaler.pool', "
+                              "'envscaler.client', 'envscaler.spec', 'envscaler.examples') if u.find_spec(m)])"],
+        entrypoint=[f"{VENV}/bin/python3"], remove=True, network_mode="none", user="10001").decode().strip()
+    assert modules == "[]"

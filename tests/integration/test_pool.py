@@ -23,7 +23,6 @@ from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.pool.liveness import POOL_LABEL, reap_dead_pools
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
-from envscaler.v1 import pool_pb2 as ppb
 from tests.conftest import SOLUTIONS
 from tests.integration.conftest import hostile_corpus
 
@@ -208,12 +207,9 @@ def test_direct_routes_skip_the_pool_hop_and_are_checked_on_release(local_pool: 
 @pytest.mark.parametrize("transport", ["session socket", "gRPC session stream"])
 def test_every_transport_solves_a_scenario(local_pool: LocalPool, transport: str) -> None:
     """Clients off the pool's host have no session socket: the same session over PoolService.Session, to reward 1."""
-    with local_pool.pool.session("env_4", "0502-142201", wait=60) as session:
-        assert isinstance(session.stream, SocketSession)
-        if transport == "gRPC session stream":
-            session.stream.close()
-            session.stream = SessionStream(session.pool_stub.Session, lambda request: ppb.LeaseSessionRequest(
-                lease_id=session.lease_id, request=request))
+    with Pool(local_pool.address, transport="socket" if transport == "session socket" else "stream") as pool, \
+            pool.session("env_4", "0502-142201", wait=60) as session:
+        assert isinstance(session.stream, SocketSession if transport == "session socket" else SessionStream)
         for line in (SOLUTIONS / "env_4__0502-142201.jsonl").read_text().splitlines():
             call = json.loads(line)
             assert session.call(call["name"], call["arguments"]).ok
@@ -225,10 +221,9 @@ def test_every_transport_solves_a_scenario(local_pool: LocalPool, transport: str
 
 def test_an_async_session_over_the_grpc_stream(local_pool: LocalPool) -> None:
     async def episode() -> float:
-        async with AsyncPool(local_pool.address) as pool, pool.session("env_4", "0502-142201", wait=60) as session:
-            await session.stream.close()
-            session.stream = AsyncSessionStream(session.pool_stub.Session, lambda request: ppb.LeaseSessionRequest(
-                lease_id=session.lease_id, request=request))
+        async with AsyncPool(local_pool.address, transport="stream") as pool, \
+                pool.session("env_4", "0502-142201", wait=60) as session:
+            assert isinstance(session.stream, AsyncSessionStream)
             for line in (SOLUTIONS / "env_4__0502-142201.jsonl").read_text().splitlines():
                 call = json.loads(line)
                 assert (await session.call(call["name"], call["arguments"])).ok

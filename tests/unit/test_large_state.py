@@ -11,10 +11,12 @@ import pytest
 
 from bench.bigcorpus import ENV_ID, scenarios, solution, write_corpus
 from envscaler.client import EnvClient
+from envscaler.protocol import bundle
 from envscaler.runtime import served
 from envscaler.runtime.codec import dumps, sha256
 from envscaler.runtime.server import ServerConfig, serving
 from envscaler.spec import load_corpus
+from envscaler.spec.served import from_spec
 
 DEFAULT_WORKER_MEMORY = (512 << 20) * 3 // 4  # what a container at the default --memory-mb gives each worker
 
@@ -24,9 +26,9 @@ def big_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("big")
     envs, scenario_file = write_corpus(folder, 2, 30 << 20)
     corpus = load_corpus(envs, scenario_file)
-    env, scenario_map = served.from_spec(corpus.env(ENV_ID), corpus.scenarios_of(ENV_ID))
+    env, scenario_map = from_spec(corpus.env(ENV_ID), corpus.scenarios_of(ENV_ID))
     first = next(scenarios(1, 30 << 20))
-    return served.write_bundle(folder / "bundle", env, scenario_map), first
+    return bundle.write_bundle(folder / "bundle", env, scenario_map), first
 
 
 def test_a_30_mb_state_resets_reads_changes_and_evaluates(big_bundle: tuple[Path, dict], sock_dir: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from envscaler.addresses import AddressInUse, ensure_free
 from envscaler.client import EnvClient, EnvClientError
+from envscaler.protocol.addresses import AddressInUse, ensure_free
 
 
 def free_port() -> int:

@@ -9,23 +9,25 @@ import time
 from pathlib import Path
 
 from envscaler.client import EnvClient
+from envscaler.protocol import bundle
+from envscaler.protocol.health import check
 from envscaler.runtime import served
-from envscaler.runtime.healthcheck import check
 from envscaler.spec import Corpus
+from envscaler.spec.served import from_spec
 
 
 def test_a_bundle_round_trips(corpus: Corpus, tmp_path: Path) -> None:
-    env, scenarios = served.from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
+    env, scenarios = from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
     path = tmp_path / "served.json"
-    path.write_bytes(served.bundle(env, scenarios))
+    path.write_bytes(bundle.bundle(env, scenarios))
     assert served.load_bundle(path) == (env, scenarios)
     first = next(iter(scenarios.values()))
     assert list(first.init_config) == list(corpus.scenarios_of("env_4")[first.task_id].init_config)  # key order kept
 
 
 def test_a_bundle_directory_reads_one_scenario_at_a_time(corpus: Corpus, tmp_path: Path) -> None:
-    env, scenarios = served.from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
-    loaded_env, store = served.load_bundle(served.write_bundle(tmp_path / "bundle", env, scenarios))
+    env, scenarios = from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
+    loaded_env, store = served.load_bundle(bundle.write_bundle(tmp_path / "bundle", env, scenarios))
     assert loaded_env == env and isinstance(store, served.ScenarioStore)
     assert list(store) == list(scenarios) and len(store) == len(scenarios)
     assert {key: store[key] for key in store} == scenarios  # key order of init_config kept too
@@ -40,12 +42,12 @@ def test_a_bundle_directory_reads_one_scenario_at_a_time(corpus: Corpus, tmp_pat
 
 
 def test_the_container_entry_serves_a_bundle_without_pydantic(corpus: Corpus, tmp_path: Path) -> None:
-    env, scenarios = served.from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
-    bundle = served.write_bundle(tmp_path / "served", env, scenarios)
+    env, scenarios = from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
+    folder = bundle.write_bundle(tmp_path / "served", env, scenarios)
     address = f"unix:{tmp_path}/env.sock"
     probe = ("import sys\nimport envscaler.runtime.serve_bundle as entry\n"
              "assert 'pydantic' not in sys.modules, 'pydantic was imported'\nsys.exit(entry.main())")
-    process = subprocess.Popen([sys.executable, "-c", probe, str(bundle), "--listen", address],
+    process = subprocess.Popen([sys.executable, "-c", probe, str(folder), "--listen", address],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from envscaler import wire
 from envscaler.client import AsyncEnvClient, EnvClient, EnvClientError
+from envscaler.protocol import framing as wire
 from envscaler.runtime.server import MAX_SESSIONS, RunningServer, ServerConfig
 from envscaler.spec import Corpus, EnvSpec, Scenario
 from envscaler.v1 import env_pb2 as pb
@@ -311,7 +311,7 @@ def test_the_session_socket_refuses_bad_frames_in_band(bank_socket: tuple[Runnin
         raw.sendall(wire.HEADER.pack(1 << 30))  # a length over the cap: answered, then closed
         huge = pb.SessionResponse.FromString(reader.read())
         assert huge.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "over the" in huge.error.message
-        with pytest.raises(wire.WireError, match="closed"):
+        with pytest.raises(wire.FrameError, match="closed"):
             reader.read()
     assert client.describe().env_id == "env_4"  # the server is fine
 

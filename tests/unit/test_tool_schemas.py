@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from envscaler.client import EnvClient
+from envscaler.protocol import bundle
 from envscaler.runtime import served
 from envscaler.runtime.server import serving
 from envscaler.spec import load_corpus
+from envscaler.spec.served import from_spec
 from tests.unit.test_toolschema import ENVSCALER_RECORD_CODE, ENVSCALER_RECORD_TOOLS
 
 CLI = [sys.executable, "-m", "envscaler.cli"]
@@ -48,10 +50,10 @@ def test_a_server_says_which_schemas_it_serves(tmp_path: Path) -> None:
     envs, scenarios = write_corpus(tmp_path)
     corpus = load_corpus(envs, scenarios)
     for mode in ("derived", "record"):
-        env, served_scenarios = served.from_spec(corpus.env("env_1"), corpus.scenarios_of("env_1"), mode)
-        bundle = tmp_path / f"{mode}.json"
-        bundle.write_bytes(served.bundle(env, served_scenarios))
-        env, served_scenarios = served.load_bundle(bundle)  # as a sandbox container reads it
+        env, served_scenarios = from_spec(corpus.env("env_1"), corpus.scenarios_of("env_1"), mode)
+        path = tmp_path / f"{mode}.json"
+        path.write_bytes(bundle.bundle(env, served_scenarios))
+        env, served_scenarios = served.load_bundle(path)  # as a sandbox container reads it
         with serving(env, served_scenarios, f"unix:{tmp_path}/{mode}.sock") as running, \
                 EnvClient(running.address) as client:
             info = client.describe()

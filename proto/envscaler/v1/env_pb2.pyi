@@ -21,6 +21,9 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROTOCOL_ERROR: _ClassVar[ErrorKind]
     UNSERIALIZABLE_STATE: _ClassVar[ErrorKind]
     WORKER_ERROR: _ClassVar[ErrorKind]
+    EPISODE_BROKEN: _ClassVar[ErrorKind]
+    LOAD_FAILED: _ClassVar[ErrorKind]
+    RESET_FAILED: _ClassVar[ErrorKind]
 
 class CheckOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -40,6 +43,9 @@ UNSERIALIZABLE_RESULT: ErrorKind
 PROTOCOL_ERROR: ErrorKind
 UNSERIALIZABLE_STATE: ErrorKind
 WORKER_ERROR: ErrorKind
+EPISODE_BROKEN: ErrorKind
+LOAD_FAILED: ErrorKind
+RESET_FAILED: ErrorKind
 CHECK_OUTCOME_UNSPECIFIED: CheckOutcome
 PASS: CheckOutcome
 FAIL: CheckOutcome

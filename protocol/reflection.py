@@ -1,9 +1,8 @@
 """gRPC server reflection (grpcio-reflection) for the host-side servers, `serve` and `pool`: any gRPC client
 (grpcurl, Postman, a client in any language) can discover the services and build their messages without our protos.
 
-Host side (here, out of the runtime image); `serve` imports it only when asked. The sandbox's own server does not
-get it: only the pool talks to it, over a private socket, and reflection would add a service to the trusted server
-(and a package to the runtime image) that nothing there uses.
+grpcio-reflection is a host-side dependency: the runtime image does not ship it, and the sandbox's server imports this
+module only when `serve` asks for reflection on the host (in a container only the pool talks to the server).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Service handlers that parse requests themselves, so a malformed request is an
-INVALID_ARGUMENT naming the message, not an UNKNOWN with a logged traceback.
-
-Servicer methods refuse a request by raising RequestError; a unary RPC ends with
-its status, and a Session stream answers that one message with a SessionError
-and stays open.
+"""gRPC service handlers that parse requests themselves, so a malformed request is an INVALID_ARGUMENT naming
+the message, not an UNKNOWN with a logged traceback. Servicer methods refuse a request by raising RequestError;
+a unary RPC ends with its status, and a Session stream answers that one message and stays open.
 """
 
 from __future__ import annotations
@@ -14,79 +11,8 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import DecodeError
 
-from envscaler.v1 import env_pb2 as pb
-
-
-class RequestError(Exception):
-    """A refusal with its gRPC status."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def session_methods(request_cls: Any) -> dict[str, str]:
-    """A SessionRequest's fields by the RPC each stands for: call_tool -> CallTool."""
-    fields = request_cls.DESCRIPTOR.oneofs_by_name["request"].fields
-    return {f.name: "".join(part.title() for part in f.name.split("_")) for f in fields}
-
-
-SESSION_METHODS = session_methods(pb.SessionRequest)
-
-
-def session_kind(request: pb.SessionRequest | RequestError) -> str:
-    """Which call a Session message makes; a malformed or empty one is a RequestError."""
-    if isinstance(request, RequestError):
-        # A fresh exception: raising the one held in `request` would tie it to its own traceback (a cycle that keeps
-        # a large malformed frame alive until the garbage collector happens to run).
-        raise RequestError(request.code, request.message)
-    kind = request.WhichOneof("request")
-    if kind is None:
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "empty envscaler.v1.SessionRequest: set one of "
-                                                             f"{', '.join(SESSION_METHODS)}")
-    return kind
-
-
-def session_error(code: grpc.StatusCode, message: str) -> pb.SessionResponse:
-    """What a unary RPC would have ended with, as the answer to one Session message."""
-    return pb.SessionResponse(error=pb.SessionError(code=code.value[0], message=message))
-
-
-def internal_error(exc: BaseException) -> str:
-    """A server-side failure, named for the caller (the request failed; the server goes on)."""
-    return f"the server failed on this request ({type(exc).__name__}: {str(exc)[:200]}); it keeps serving"
-
-
-def _problem(cls: Any, exc: Exception) -> str:
-    return f"malformed {cls.DESCRIPTOR.full_name}: {exc}"
-
-
-def parse(cls: Any, raw: bytes | bytearray) -> Any:
-    try:
-        return cls.FromString(raw)
-    except DecodeError as exc:
-        problem = _problem(cls, exc)
-    raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, problem)  # outside the handler: no context holding `raw`
-
-
-def parse_each(cls: Any, raws: Iterator[bytes]) -> Iterator[Any]:
-    """A stream's messages, with a RequestError in place of each malformed one."""
-    for raw in raws:
-        try:
-            yield parse(cls, raw)
-        except RequestError as exc:
-            yield exc
-
-
-async def parse_each_async(cls: Any, raws: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    async for raw in raws:
-        try:
-            yield parse(cls, raw)
-        except RequestError as exc:
-            yield exc
+from envscaler.protocol.sessions import RequestError, internal_error, parse, parse_each, parse_each_async
 
 
 def _sync(impl: Callable[[Any, Any], Any], cls: Any) -> Callable[[bytes, grpc.ServicerContext], Any]:
@@ -138,7 +64,7 @@ def _async_stream(impl: Callable[[Any, Any], AsyncIterator[Any]], cls: Any) -> C
 
 def service_handler(service: ServiceDescriptor, servicer: object, asynchronous: bool) -> grpc.GenericRpcHandler:
     """Every method of `service` (unary, or bidi streams), implemented by the servicer's method of the same name."""
-    handlers = {}
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
@@ -153,3 +79,4 @@ def service_handler(service: ServiceDescriptor, servicer: object, asynchronous: 
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             wrap(impl, request_cls), request_deserializer=None, response_serializer=response_cls.SerializeToString)
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
+

@@ -13,6 +13,28 @@ import socket
 
 NO_REUSEPORT = ("grpc.so_reuseport", 0)
 
+# Where a sandbox container's server listens: a directory that is the server's alone, shared with the host by a
+# mount (containers/launch.py) and made by the image (images/env_image.py).
+SOCKET_DIR = "/run/envscaler"
+SOCKET = f"{SOCKET_DIR}/env.sock"
+
+
+def grpc_address(listen: str) -> str:
+    """`unix:/path` or `tcp:HOST:PORT` (also plain HOST:PORT) as grpc wants it."""
+    if listen.startswith("unix:"):
+        return listen
+    if listen.startswith("tcp:"):
+        return listen[4:]
+    if ":" in listen:
+        return listen
+    raise ValueError(f"listen address {listen!r}: expected unix:/path or tcp:HOST:PORT")
+
+
+def session_socket_path(address: str) -> str:
+    """Where a server with the gRPC socket `unix:.../env.sock` puts its session socket: .../env.session.sock."""
+    path = address.removeprefix("unix:")
+    return (path[:-5] if path.endswith(".sock") else path) + ".session.sock"
+
 
 class AddressInUse(OSError):
     """Another server listens on the address; the message is one line: `address HOST:PORT is in use`."""
