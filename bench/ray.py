@@ -321,7 +321,7 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| path | p50 | p99 |",
         "|---|---:|---:|",
-        f"| RayPool.acquire (Stats of every node, route, Acquire) | {a['raypool']['p50_ms']:.2f} ms | "
+        f"| RayPool.acquire (the own node's Stats, then Acquire there) | {a['raypool']['p50_ms']:.2f} ms | "
         f"{a['raypool']['p99_ms']:.2f} ms |",
         f"| Pool.acquire on the same pool | {a['pool']['p50_ms']:.2f} ms | {a['pool']['p99_ms']:.2f} ms |",
         "",

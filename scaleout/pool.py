@@ -139,22 +139,29 @@ class RayPool:
 
     # ------------------------------------------------------------ routing
 
-    def _stats(self) -> dict[str, ppb.StatsResponse]:
-        """Every reachable node's Stats, asked in parallel; a node that does not answer is left out."""
+    def _stats(self, only: list[str] | None = None) -> dict[str, ppb.StatsResponse]:
+        """Every reachable node's Stats (or those of `only`), asked in parallel; a node that does not answer is left
+        out."""
         futures = {node_id: node.pool.stub.Stats.future(ppb.StatsRequest(), timeout=STATS_TIMEOUT)
-                   for node_id, node in self.nodes.items()}
+                   for node_id, node in self.nodes.items() if only is None or node_id in only}
         answers: dict[str, ppb.StatsResponse] = {}
         for node_id, future in futures.items():
             with contextlib.suppress(grpc.RpcError):
                 answers[node_id] = future.result()
         return answers
 
-    async def _stats_async(self) -> dict[str, ppb.StatsResponse]:
+    async def _stats_async(self, only: list[str] | None = None) -> dict[str, ppb.StatsResponse]:
         """As `_stats`, on this event loop's channels (no thread per look: many sessions look at once)."""
-        node_ids = list(self.nodes)
+        node_ids = [n for n in self.nodes if only is None or n in only]
         answers = await asyncio.gather(*(self.nodes[n].async_pool(self.timeout).stub.Stats(
             ppb.StatsRequest(), timeout=STATS_TIMEOUT) for n in node_ids), return_exceptions=True)
         return {n: a for n, a in zip(node_ids, answers, strict=True) if isinstance(a, ppb.StatsResponse)}
+
+    def _local_idle(self, env_id: str, stats: dict[str, ppb.StatsResponse]) -> bool:
+        """Whether the caller's own node has an idle container of `env_id` (then no other node is asked: on a large
+        cluster a look at every pool per lease would cost each pool a Stats call per lease anywhere)."""
+        own = stats.get(self.caller_node)
+        return own is not None and any(e.env_id == env_id and e.idle > 0 for e in own.envs)
 
     def _route(self, env_id: str, stats: dict[str, ppb.StatsResponse]) -> tuple[str, bool]:
         """The node to acquire on, and whether it has an idle container now (else the acquire waits there)."""
@@ -189,12 +196,14 @@ class RayPool:
 
     def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                 wait: float | None = None, seed: int = 0, direct: bool = False) -> RaySession:
-        """A lease on the caller's node if it has an idle container, else on the node with the most idle ones;
-        waits (within `wait`) while no node has one. Call `release()` when done, or use `session`."""
+        """A lease on the caller's node if it has an idle container (only that node's pool is asked), else on the
+        node with the most idle ones; waits (within `wait`) while no node has one. Call `release()` when done, or
+        use `session`."""
         wait = self.acquire_wait if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
-            stats = self._stats()
+            own = self._stats([self.caller_node]) if self.caller_node in self.nodes else {}
+            stats = own if self._local_idle(env_id, own) else self._stats()
             node_id, idle = self._route(env_id, stats)
             remaining = deadline - time.monotonic()
             if remaining <= 0 and not idle:
@@ -216,7 +225,8 @@ class RayPool:
         wait = self.acquire_wait if wait is None else wait
         deadline = time.monotonic() + wait
         while True:
-            stats = await self._stats_async()
+            own = await self._stats_async([self.caller_node]) if self.caller_node in self.nodes else {}
+            stats = own if self._local_idle(env_id, own) else await self._stats_async()
             node_id, idle = self._route(env_id, stats)
             remaining = deadline - time.monotonic()
             if remaining <= 0 and not idle:
