@@ -14,8 +14,10 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
+import docker.errors
 
 POOL_LABEL = "envscaler.pool"  # the owner's lock id (named for pools, the first owners)
 LOCK_DIR = Path(os.environ.get("ENVSCALER_POOL_LOCKS", "/tmp/envscaler-pools"))
@@ -49,8 +51,7 @@ def reap_dead(client: docker.DockerClient) -> int:
     """Remove the containers of owners that are gone (in parallel); returns how many."""
     from envscaler.containers.launch import remove_leftover  # launch labels its containers with these owners
 
-    # ignore_removed: another owner may remove its containers between the listing and their inspection
-    containers = client.containers.list(all=True, filters={"label": POOL_LABEL}, ignore_removed=True)
+    containers = listed(client, {"label": POOL_LABEL})
     dead = {lock_id for lock_id in {c.labels.get(POOL_LABEL, "") for c in containers} if not is_alive(lock_id)}
     doomed = [c for c in containers if c.labels.get(POOL_LABEL, "") in dead]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -59,6 +60,17 @@ def reap_dead(client: docker.DockerClient) -> int:
         with contextlib.suppress(OSError):
             (LOCK_DIR / f"{lock_id}.lock").unlink()
     return len(doomed)
+
+
+def listed(client: docker.DockerClient, filters: dict[str, str], attempts: int = 5) -> list[Any]:
+    """The containers that match, listed again when one vanishes between the listing and its inspection (another
+    owner on this engine removed it meanwhile, e.g. pools starting side by side that each reap the dead)."""
+    for _ in range(attempts - 1):
+        try:
+            return client.containers.list(all=True, filters=filters, ignore_removed=True)
+        except docker.errors.NotFound:
+            continue
+    return client.containers.list(all=True, filters=filters, ignore_removed=True)
 
 
 def process_owner(client: docker.DockerClient | None = None) -> str:

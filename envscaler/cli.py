@@ -481,6 +481,26 @@ def _nothing():
 # ---------------------------------------------------------------- rollout
 
 
+def cmd_k8s_manifests(args: argparse.Namespace) -> int:
+    from envscaler.k8s.cli import settings_of, write
+
+    try:
+        settings = settings_of(args)
+        corpus = load_corpus(args.envs, args.scenarios)
+    except (ValueError, SpecError) as exc:
+        raise CliError(str(exc)) from None
+    unknown = sorted(set(args.only or []) - set(corpus.envs))
+    if unknown:
+        raise CliError(f"--only names environments the corpus does not have: {', '.join(unknown)}")
+    envs = {e: spec.spec_hash for e, spec in corpus.envs.items() if not args.only or e in args.only}
+    try:
+        for path in write(args.out, envs, settings):
+            print(path)
+    except OSError as exc:
+        raise CliError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
+    return 0
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -530,7 +550,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                            user_model=args.user_model or "")
     received: list[str] = []
 
-    async def interruptible(address: str, advance: Callable[[Any], None]) -> Summary:
+    async def interruptible(address: Any, advance: Callable[[Any], None]) -> Summary:
         # SIGINT/SIGTERM cancel the run: episodes in flight release their leases and are not written
         task = asyncio.ensure_future(run_rollouts(address, scenarios, options, llm, args.out, args.concurrency,
                                                   user_llm, progress=advance, samples=args.samples,
@@ -544,12 +564,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    async def check(address: str) -> None:
-        async with AsyncPool(address) as pool:
+    async def check(address: Any) -> None:  # a pool's address, or RayPool.aio
+        async with AsyncPool(address) if isinstance(address, str) else address as pool:
             await preflight(pool, scenarios, options, llm, user_llm,
                             warn=lambda line: print(f"envscaler-runtime rollout: {line}", file=sys.stderr))
 
-    def run(address: str) -> Summary:
+    def run(address: Any) -> Summary:
         try:  # before the progress bar, so a failure is the only line printed
             asyncio.run(check(address))
         except PreflightError as exc:
@@ -559,6 +579,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     if args.pool:
         summary = run(args.pool)
+    elif args.ray:
+        from envscaler.ray.rollout import rollout_pool
+
+        try:
+            with rollout_pool(args.ray, args.envs, scenario_file, sorted({s.env_id for s in scenarios}),
+                              args.pool_size, args.tool_schemas, max(60.0, args.episode_timeout)) as ray_pool:
+                summary = run(ray_pool.aio)
+        except (RuntimeError, ConnectionError) as exc:
+            raise CliError(f"--ray {args.ray}: {exc}") from None
     else:
         envs = sorted({s.env_id for s in scenarios})
         size = min(args.concurrency, args.pool_size)
@@ -811,7 +840,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per LLM call (120)")
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="only these environments")
     p.add_argument("--pool", metavar="ADDRESS", help="a running pool; default: start one in this process")
-    p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency)")
+    p.add_argument("--pool-size", type=int, default=64, help="size of the in-process pool (64, at most --concurrency); "
+                                                             "with --ray, of each node's pool when it starts them")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help="run through a pool on every node of a Ray cluster "
+                                                         "(envscaler.ray; the running ones, or started for this run)")
     p.add_argument("--samples", "--samples-per-task", type=int, default=1, metavar="N",
                    help="independent episodes per scenario, each in a fresh sandbox, recorded with its "
                         "sample_index (GRPO-style groups) (1)")
@@ -905,6 +937,16 @@ def build_parser() -> argparse.ArgumentParser:
     from envscaler.console.cli import add_arguments as console_arguments
 
     console_arguments(p)
+
+    k8s = sub.add_parser("k8s", help="Kubernetes manifests for the environment images")
+    k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="COMMAND")
+    p = k8s_sub.add_parser("manifests", help="agent-sandbox SandboxTemplate + SandboxWarmPool per environment, and "
+                                             "the one-pool-per-node DaemonSet (docs/kubernetes.md)")
+    p.set_defaults(func=cmd_k8s_manifests)
+    _corpus_args(p)
+    from envscaler.k8s.cli import add_arguments as k8s_arguments
+
+    k8s_arguments(p)
 
     p = command("replay", cmd_replay, "run a JSONL solution against a fresh episode and evaluate it")
     _corpus_args(p)

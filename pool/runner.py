@@ -61,6 +61,7 @@ class PoolOptions:
     base: str | None = None
     only: list[str] | None = None
     tool_schemas: str = "derived"  # spec/toolschema.py served_tools: "derived" or "record"
+    pool_id: str | None = None  # its containers' owner label; None: a random one
 
 
 def build_images(client: docker.DockerClient, corpus: Corpus, options: PoolOptions, log: Path,
@@ -95,7 +96,7 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     """Serve until `stop` is set; then drain and remove every container of this pool."""
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
                         acquire_wait=options.acquire_wait, hardening=options.hardening)
-    manager = PoolManager(DockerBackend(client), config)  # starts nothing until manager.start()
+    manager = PoolManager(DockerBackend(client), config, options.pool_id)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
     try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind
         ensure_free(address)

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI
@@ -191,13 +192,15 @@ async def _release(session: AsyncPoolSession, grace: float = 5.0) -> None:
         pass  # the pool already took it back (lost lease, dead container)
 
 
-async def run_rollouts(pool_address: str, scenarios: list[Scenario], options: AgentOptions, llm: AsyncOpenAI,
+async def run_rollouts(pool_address: str | Any, scenarios: list[Scenario], options: AgentOptions, llm: AsyncOpenAI,
                        out: Path, concurrency: int, user_llm: AsyncOpenAI | None = None,
                        progress: Callable[[TrajectoryRecord], None] = lambda _: None,
                        acquire_wait: float = 600.0, samples: int = 1, retry_errors: bool = False,
                        check_first: bool = True, max_consecutive_failures: int = 16) -> Summary:
-    """Runs every (scenario, sample) not yet in `out`. Cancelling the calling task stops the run: episodes in
-    flight are dropped (not written) and their leases released before this returns."""
+    """Runs every (scenario, sample) not yet in `out`, through the pool at `pool_address` or through an object of
+    AsyncPool's shape given instead (an async context manager, e.g. envscaler.ray's `RayPool.aio`). Cancelling the
+    calling task stops the run: episodes in flight are dropped (not written) and their leases released before
+    this returns."""
     summary = Summary(errors_path=errors_path(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     done = finished_keys(out, retry_errors)
@@ -237,7 +240,9 @@ async def run_rollouts(pool_address: str, scenarios: list[Scenario], options: Ag
     errors_file = summary.errors_path
     assert errors_file is not None
     errors_file.unlink(missing_ok=True)  # it lists this run's failures only
-    async with AsyncPool(pool_address, timeout=max(60.0, options.episode_timeout)) as pool:
+    opened = AsyncPool(pool_address, timeout=max(60.0, options.episode_timeout)) \
+        if isinstance(pool_address, str) else pool_address
+    async with opened as pool:
         if check_first and todo:
             await preflight(pool, list({(s.env_id, s.task_id): s for s, _ in todo}.values()), options, llm,
                             user_llm)
