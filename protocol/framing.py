@@ -115,19 +115,22 @@ def recv_with_fds(sock: socket.socket, max_fds: int) -> tuple[bytes, list[int]]:
 
 class FrameReader:
     """Frames from a blocking socket; usually one recv() per frame. `before_read` runs before each recv (e.g. to
-    set the time left of a deadline)."""
+    set the time left of a deadline). A greedy reader reads ahead (a stream of frames); one that is not reads no
+    byte past the frame it completes (one question, one answer: what follows stays on the socket)."""
 
     def __init__(self, sock: socket.socket, max_bytes: int = MAX_FRAME, initial: bytes = b"",
-                 before_read: Callable[[], None] | None = None) -> None:
+                 before_read: Callable[[], None] | None = None, greedy: bool = True) -> None:
         self.sock = sock
         self.max_bytes = max_bytes
         self.buffer = bytearray(initial)
         self.before_read = before_read
+        self.greedy = greedy
 
     def _fill(self, wanted: int) -> None:
         if self.before_read is not None:
             self.before_read()
-        self.buffer += recv_some(self.sock, min(max(wanted, FIRST_READ), MAX_READ))  # recv(n) allocates n first
+        size = max(wanted, FIRST_READ) if self.greedy else wanted
+        self.buffer += recv_some(self.sock, min(size, MAX_READ))  # recv(n) allocates n first
 
     def next_size(self) -> int:
         """The size of the next frame, from its header, before its body is read."""

@@ -66,7 +66,7 @@ def _decode(body: bytes | bytearray) -> dict[str, Any]:
 def _one_frame(sock: socket.socket, head: bytes, max_bytes: int, deadline: float | None) -> dict[str, Any]:
     """The frame whose first bytes are `head`, and nothing after it (one question, one answer)."""
     reader = framing.FrameReader(sock, max_bytes, head,
-                                 None if deadline is None else lambda: set_deadline(sock, deadline))
+                                 None if deadline is None else lambda: set_deadline(sock, deadline), greedy=False)
     try:
         body = reader.read()
     except FrameError as exc:
