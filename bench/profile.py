@@ -91,15 +91,16 @@ def container_processes(engine: Any, socket_dir: str) -> tuple[int, list[int]]:
     raise LookupError(f"no container mounts {socket_dir}")
 
 
-def memory_of(pid: int) -> tuple[float, float]:
-    """A process's proportional and private memory in MiB (/proc/<pid>/smaps_rollup: Pss, Private_*)."""
+def memory_of(pid: int) -> tuple[float, float, float]:
+    """A process's proportional, private and anonymous memory in MiB (/proc/<pid>/smaps_rollup: Pss, Private_*,
+    Anonymous: what a cgroup charges it, file pages being charged to whoever read them first)."""
     fields: dict[str, int] = {}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
             name, value = line.split(":", 1)
             fields[name] = int(value.split()[0])
     private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    return fields.get("Pss", 0) / 1024, private / 1024
+    return fields.get("Pss", 0) / 1024, private / 1024, fields.get("Anonymous", 0) / 1024
 
 
 def idle_memory(engine: Any, leased_dir: str, images: set[str]) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def idle_memory(engine: Any, leased_dir: str, images: set[str]) -> dict[str, Any
     and the cgroup's figure."""
     from bench.pool import container_memory_mib
 
-    roles: dict[str, list[tuple[float, float]]] = {"server": [], "zygote": [], "spare worker": []}
+    roles: dict[str, list[tuple[float, float, float]]] = {"server": [], "zygote": [], "spare worker": []}
     cgroup = []
     for container in engine.containers.list(filters={"label": launch.OWNER_LABEL}):
         mounts = container.attrs.get("Mounts") or []
@@ -122,7 +123,8 @@ def idle_memory(engine: Any, leased_dir: str, images: set[str]) -> dict[str, Any
         cgroup.append(container_memory_mib(container.id))
     return {"cgroup_mib": statistics.median(cgroup) if cgroup else float("nan"), "containers": len(cgroup),
             **{role: {"pss_mib": statistics.median(v[0] for v in values),
-                      "private_mib": statistics.median(v[1] for v in values)}
+                      "private_mib": statistics.median(v[1] for v in values),
+                      "anonymous_mib": statistics.median(v[2] for v in values)}
                for role, values in roles.items() if values}}
 
 
@@ -223,8 +225,9 @@ def report(result: dict[str, Any]) -> str:
     memory = result["idle_memory"]
     lines += ["", f"## Idle memory per container (median of {memory['containers']} idle containers)", "",
               f"cgroup (what the target counts: anonymous memory, page cache, kernel): {memory['cgroup_mib']:.1f} MiB.",
-              "", "| process | Pss MiB | private MiB |", "|---|---:|---:|"]
-    lines += [f"| {role} | {memory[role]['pss_mib']:.1f} | {memory[role]['private_mib']:.1f} |"
+              "", "| process | Pss MiB | private MiB | anonymous MiB |", "|---|---:|---:|---:|"]
+    lines += [f"| {role} | {memory[role]['pss_mib']:.1f} | {memory[role]['private_mib']:.1f} | "
+              f"{memory[role].get('anonymous_mib', float('nan')):.1f} |"
               for role in ("server", "zygote", "spare worker") if role in memory]
     return "\n".join(lines) + "\n"
 
