@@ -20,9 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +37,52 @@ from bench.pool import ARGS, ENV, SCENARIO, TOOL, RunningPool
 from bench.round_trip import interleaved, raw_echo, timed, uds_echo_container
 from envscaler.client import EnvClient
 from envscaler.client.pool_client import Pool
-from envscaler.containers import launch
 from envscaler.images.engine import connect
 from envscaler.pool.runner import PoolOptions, build_images
 from envscaler.spec import load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# A bare framed forwarder, as the pool's session socket forwards (read a frame, write it upstream, read the answer,
+# write it back), without the pool's logic (no protobuf, no lease, no metrics): the cost of the hop itself, on
+# asyncio's default loop (the pool's) and, where uvloop is installed, on uvloop.
+FORWARDER = """
+import asyncio, struct, sys
+H = struct.Struct("!I")
+async def main(path, upstream):
+    async def serve(reader, writer):
+        up_reader, up_writer = await asyncio.open_unix_connection(upstream)
+        while True:
+            try:
+                head = await reader.readexactly(4)
+            except asyncio.IncompleteReadError:
+                return
+            up_writer.write(head + await reader.readexactly(H.unpack(head)[0]))
+            async with asyncio.timeout(30):
+                head = await up_reader.readexactly(4)
+                body = await up_reader.readexactly(H.unpack(head)[0])
+            writer.write(head + body)
+            await writer.drain()
+    server = await asyncio.start_unix_server(serve, path)
+    print("ready", flush=True)
+    await server.serve_forever()
+if sys.argv[3] == "uvloop":
+    import uvloop
+    uvloop.install()
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@contextlib.contextmanager
+def forwarder(upstream: str, loop: str) -> Iterator[str]:
+    """A FORWARDER process in front of `upstream`; yields its socket's path."""
+    path = f"{tempfile.mkdtemp(prefix='envscaler-fwd-')}/fwd.sock"
+    process = subprocess.Popen([sys.executable, "-c", FORWARDER, path, upstream, loop], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == b"ready"
+        yield path
+    finally:
+        process.kill()
+        process.wait()
 
 
 def tasks(pid: int) -> list[str]:
@@ -103,17 +148,14 @@ def memory_of(pid: int) -> tuple[float, float, float]:
     return fields.get("Pss", 0) / 1024, private / 1024, fields.get("Anonymous", 0) / 1024
 
 
-def idle_memory(engine: Any, leased_dir: str, images: set[str]) -> dict[str, Any]:
-    """Per role, over the pool's idle containers (of our images: the engine is shared): median Pss and private MiB;
-    and the cgroup's figure."""
+def idle_memory(pool: RunningPool, engine: Any, leased_dir: str) -> dict[str, Any]:
+    """Per role, over our pool's idle containers: median Pss, private and anonymous MiB; and the cgroup's figure."""
     from bench.pool import container_memory_mib
 
     roles: dict[str, list[tuple[float, float, float]]] = {"server": [], "zygote": [], "spare worker": []}
     cgroup = []
-    for container in engine.containers.list(filters={"label": launch.OWNER_LABEL}):
-        mounts = container.attrs.get("Mounts") or []
-        if not container.labels.get(launch.OWNER_LABEL, "").startswith("pool-") or \
-                not images & set(container.image.tags) or any(m.get("Source") == leased_dir for m in mounts):
+    for container in pool.containers(engine):
+        if any(m.get("Source") == leased_dir for m in container.attrs.get("Mounts") or []):
             continue
         (server,) = children(int(container.attrs["State"]["Pid"]))
         roles["server"].append(memory_of(server))
@@ -175,6 +217,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "direct_route": timed(lambda: direct.call(TOOL, ARGS)),
                 "pool_route": timed(pool_call),
             }
+            for loop in ("asyncio", "uvloop") if importlib.util.find_spec("uvloop") else ("asyncio",):
+                path = stack.enter_context(forwarder(session.direct_session_socket, loop))
+                relayed = stack.enter_context(EnvClient(f"unix:{socket_dir}/env.sock", session_socket=path))
+                relayed.episode_id = ""
+                paths[f"forwarded_{loop}"] = timed(lambda relayed=relayed: relayed.call(TOOL, ARGS))
             samples = interleaved(paths, rounds=max(1, args.n // 50), per_round=50)
             result["latency"] = {name: pstats(values) for name, values in samples.items()}
             result["latency"]["server_worker_exchange"] = pstats(durations[100:])  # after the warm-up
@@ -183,7 +230,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             result["pids"] = {role: pids for role, pids in roles.items()}
             result["per_call_pool_route"] = per_call(roles, lambda: session.call(TOOL, ARGS), args.n)
             result["per_call_direct_route"] = per_call(roles, lambda: direct.call(TOOL, ARGS), args.n)
-            result["idle_memory"] = idle_memory(engine, socket_dir, set(images.values()))
+            result["idle_memory"] = idle_memory(pool, engine, socket_dir)
     return result
 
 
@@ -200,6 +247,13 @@ def report(result: dict[str, Any]) -> str:
         ("client <-> pool <-> container (pool route - direct route): the pool's hop",
          p50["pool_route"] - p50["direct_route"]),
     ]
+    if "forwarded_asyncio" in p50:
+        hops += [("  of which a bare asyncio frame forwarder (its process and loop, two more wake-ups)",
+                  p50["forwarded_asyncio"] - p50["direct_route"]),
+                 ("  and the pool's own logic (protobuf, lease lookup, deadlines, metrics)",
+                  p50["pool_route"] - p50["forwarded_asyncio"])]
+    if "forwarded_uvloop" in p50:
+        hops.append(("  (the bare forwarder on uvloop instead)", p50["forwarded_uvloop"] - p50["direct_route"]))
     lines = ["# Profile of a pool-route CallTool", "",
              f"Machine: {result['machine']}. One run; latency blocks interleaved "
              f"(50 calls per path per round, {result['n']} calls per path); CPU and context switches counted over "
@@ -207,8 +261,13 @@ def report(result: dict[str, Any]) -> str:
              "## Latency per path", "", "| path | p50 | p99 |", "|---|---:|---:|"]
     labels = {"inproc_call": "in-process method", "uds_echo_container": "raw UDS echo into a sandbox container",
               "server_worker_exchange": "server's exchange with the worker (duration_us, pool-route calls)",
-              "direct_route": "direct route (session socket)", "pool_route": "pool route (session socket)"}
+              "direct_route": "direct route (session socket)",
+              "forwarded_asyncio": "direct route through a bare asyncio frame forwarder (no pool logic)",
+              "forwarded_uvloop": "direct route through the same forwarder on uvloop",
+              "pool_route": "pool route (session socket)"}
     for key, label in labels.items():
+        if key not in lat:
+            continue
         lines.append(f"| {label} | {lat[key]['p50_us']:.0f} µs | {lat[key]['p99_us']:.0f} µs |")
     lines += ["", "## Per hop (p50 differences)", "", "| hop | µs | share of the pool route |", "|---|---:|---:|"]
     total = p50["pool_route"]

@@ -49,6 +49,12 @@ def plans(corpus: Any) -> list[tuple[str, str, list[dict[str, Any]]]]:
     return out
 
 
+def settled(sums: list[float]) -> tuple[float, float]:
+    """The containers' memory at half-time and at the end: each lease's first episode (and the interpreter its
+    container starts for the next lease) takes the first seconds; "flat" is what comes after."""
+    return (sums[len(sums) // 2], sums[-1]) if sums else (float("nan"), float("nan"))
+
+
 def memory(pool: RunningPool, engine: Any) -> dict[str, float]:
     per_container = [container_memory_mib(c.id) for c in pool.containers(engine)]
     return {"containers": len(per_container), "sum_mib": sum(per_container),
@@ -135,8 +141,9 @@ def report(result: dict[str, Any]) -> str:
              f"| pool process RSS before / after | {before['pool_process_mib']:.0f} / "
              f"{after['pool_process_mib']:.0f} MiB |"]
     if sums:
-        lines.append(f"| all containers' memory during the run: first / last sample (max) | {sums[0]:.0f} / "
-                     f"{sums[-1]:.0f} MiB ({max(sums):.0f}), {len(sums)} samples |")
+        half, last = settled(sums)
+        lines.append(f"| all containers' memory during the run: first sample / at half-time / last (max) | "
+                     f"{sums[0]:.0f} / {half:.0f} / {last:.0f} MiB ({max(sums):.0f}), {len(sums)} samples |")
     if run["error_samples"]:
         lines += ["", "First errors:", ""] + [f"- `{e}`" for e in run["error_samples"]]
     lines += ["", "| t (s) | containers | sum MiB | median MiB | pool process MiB |", "|---:|---:|---:|---:|---:|"]
