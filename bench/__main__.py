@@ -139,7 +139,7 @@ def main() -> None:
             continue
         body = path.read_text()
         body = body.split("Machine:", 1)[1].split("\n", 1)[1] if "Machine:" in body else body  # one machine line
-        lines += ["", f"## {title}", "", body.strip()]
+        lines += ["", f"## {title}", "", body.strip().replace("## ", "### ").replace("#### ", "### ")]
     (RESULTS / "REPORT.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
