@@ -109,9 +109,8 @@ class RunningPool:
         return ""
 
     def containers(self, client: Any) -> list[Any]:
-        owner = f"pool-{self.pool_id()}"
-        return [c for c in client.containers.list(filters={"label": launch.OWNER_LABEL})
-                if c.labels.get(launch.OWNER_LABEL, "") == owner]
+        # Filtered by the engine: listing others' containers races with their removal (the client inspects each).
+        return client.containers.list(filters={"label": f"{launch.OWNER_LABEL}=pool-{self.pool_id()}"})
 
     async def __aexit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGINT)  # drains and removes its containers

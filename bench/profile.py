@@ -125,9 +125,9 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def container_processes(engine: Any, socket_dir: str) -> tuple[int, list[int]]:
+def container_processes(pool: RunningPool, engine: Any, socket_dir: str) -> tuple[int, list[int]]:
     """The container server's pid (host pid namespace) and its descendants (the zygote and its workers)."""
-    for container in engine.containers.list():
+    for container in pool.containers(engine):
         mounts = container.attrs.get("Mounts") or []
         if any(m.get("Source") == socket_dir for m in mounts):
             init = int(container.attrs["State"]["Pid"])  # docker-init; the launcher exec'd the server as its child
@@ -199,7 +199,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             client = stack.enter_context(Pool(pool.listen))
             session = stack.enter_context(client.session(ENV, SCENARIO))
             socket_dir = str(Path(session.direct_session_socket).parent)
-            server, sandbox = container_processes(engine, socket_dir)
+            server, sandbox = container_processes(pool, engine, socket_dir)
             direct = stack.enter_context(EnvClient(f"unix:{socket_dir}/env.sock",
                                                    session_socket=session.direct_session_socket))
             direct.episode_id = ""  # the pool's session owns the episode

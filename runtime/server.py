@@ -236,7 +236,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                     else grpc.StatusCode.FAILED_PRECONDITION
                 raise RequestError(code, exc.message) from None
             self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
-            if self.zygote.next is None:  # a lease has begun: the next lease's zygote interpreter starts meanwhile
+            if self.zygote.wants_next():  # a lease has begun: the next lease's zygote interpreter starts meanwhile
                 threading.Thread(target=self.zygote.prestart, daemon=True, name="prestart").start()
             response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
                                         state_json=first["state"], state_sha256=first["sha256"])

@@ -295,10 +295,14 @@ class Zygote:
             theirs.close()
         return process, ours
 
+    def wants_next(self) -> bool:
+        """Whether a lease's zygote is started ahead (split sandboxes) and none is waiting yet."""
+        return self.next is None and self.sandbox_uid is not None and bool(self.settings.sandbox)
+
     def prestart(self) -> None:
-        """Start the next lease's interpreter now, if this is a split sandbox and none is waiting (best effort)."""
+        """Start the next lease's interpreter now, if wanted (best effort)."""
         with self.lock:
-            if self.next is None and self.sandbox_uid is not None and self.settings.sandbox:
+            if self.wants_next():
                 with contextlib.suppress(WorkerError):
                     self.next = self._launch()
 
