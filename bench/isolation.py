@@ -45,13 +45,17 @@ def stats(samples: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.isolation", description=__doc__.splitlines()[0])
     parser.add_argument("--baseline-image", help="env_1's image on an earlier runtime, to compare against")
+    parser.add_argument("--baseline-label", default=BASELINE, help="its column's name (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="leases per variant (default: %(default)s)")
+    parser.add_argument("--baseline-split", action="store_true",
+                        help="start the baseline split, as the default is (not one uid, as before the split)")
     args = parser.parse_args()
     engine = connect()
     runtime = ensure_runtime(engine, None, Path(tempfile.gettempdir()) / "envscaler-bench-images.log")
     (result,) = build_envs(engine, load_corpus(), runtime, [ENV_ID])
     variants = {SPLIT: (result.tag, Hardening()), ONE_UID: (result.tag, Hardening(privilege_split=False))}
     if args.baseline_image:
-        variants[BASELINE] = (args.baseline_image, Hardening(privilege_split=False))
+        variants[args.baseline_label] = (args.baseline_image, Hardening(privilege_split=args.baseline_split))
     samples: dict[str, dict[str, list[float]]] = {v: {"reset": [], "call": [], "end_lease": []} for v in variants}
     with contextlib.ExitStack() as stack:
         containers = {v: stack.enter_context(launch.running(engine, image, "bench", hardening))
@@ -59,7 +63,7 @@ def main() -> None:
         clients = {v: EnvClient(c.address, session_socket=c.session_socket) for v, c in containers.items()}
         channels = {v: grpc.insecure_channel(c.address) for v, c in containers.items()}
         stubs = {v: pb_grpc.EnvServiceStub(ch) for v, ch in channels.items()}
-        for _ in range(ROUNDS):
+        for _ in range(args.rounds):
             for variant, client in clients.items():  # interleaved: both see the same machine at the same time
                 for _ in range(BLOCK):
                     started = time.perf_counter()
@@ -76,7 +80,7 @@ def main() -> None:
         for channel in channels.values():
             channel.close()
     report = {v: {k: stats(s) for k, s in parts.items()} for v, parts in samples.items()}
-    base = BASELINE if BASELINE in report else ONE_UID
+    base = args.baseline_label if args.baseline_label in report else ONE_UID
     lines = ["# The cost of the isolation walls", "", f"Machine: {machine()}. One run, interleaved.", "",
              "| path | " + " | ".join(f"{v} p50 | {v} p99" for v in report) + f" | split / {base} (p50) |",
              "|---|" + "---:|---:|" * len(report) + "---:|"]

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -37,7 +38,7 @@ from envscaler.client.env_client import call_request
 from envscaler.client.models import ToolResult
 from envscaler.client.pool_client import Pool
 from envscaler.client.session_stream import SessionStream
-from envscaler.containers import launch
+from envscaler.containers import launch, owners
 from envscaler.images.base import ensure_base
 from envscaler.images.engine import connect
 from envscaler.pool.runner import PoolOptions, build_images
@@ -98,9 +99,18 @@ class RunningPool:
             await asyncio.sleep(0.05)
         return time.perf_counter() - self.started
 
+    def pool_id(self) -> str:
+        """Our pool's id: the name of the lock file its process holds (other pools share the engine)."""
+        for fd in os.listdir(f"/proc/{self.process.pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(f"/proc/{self.process.pid}/fd/{fd}"))
+                if target.suffix == ".lock" and target.parent == owners.LOCK_DIR:
+                    return target.stem
+        return ""
+
     def containers(self, client: Any) -> list[Any]:
-        return [c for c in client.containers.list(filters={"label": launch.OWNER_LABEL})
-                if c.labels.get(launch.OWNER_LABEL, "").startswith("pool-")]
+        # Filtered by the engine: listing others' containers races with their removal (the client inspects each).
+        return client.containers.list(filters={"label": f"{launch.OWNER_LABEL}=pool-{self.pool_id()}"})
 
     async def __aexit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGINT)  # drains and removes its containers

@@ -236,6 +236,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                     else grpc.StatusCode.FAILED_PRECONDITION
                 raise RequestError(code, exc.message) from None
             self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
+            if self.zygote.wants_next():  # a lease has begun: the next lease's zygote interpreter starts meanwhile
+                threading.Thread(target=self.zygote.prestart, daemon=True, name="prestart").start()
             response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
                                         state_json=first["state"], state_sha256=first["sha256"])
             if isinstance(first.get("state_error"), dict):  # the episode runs; only its state has no JSON
@@ -421,7 +423,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             self._end_episode()
             if self.route is not None:
                 self.route.close()
-            self.zygote.stop()
+            self.zygote.close()
 
 
 @dataclass

@@ -277,23 +277,59 @@ class Zygote:
         self.pid = 0
         self.control: socket.socket | None = None
         self.untouched = False  # started fresh (sandbox wiped) and no episode since
+        # The next lease's interpreter, started during this lease (split sandboxes only): python and the worker's
+        # imports are paid before the release. It waits for its load message as the server's uid, never the
+        # sandbox's: this lease's code cannot reach it, and the release's sweep of the sandbox uid leaves it be.
+        self.next: tuple[subprocess.Popen[bytes], socket.socket] | None = None
 
-    def start(self) -> None:
-        """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
-        self.stop()
+    def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        """A fresh interpreter for a zygote, and our end of its control socket; it waits for its load message."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.process = subprocess.Popen(worker_argv(theirs.fileno(), self.sandbox_uid), pass_fds=[theirs.fileno()],
-                                            env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
-            self.pid = self.process.pid
+            process = subprocess.Popen(worker_argv(theirs.fileno(), self.sandbox_uid), pass_fds=[theirs.fileno()],
+                                       env=worker_env(), stdin=subprocess.DEVNULL, cwd="/")
         except OSError as exc:
             ours.close()
             raise WorkerError("LOAD_FAILED", f"the zygote could not be started: {exc}") from None
         finally:
             theirs.close()
-        self.control = ours
+        return process, ours
+
+    def wants_next(self) -> bool:
+        """Whether a lease's zygote is started ahead (split sandboxes) and none is waiting yet."""
+        return self.next is None and self.sandbox_uid is not None and bool(self.settings.sandbox)
+
+    def prestart(self) -> None:
+        """Start the next lease's interpreter now, if wanted (best effort)."""
+        with self.lock:
+            if self.wants_next():
+                with contextlib.suppress(WorkerError):
+                    self.next = self._launch()
+
+    def _take_next(self) -> tuple[subprocess.Popen[bytes], socket.socket] | None:
+        waiting, self.next = self.next, None
+        if waiting is not None and waiting[0].poll() is not None:  # it died waiting (the OOM killer): start anew
+            _end(*waiting)
+            return None
+        return waiting
+
+    def start(self) -> None:
+        """Start (or restart) the zygote and load the module; raises WorkerError(LOAD_FAILED)."""
+        waiting = self._take_next()
+        if waiting is not None:
+            try:
+                self._load(waiting)
+                return
+            except WorkerError:
+                pass  # a fresh interpreter decides: the one started ahead may have met something this one will not
+        self._load(self._launch())
+
+    def _load(self, launched: tuple[subprocess.Popen[bytes], socket.socket]) -> None:
+        self.stop()
+        self.process, self.control = launched
+        self.pid = self.process.pid
         try:
-            reply = channel.exchange(ours, self.settings.load_message(), CONTROL_FRAME_BYTES,
+            reply = channel.exchange(self.control, self.settings.load_message(), CONTROL_FRAME_BYTES,
                                      time.monotonic() + self.settings.load_timeout)
         except channel.FrameError as exc:
             self.stop()
@@ -412,13 +448,25 @@ class Zygote:
         return str(reply.get("status", "status unknown"))
 
     def stop(self) -> None:
-        if self.control is not None:
+        if self.process is not None and self.control is not None:
+            _end(self.process, self.control)
+        elif self.control is not None:
             with contextlib.suppress(OSError):
                 self.control.close()
-            self.control = None
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            self.process = None
-        self.pid = 0
+        self.process, self.control, self.pid = None, None, 0
+
+    def close(self) -> None:
+        """The server's end: the zygote, and the interpreter waiting for the next lease."""
+        self.stop()
+        with self.lock:
+            waiting, self.next = self.next, None
+        if waiting is not None:
+            _end(*waiting)
+
+
+def _end(process: subprocess.Popen[bytes], control: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        control.close()
+    if process.poll() is None:
+        process.kill()
+    process.wait()

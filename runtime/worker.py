@@ -667,8 +667,7 @@ def reap_finished() -> None:
             REAPED.pop(next(iter(REAPED)))
 
 
-def serve(control: socket.socket) -> None:
-    load = channel.recv(control, MAX_REQUEST_BYTES)
+def serve(control: socket.socket, load: dict[str, Any]) -> None:
     settings = load.get("settings") or {}
     sandbox = str(settings.get("sandbox", ""))
     if sandbox:
@@ -734,6 +733,15 @@ def main() -> None:
     # Raised first, while this process's /proc files are still its own to write.
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
         adj.write("1000")
+    # A server may start this interpreter (and its imports) ahead of time, while another lease's zygote still runs:
+    # nothing below runs before the load message comes. Until then it keeps the server's uid, not the sandbox's, so
+    # it is out of that lease's reach (another uid, non-dumpable, outside its Landlock domain) and out of the sweep
+    # that ends that lease's processes.
+    confine.set_non_dumpable()
+    try:
+        load = channel.recv(control, MAX_REQUEST_BYTES)
+    except channel.FrameError:
+        return
     if len(sys.argv) > 3 and sys.argv[2] == "--as":  # started by a server that holds CAP_SETUID: drop it all first
         confine.drop_to(int(sys.argv[3]))
     # No other process of this uid may ptrace the zygote or read its memory (forked workers inherit this), and
@@ -745,7 +753,7 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    serve(control)
+    serve(control, load)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,13 @@ def _status(pid: str) -> dict:
         return dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
 
 
+def _ppid(pid: str) -> int:
+    try:
+        return int(_status(pid)["PPid"])
+    except (OSError, KeyError, ValueError):
+        return -1
+
+
 def _attempt(action) -> str:
     try:
         action()
@@ -168,13 +175,23 @@ class Hostile:
     # --- reaching the trusted server, the zygote and the next episode's worker
     def probe_others(self) -> dict:
         me, zygote = os.getpid(), os.getppid()
+        server = int(_status(str(zygote))["PPid"])
         targets = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the next lease's interpreter, started by the server during this lease
+            nexts = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != zygote and _ppid(p) == server]
+            if nexts:
+                targets["next zygote"] = nexts[0]
+                break
+            time.sleep(0.05)
         for pid in (p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (me, 1)):
             try:
                 status = _status(pid)
             except OSError:
                 continue
             uid, ppid = int(status["Uid"].split()[0]), int(status["PPid"])
+            if int(pid) in targets.values():
+                continue
             if int(pid) == zygote:
                 targets["zygote"] = int(pid)
             elif uid != os.getuid() and "server" not in targets and uid != 0:

@@ -171,10 +171,10 @@ def test_signalling_the_zygote_or_the_server_is_refused(hostile: PoolSession) ->
 
 
 def test_the_trusted_side_is_out_of_reach(hostile: PoolSession) -> None:
-    """No read or write of the server's, the zygote's or the next worker's memory, /proc files or descriptors; no
-    ptrace, no process_vm_readv, no signal."""
-    probe = hostile.call("probe_others").result
-    assert set(probe["targets"]) == {"server", "zygote", "spare"}
+    """No read or write of the server's, the zygote's, the next worker's or the next lease's waiting interpreter's
+    memory, /proc files or descriptors; no ptrace, no process_vm_readv, no signal."""
+    probe = hostile.call("probe_others", timeout=20).result
+    assert set(probe["targets"]) == {"server", "zygote", "spare", "next zygote"}
     for role, outcomes in probe["outcome"].items():
         assert "DONE" not in outcomes.values(), (role, outcomes)
     assert hostile.call("note", {"text": "done"}).ok
