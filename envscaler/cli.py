@@ -465,8 +465,10 @@ def cmd_pool(args: argparse.Namespace) -> int:
         await task
         out.print("pool stopped; its containers are removed")
 
+    from envscaler.pool import event_loop
+
     try:
-        asyncio.run(main())
+        event_loop.run(main())
     except EngineError as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -28,7 +28,7 @@ from prometheus_client import start_http_server
 from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
-from envscaler.pool import session_socket
+from envscaler.pool import event_loop, session_socket
 from envscaler.pool.docker_backend import DockerBackend
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.service import PoolServicer
@@ -199,7 +199,7 @@ class LocalPool:
             await serve_pool(client, self.corpus, images, self.options, self._stop, started)
 
         try:
-            asyncio.run(main())
+            event_loop.run(main())
         except BaseException as exc:  # surfaced to the caller of __enter__
             self._error = exc
             self._started.set()

@@ -19,6 +19,7 @@ from typing import Any
 
 from envscaler.containers.hardening import Hardening
 from envscaler.images.engine import EngineError, connect
+from envscaler.pool import event_loop
 from envscaler.pool.runner import PoolOptions, build_images, serve_pool
 from envscaler.spec.loader import SpecError, load_corpus
 
@@ -68,7 +69,7 @@ def main(argv: list[str]) -> int:
             if not images:
                 reasons = "; ".join(f"{r.env_id}: {r.message}" for r in failed) or "no environment"
                 raise EngineError(f"no environment image could be built on this node: {reasons}")
-            asyncio.run(serve(client, corpus, images, options, failed, parent))
+            event_loop.run(serve(client, corpus, images, options, failed, parent))
     except (EngineError, SpecError, OSError, KeyError, ValueError) as exc:
         print(f"envscaler node pool: {exc}", file=sys.stderr, flush=True)
         return 1
