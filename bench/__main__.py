@@ -75,7 +75,7 @@ def targets_v2() -> list[tuple[str, str, bool, str]]:
     memory = pool["idle_memory_mib"]["median"]
     lat = {k: v["p50_us"] for k, v in profile.get("latency", {}).items()}
     hop = f"the pool's hop is {lat['pool_route'] - lat['direct_route']:.0f} of {lat['pool_route']:.0f} µs p50 " \
-          "(profile.md): an asyncio process and two more cross-process wake-ups per call" if lat else ""
+          "(profile.md): its own process and event loop, and two more cross-process wake-ups per call" if lat else ""
     worker = f"the server's exchange with the worker is {lat['server_worker_exchange']:.0f} of " \
              f"{lat['direct_route']:.0f} µs p50 for a {lat['inproc_call']:.0f} µs tool (profile.md): two " \
              "cross-process wake-ups per call, where openenv-core runs the tool in its server" if lat else ""

@@ -1,4 +1,4 @@
-"""The EnvService's session socket (see envscaler/framing.py): Session-stream
+"""The EnvService's session socket (protocol/framing.py): Session-stream
 semantics over length-prefixed protobuf frames, next to the gRPC socket.
 
 One thread per connection; connections share the servicer's cap on open sessions.
