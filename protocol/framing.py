@@ -88,15 +88,24 @@ def send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None
         raise FrameError("eof", f"the connection broke: {exc.strerror or exc}") from None
 
 
+def _failed(exc: OSError) -> FrameError:
+    """A blocking receive's failure (a plain function, not a context manager: it is on every call's path)."""
+    if isinstance(exc, BlockingIOError | TimeoutError):  # SO_RCVTIMEO expired
+        return FrameError("timeout", "no answer in time")
+    return FrameError("eof", f"the connection broke: {exc.strerror or exc}")
+
+
+def _closed() -> FrameError:
+    return FrameError("eof", "the peer closed the connection")
+
+
 def recv_some(sock: socket.socket, size: int) -> bytes:
     try:
         chunk = sock.recv(size)
-    except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO expired
-        raise FrameError("timeout", "no answer in time") from None
     except OSError as exc:
-        raise FrameError("eof", f"the connection broke: {exc.strerror or exc}") from None
+        raise _failed(exc) from None
     if not chunk:
-        raise FrameError("eof", "the peer closed the connection")
+        raise _closed()
     return chunk
 
 
@@ -104,12 +113,10 @@ def recv_with_fds(sock: socket.socket, max_fds: int) -> tuple[bytes, list[int]]:
     """The first bytes of a frame sent with `send(..., fds=...)`, and the descriptors that rode on them."""
     try:
         head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, max_fds)
-    except (BlockingIOError, TimeoutError):
-        raise FrameError("timeout", "no answer in time") from None
     except OSError as exc:
-        raise FrameError("eof", f"the connection broke: {exc.strerror or exc}") from None
+        raise _failed(exc) from None
     if not head:
-        raise FrameError("eof", "the peer closed the connection")
+        raise _closed()
     return head, fds
 
 
@@ -164,12 +171,10 @@ class FrameReader:
                 self.before_read()
             try:
                 got = self.sock.recv_into(view[have:], min(size - have, MAX_READ))
-            except (BlockingIOError, TimeoutError):
-                raise FrameError("timeout", "no answer in time") from None
             except OSError as exc:
-                raise FrameError("eof", f"the connection broke: {exc.strerror or exc}") from None
+                raise _failed(exc) from None
             if not got:
-                raise FrameError("eof", "the peer closed the connection")
+                raise _closed()
             have += got
         view.release()
         return body
@@ -184,7 +189,7 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME) -
             raise FrameError("too_large", f"a frame of {size} bytes is over the {max_bytes}-byte cap")
         return await reader.readexactly(size)
     except asyncio.IncompleteReadError:
-        raise FrameError("eof", "the peer closed the connection") from None
+        raise _closed() from None
     except OSError as exc:
         raise FrameError("eof", f"the connection broke: {exc.strerror or exc}") from None
 
