@@ -15,7 +15,8 @@ from google.protobuf.message import DecodeError
 
 from envscaler.client.errors import EnvClientError
 from envscaler.client.session_stream import session_reply, session_request
-from envscaler.protocol import framing
+from envscaler.protocol import episode_channel, framing
+from envscaler.protocol.deadlines import Margin
 from envscaler.v1 import env_pb2 as pb
 
 _FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
@@ -43,6 +44,11 @@ def _decode(method: str, body: bytes | bytearray) -> pb.SessionResponse:
         raise EnvClientError(method, "INTERNAL", "the server sent a malformed SessionResponse") from None
 
 
+def _episode_ended(method: str, response: pb.SessionResponse) -> bool:
+    """A new episode began, or the episode ended: its channel is gone (a refused Reset leaves both as they were)."""
+    return method in ("Reset", "EndEpisode") and response.WhichOneof("response") != "error"
+
+
 def _send_then_read(sock: socket.socket, reader: framing.FrameReader, data: bytes) -> bytes | bytearray:
     try:
         framing.send(sock, data)
@@ -59,16 +65,24 @@ def _send_then_read(sock: socket.socket, reader: framing.FrameReader, data: byte
 class SocketSession:
     """Blocking; connects on first use and again after a failure."""
 
-    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] = lambda request: request) -> None:
+    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None) -> None:
         self.path = path
-        self._wrap = wrap
+        self._wrap = wrap or (lambda request: request)
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._reader: framing.FrameReader | None = None
+        # A server's own socket (not a pool's, which wraps requests) can hand each episode a channel.
+        self._channels = wrap is None
+        self._channel: tuple[socket.socket, framing.FrameReader, episode_channel.Opened] | None = None
+        self._refused = False  # the server refused this episode a channel: ask again after the next Reset
 
     def request(self, method: str, request: Any, timeout: float) -> Any:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
         with self._lock:
+            if method == "CallTool" and self._channels:
+                on_channel = self._on_channel(request, data, timeout)
+                if on_channel is not None:
+                    return session_reply(method, on_channel)
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -87,7 +101,70 @@ class SocketSession:
         response = _decode(method, body)
         if response.WhichOneof("response") == "error" and response.error.code == _FULL:  # the server closes
             self.close()
+        elif _episode_ended(method, response):
+            with self._lock:
+                self._drop_channel()  # it ended with its episode
+                self._refused = False
         return session_reply(method, response)
+
+    def _on_channel(self, request: pb.CallToolRequest, data: bytes, timeout: float) -> pb.SessionResponse | None:
+        """The call on the episode's channel; None: ask the server on the session's own connection instead."""
+        if self._channel is None and not self._refused:
+            self._channel = self._open_channel(request.episode_id, timeout)
+        if self._channel is None:
+            return None
+        sock, reader, opened = self._channel
+        bound = episode_channel.call_bound(request, timeout, opened.call_timeout)
+        if bound <= 0:
+            return None
+        try:
+            framing.set_timeouts(sock, bound)
+            framing.send(sock, data)
+            result = episode_channel.outcome(request, bound, body=reader.read())
+        except framing.FrameError as exc:
+            result = episode_channel.outcome(request, bound, failure=exc.reason)
+        if result.report is not None:
+            self._report(result.report)
+        if not result.keep:
+            self._drop_channel()  # closing it ends the episode: the server kills the worker
+        return result.answer
+
+    def _report(self, report: pb.SessionRequest) -> None:
+        """Tell the server, on the session's own connection, how a call on the channel failed (best effort: the
+        channel's closing ends the episode anyway)."""
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._sock.connect(self.path)
+                self._reader = framing.FrameReader(self._sock)
+            assert self._reader is not None
+            framing.set_timeouts(self._sock, Margin.SETTLE.value)
+            _send_then_read(self._sock, self._reader, framing.frame(report))
+        except (OSError, framing.FrameError):
+            self._reset()
+
+    def _open_channel(self, episode_id: str, timeout: float) -> tuple[socket.socket, framing.FrameReader,
+                                                                       episode_channel.Opened] | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            framing.set_timeouts(sock, timeout)
+            framing.send(sock, episode_channel.open_request(episode_id))
+            opened = episode_channel.opened(framing.FrameReader(sock, greedy=False).read())
+        except (OSError, framing.FrameError):
+            sock.close()
+            return None
+        if isinstance(opened, bool):
+            sock.close()
+            self._refused = True
+            self._channels = opened
+            return None
+        return sock, framing.FrameReader(sock, opened.max_frame), opened
+
+    def _drop_channel(self) -> None:
+        if self._channel is not None:
+            self._channel[0].close()
+            self._channel = None
 
     def _reset(self) -> None:
         if self._sock is not None:
@@ -96,21 +173,29 @@ class SocketSession:
 
     def close(self) -> None:
         with self._lock:
+            self._drop_channel()
             self._reset()
 
 
 class AsyncSocketSession:
     """The same, for asyncio."""
 
-    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] = lambda request: request) -> None:
+    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None) -> None:
         self.path = path
-        self._wrap = wrap
+        self._wrap = wrap or (lambda request: request)
         self._lock = asyncio.Lock()
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._channels = wrap is None
+        self._channel: tuple[asyncio.StreamReader, asyncio.StreamWriter, episode_channel.Opened] | None = None
+        self._refused = False
 
     async def request(self, method: str, request: Any, timeout: float) -> Any:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
         async with self._lock:
+            if method == "CallTool" and self._channels:
+                on_channel = await self._on_channel(request, data, timeout)
+                if on_channel is not None:
+                    return session_reply(method, on_channel)
             try:
                 async with asyncio.timeout(timeout):
                     if self._streams is None:
@@ -131,7 +216,73 @@ class AsyncSocketSession:
             response = _decode(method, body)
             if response.WhichOneof("response") == "error" and response.error.code == _FULL:
                 self._reset()
+            elif _episode_ended(method, response):
+                self._drop_channel()
+                self._refused = False
         return session_reply(method, response)
+
+    async def _on_channel(self, request: pb.CallToolRequest, data: bytes,
+                          timeout: float) -> pb.SessionResponse | None:
+        if self._channel is None and not self._refused:
+            self._channel = await self._open_channel(request.episode_id, timeout)
+        if self._channel is None:
+            return None
+        reader, writer, opened = self._channel
+        bound = episode_channel.call_bound(request, timeout, opened.call_timeout)
+        if bound <= 0:
+            return None
+        try:
+            async with asyncio.timeout(bound):
+                writer.write(data)
+                result = episode_channel.outcome(request, bound, body=await framing.read_frame(reader,
+                                                                                               opened.max_frame))
+        except TimeoutError:
+            result = episode_channel.outcome(request, bound, failure="timeout")
+        except framing.FrameError as exc:
+            result = episode_channel.outcome(request, bound, failure=exc.reason)
+        except OSError:
+            result = episode_channel.outcome(request, bound, failure="eof")
+        if result.report is not None:
+            await self._report(result.report)
+        if not result.keep:
+            self._drop_channel()
+        return result.answer
+
+    async def _report(self, report: pb.SessionRequest) -> None:
+        try:
+            async with asyncio.timeout(Margin.SETTLE.value):
+                if self._streams is None:
+                    self._streams = await asyncio.open_unix_connection(self.path, limit=framing.MAX_FRAME)
+                reader, writer = self._streams
+                writer.write(framing.frame(report))
+                await framing.read_frame(reader)
+        except (OSError, TimeoutError, framing.FrameError):
+            self._reset()
+
+    async def _open_channel(self, episode_id: str, timeout: float) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, episode_channel.Opened] | None:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(self.path, limit=framing.MAX_FRAME)
+                try:
+                    writer.write(episode_channel.open_request(episode_id))
+                    opened = episode_channel.opened(await framing.read_frame(reader))
+                except BaseException:
+                    writer.close()
+                    raise
+        except (OSError, TimeoutError, framing.FrameError):
+            return None
+        if isinstance(opened, bool):
+            writer.close()
+            self._refused = True
+            self._channels = opened
+            return None
+        return reader, writer, opened
+
+    def _drop_channel(self) -> None:
+        if self._channel is not None:
+            self._channel[1].close()
+            self._channel = None
 
     def _reset(self) -> None:
         if self._streams is not None:
@@ -140,4 +291,5 @@ class AsyncSocketSession:
 
     async def close(self) -> None:
         async with self._lock:
+            self._drop_channel()
             self._reset()

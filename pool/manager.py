@@ -571,8 +571,13 @@ class PoolManager:
                 upstream, opened = await routing.connect(upstreams, lease_id, slot.address.session_socket,
                                                          self.leases)
                 if opened:
-                    slot.upstreams.add(upstream[1])
-                response = await routing.exchange(upstream, request)
+                    slot.upstreams.add(upstream.writer)
+                response = await self._on_channel(slot, upstream, request) if kind == "call_tool" else None
+                if response is None:  # not on a channel, or the channel broke: the server answers
+                    response = await routing.exchange(upstream, request)
+                if kind == "reset" and response.WhichOneof("response") != "error":
+                    upstream.drop_channel()  # it ended with its episode
+                    upstream.refused = False
         except TimeoutError:
             routing.drop(upstreams, lease_id)
             raise self._hop_failed(slot, method, grpc.StatusCode.DEADLINE_EXCEEDED, "") from None
@@ -587,6 +592,23 @@ class PoolManager:
         elif routing.sessions_full(response):
             routing.drop(upstreams, lease_id)  # the server closed this connection
         return response
+
+    async def _on_channel(self, slot: Slot, upstream: Upstream,
+                          request: pb.SessionRequest) -> pb.SessionResponse | None:
+        """A call on the episode's channel (the worker answers; the pool enforces the deadline); None: the server
+        answers instead."""
+        assert slot.address is not None
+        channel = await routing.open_channel(upstream, slot.address.session_socket, request.call_tool.episode_id)
+        if channel is None:
+            return None
+        slot.upstreams.add(channel.writer)
+        result = await routing.call_on_channel(channel, request)
+        if result.report is not None:  # the server ends the episode, and says on release what it means
+            with contextlib.suppress(OSError, framing.FrameError, DecodeError):
+                await routing.exchange(upstream, result.report)
+        if not result.keep:
+            upstream.drop_channel()  # closing it ends the episode: the server kills the worker
+        return result.answer
 
     # ------------------------------------------------------------ reporting
 

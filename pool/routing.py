@@ -10,13 +10,14 @@ which the server reports on EndEpisode and the pool resolves here. Pure function
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Container
 from dataclasses import dataclass
 
 import grpc
 
 from envscaler.pool.backend import SandboxAddress
-from envscaler.protocol import framing
+from envscaler.protocol import episode_channel, framing
 from envscaler.protocol.deadlines import Margin
 from envscaler.v1 import env_pb2 as pb
 
@@ -24,7 +25,35 @@ SESSIONS_FULL = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 # A deadline overrun is not among them: the server says on release (EndEpisode.dirty) whether it overran its own
 # deadline (the sandbox's fault) or the caller's shorter one (the caller's choice; the container is healthy).
 TAINTING_ERRORS = {pb.WORKER_CRASHED, pb.PROTOCOL_ERROR}
-Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # a connection to a container's session socket
+
+
+@dataclass
+class Channel:
+    """An episode channel (protocol/episode_channel.py): this session's calls for the lease's episode, answered by
+    the episode's worker itself."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    opened: episode_channel.Opened
+
+
+@dataclass
+class Upstream:
+    """A client session's connection to one lease's container session socket, and the episode's channel."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    channel: Channel | None = None
+    refused: bool = False  # the server gave this episode no channel: ask again after the next Reset
+
+    def drop_channel(self) -> None:
+        if self.channel is not None:
+            self.channel.writer.close()  # the episode ends with it
+            self.channel = None
+
+    def close(self) -> None:
+        self.drop_channel()
+        self.writer.close()
 
 
 def direct_route(address: SandboxAddress, route: str) -> str:
@@ -86,18 +115,60 @@ async def connect(upstreams: dict[str, Upstream], lease_id: str, session_socket:
     if upstream is not None:
         return upstream, False
     for gone in [known for known in upstreams if known not in live_leases]:
-        upstreams.pop(gone)[1].close()
-    upstream = upstreams[lease_id] = await asyncio.open_unix_connection(session_socket, limit=framing.MAX_FRAME)
+        upstreams.pop(gone).close()
+    upstream = upstreams[lease_id] = Upstream(*await asyncio.open_unix_connection(session_socket,
+                                                                                 limit=framing.MAX_FRAME))
     return upstream, True
 
 
 async def exchange(upstream: Upstream, request: pb.SessionRequest) -> pb.SessionResponse:
     """One framed request and its answer; OSError, framing.FrameError or DecodeError when the connection breaks."""
-    upstream[1].write(framing.frame(request))
-    return pb.SessionResponse.FromString(await framing.read_frame(upstream[0]))
+    upstream.writer.write(framing.frame(request))
+    return pb.SessionResponse.FromString(await framing.read_frame(upstream.reader))
+
+
+async def open_channel(upstream: Upstream, session_socket: str, episode_id: str) -> Channel | None:
+    """The episode's channel, opened on the lease's first call of the episode (None: the server gave none)."""
+    if upstream.channel is not None or upstream.refused:
+        return upstream.channel
+    try:
+        reader, writer = await asyncio.open_unix_connection(session_socket, limit=framing.MAX_FRAME)
+    except OSError:
+        return None
+    try:
+        writer.write(episode_channel.open_request(episode_id))
+        opened = episode_channel.opened(await framing.read_frame(reader))
+    except (OSError, framing.FrameError):
+        writer.close()
+        return None
+    if isinstance(opened, bool):
+        writer.close()
+        upstream.refused = True
+        return None
+    upstream.channel = Channel(reader, writer, opened)
+    return upstream.channel
+
+
+async def call_on_channel(channel: Channel, request: pb.SessionRequest) -> episode_channel.Outcome:
+    """A call on the episode's channel, under its deadline (the worker does not enforce it; we do)."""
+    caller = request.deadline_ms / 1000 if request.deadline_ms else math.inf
+    bound = episode_channel.call_bound(request.call_tool, caller, channel.opened.call_timeout)
+    if bound <= 0:
+        return episode_channel.Outcome(None, keep=True)
+    try:
+        async with asyncio.timeout(bound):
+            channel.writer.write(framing.frame(request))
+            body = await framing.read_frame(channel.reader, channel.opened.max_frame)
+    except TimeoutError:
+        return episode_channel.outcome(request.call_tool, bound, failure="timeout")
+    except framing.FrameError as exc:
+        return episode_channel.outcome(request.call_tool, bound, failure=exc.reason)
+    except OSError:
+        return episode_channel.outcome(request.call_tool, bound, failure="eof")
+    return episode_channel.outcome(request.call_tool, bound, body=body)
 
 
 def drop(upstreams: dict[str, Upstream], lease_id: str) -> None:
     upstream = upstreams.pop(lease_id, None)
     if upstream is not None:
-        upstream[1].close()
+        upstream.close()

@@ -43,6 +43,9 @@ async def session_step(manager: PoolManager, request: ppb.LeaseSessionRequest | 
         assert not isinstance(request, RequestError)  # session_kind raised it
         if kind == "end_episode":
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a lease's episode ends with Release")
+        if kind == "episode_channel":  # the pool's connection is the pool's: it opens its leases' channels itself
+            raise RequestError(grpc.StatusCode.PERMISSION_DENIED, "a pool holds its leases' episode channels "
+                                                                  "itself; send call_tool as usual")
         return await manager.forward_session(request.lease_id, request.request, kind, SESSION_METHODS[kind],
                                              upstreams)
     except RequestError as exc:
@@ -50,8 +53,8 @@ async def session_step(manager: PoolManager, request: ppb.LeaseSessionRequest | 
 
 
 def close_upstreams(upstreams: dict[str, Upstream]) -> None:
-    for _, writer in upstreams.values():
-        writer.close()
+    for upstream in upstreams.values():
+        upstream.close()
     upstreams.clear()
 
 

@@ -109,10 +109,11 @@ def recv_some(sock: socket.socket, size: int) -> bytes:
     return chunk
 
 
-def recv_with_fds(sock: socket.socket, max_fds: int) -> tuple[bytes, list[int]]:
-    """The first bytes of a frame sent with `send(..., fds=...)`, and the descriptors that rode on them."""
+def recv_with_fds(sock: socket.socket, max_fds: int, size: int = HEADER.size) -> tuple[bytes, list[int]]:
+    """The first bytes (up to `size`) of a frame sent with `send(..., fds=...)`, and the descriptors that rode on
+    them."""
     try:
-        head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, max_fds)
+        head, fds, _flags, _addr = socket.recv_fds(sock, size, max_fds)
     except OSError as exc:
         raise _failed(exc) from None
     if not head:

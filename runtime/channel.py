@@ -46,10 +46,11 @@ def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = N
     framing.send(sock, encode(message), fds)
 
 
-def exchange(sock: socket.socket, message: dict[str, Any], max_bytes: int, deadline: float) -> dict[str, Any]:
-    """Send one frame and read the answer, both within `deadline`."""
+def exchange(sock: socket.socket, message: dict[str, Any], max_bytes: int, deadline: float,
+             fds: list[int] | None = None) -> dict[str, Any]:
+    """Send one frame (with `fds`, if any) and read the answer, both within `deadline`."""
     set_deadline(sock, deadline)
-    send(sock, message)
+    send(sock, message, fds)
     return recv(sock, max_bytes, deadline, deadline_set=True)
 
 
@@ -85,12 +86,12 @@ def recv(sock: socket.socket, max_bytes: int, deadline: float | None = None,
     return _one_frame(sock, framing.recv_some(sock, framing.FIRST_READ), max_bytes, deadline)
 
 
-def recv_with_fds(sock: socket.socket, max_bytes: int, max_fds: int,
-                  deadline: float | None = None) -> tuple[dict[str, Any], list[int]]:
-    """A frame sent with `send(..., fds=...)`: the descriptors ride on its first bytes."""
+def recv_with_fds(sock: socket.socket, max_bytes: int, max_fds: int, deadline: float | None = None,
+                  first_read: int = HEADER.size) -> tuple[dict[str, Any], list[int]]:
+    """A frame sent with `send(..., fds=...)` (or without): the descriptors ride on its first bytes."""
     if deadline is not None:
         set_deadline(sock, deadline)
-    head, fds = framing.recv_with_fds(sock, max_fds)
+    head, fds = framing.recv_with_fds(sock, max_fds, first_read)
     try:
         return _one_frame(sock, head, max_bytes, deadline), fds
     except FrameError:

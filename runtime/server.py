@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from envscaler.protocol import framing
 from envscaler.protocol.addresses import NO_REUSEPORT, bind_failure, ensure_free, grpc_address, session_socket_path
 from envscaler.protocol.deadlines import Deadline, Margin
 from envscaler.protocol.framing import MAX_FRAME
@@ -36,6 +38,7 @@ from envscaler.protocol.sessions import (
     sessions_full,
 )
 from envscaler.runtime import confine
+from envscaler.runtime.calls import call_arguments, parse_json
 from envscaler.runtime.channel import RawJSON
 from envscaler.runtime.confine import Isolation
 from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind, kind_of
@@ -99,21 +102,6 @@ class MessageContext:
 NO_DEADLINE = MessageContext(Deadline.none())
 
 
-def parse_json(text: str, what: str) -> Any:
-    """JSON from a client, as the worker will see it: a lone surrogate (not UTF-8) or an integer past Python's
-    digit limit is the caller's error, named, never an exception in the server."""
-    try:
-        value = json.loads(text)
-        json.dumps(value, ensure_ascii=False).encode()
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"{what} is not valid JSON: {exc}") from None
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} holds a string that is not valid Unicode (a lone surrogate escape)") from None
-    except ValueError as exc:  # int digits limit
-        raise ValueError(f"{what} holds a number out of range: {str(exc)[:120]}") from None
-    return value
-
-
 class EnvServicer(pb_grpc.EnvServiceServicer):
     def __init__(self, spec: ServedEnv, scenarios: Mapping[str, ServedScenario], config: ServerConfig,
                  sandbox_uid: int | None = None) -> None:
@@ -173,13 +161,14 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         if route is not None and route.closed:
             raise RequestError(grpc.StatusCode.PERMISSION_DENIED, "this lease's route is closed: the lease is over")
 
-    def _current(self, context: grpc.ServicerContext, episode_id: str) -> EpisodeWorker:
+    def _current(self, context: grpc.ServicerContext | MessageContext, episode_id: str) -> EpisodeWorker:
         self._route_open(context)
         if self.episode is None:
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "no episode: call Reset first")
         if episode_id and episode_id != self.episode_id:
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                           f"episode {episode_id!r} is over; the current episode is {self.episode_id!r}")
+        self.episode.check_channel()
         if self.episode.broken:
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, self.episode.broken)
         return self.episode
@@ -247,22 +236,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
         started = time.perf_counter()
         name = request.name
-        if len(request.arguments_json) > self.config.max_argument_bytes:
-            return _tool_error("ARGUMENTS_TOO_LARGE", f"arguments of {name!r} are {len(request.arguments_json)} "
-                                                      f"bytes, over the {self.config.max_argument_bytes}-byte cap",
-                               started=started)
-        if name not in self.tool_set:
-            private = " (private methods are not tools)" if name.startswith("_") else ""
-            return _tool_error("UNKNOWN_TOOL", f"unknown tool {name[:80]!r}{private}; available: "
-                                               f"{', '.join(sorted(self.tool_set))}", started=started)
-        try:
-            arguments = parse_json(request.arguments_json, f"arguments of {name!r}") \
-                if request.arguments_json.strip() else {}
-        except ValueError as exc:
-            return _tool_error("INVALID_ARGUMENTS", str(exc), started=started)
-        if not isinstance(arguments, dict):
-            return _tool_error("INVALID_ARGUMENTS", f"arguments of {name!r} must be a JSON object, "
-                                                    f"got {type(arguments).__name__}", started=started)
+        arguments = call_arguments(name, request.arguments_json, self.tool_set, self.config.max_argument_bytes)
+        if isinstance(arguments, tuple):
+            return _tool_error(*arguments, started=started)
         timeout = self._timeout(context, request.timeout_ms, self.config.call_timeout)
         with self.lock:
             worker = self._current(context, request.episode_id)
@@ -346,6 +322,55 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 except WorkerError as exc:
                     raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
         return pb.EndEpisodeResponse(dirty=dirty, route=route)
+
+    def EpisodeChannel(self, request: pb.EpisodeChannelRequest, context: Any) -> pb.EpisodeChannelResponse:
+        """A caller saying its call on the channel failed (a new channel is open_channel's, on a session socket)."""
+        if not request.failed:
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "an episode channel is a session socket's "
+                                                                    "connection handed to the worker: a Session "
+                                                                    "stream cannot be handed over")
+        if request.failed not in (pb.DEADLINE_EXCEEDED, pb.PROTOCOL_ERROR):
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a call on an episode channel fails as "
+                                                                 "DEADLINE_EXCEEDED or PROTOCOL_ERROR only")
+        with self.lock:
+            worker = self._current(context, request.episode_id)
+            if worker.watch is None:
+                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
+            seconds = request.overran_ms / 1000
+            exc = worker.channel_failed("DEADLINE_EXCEEDED" if request.failed == pb.DEADLINE_EXCEEDED
+                                        else "PROTOCOL_ERROR", seconds)
+            self.dirty |= self._sandbox_fault(exc, seconds)
+        return pb.EpisodeChannelResponse(episode_id=self.episode_id)
+
+    def open_channel(self, request: pb.EpisodeChannelRequest, conn: socket.socket,
+                     route: SessionSocket | None) -> bool:
+        """EpisodeChannelRequest on a session socket: answer it, then hand `conn` to the episode's worker. True when
+        `conn` is no longer the session's (handed over, or closed after a failed hand-over)."""
+        with self.lock:
+            try:
+                worker = self._current(MessageContext(Deadline.none(), route), request.episode_id)
+                if worker.watch is not None:
+                    raise RequestError(grpc.StatusCode.ALREADY_EXISTS, "this episode already has its channel")
+            except RequestError as exc:
+                framing.send(conn, framing.frame(session_error(exc.code, exc.message)))
+                return False
+            answer = pb.EpisodeChannelResponse(episode_id=self.episode_id,
+                                               call_timeout_ms=int(self.config.call_timeout * 1000),
+                                               max_frame_bytes=min(MAX_FRAME, 4 * self.config.max_result_bytes
+                                                                   + (64 << 10)))
+            # Answered before the worker holds the connection: nothing it writes can come first.
+            framing.send(conn, framing.frame(pb.SessionResponse(episode_channel=answer)))
+            try:
+                worker.attach(conn, self.episode_id, self.config.max_argument_bytes,
+                              lambda: self._channel_closed(worker), self.config.call_timeout)
+            except WorkerError:
+                self.dirty = True  # the worker failed its hand-over: the caller's first call finds out why
+            return True
+
+    def _channel_closed(self, worker: EpisodeWorker) -> None:
+        with self.lock:
+            if self.episode is worker and not worker.broken and not worker.closed:
+                worker.hang_up()
 
     def Session(self, requests: Iterator[pb.SessionRequest | RequestError],
                 context: grpc.ServicerContext) -> Iterator[pb.SessionResponse]:

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from envscaler.protocol import framing
-from envscaler.protocol.sessions import RequestError, full, refusal, request_of
+from envscaler.protocol.sessions import RequestError, full, refusal, request_of, session_error
 from envscaler.v1 import env_pb2 as pb
 
 BIG_FRAME = 4 << 20
@@ -59,6 +59,7 @@ class SessionSocket:
 
     def _serve(self, conn: socket.socket) -> None:
         reader = framing.FrameReader(conn, self.max_frame)
+        handed = False  # the connection became an episode channel: it is the episode's now
         try:
             while True:
                 try:
@@ -77,8 +78,19 @@ class SessionSocket:
                         return
                     request: Any = request_of(pb.SessionRequest, body)
                     del body
-                    if self.route and not isinstance(request, RequestError) \
-                            and request.WhichOneof("request") == "end_episode":
+                    kind = None if isinstance(request, RequestError) else request.WhichOneof("request")
+                    if kind == "episode_channel" and not request.episode_channel.failed:
+                        if reader.buffer:  # what follows would be read by us, not by the worker: refused
+                            framing.send(conn, framing.frame(session_error(
+                                grpc.StatusCode.INVALID_ARGUMENT, "nothing may follow an EpisodeChannelRequest "
+                                                                  "before its answer")))
+                            continue
+                        handed = self.servicer.open_channel(request.episode_channel, conn,
+                                                            self if self.route else None)
+                        if handed:
+                            return
+                        continue
+                    if self.route and kind == "end_episode":
                         request = RequestError(grpc.StatusCode.PERMISSION_DENIED,
                                                "a lease's route cannot end the episode: release the lease")
                     answer = framing.frame(self.servicer.session_step(request, None, self if self.route else None))
@@ -90,7 +102,8 @@ class SessionSocket:
             return
         finally:
             self.connections.discard(conn)
-            conn.close()
+            if not handed:
+                conn.close()
             self.servicer.sessions.release()
 
     def close(self) -> None:

@@ -16,10 +16,12 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from envscaler.runtime import channel
+from envscaler.runtime.channel_watch import ChannelWatch
 from envscaler.runtime.launcher import worker_argv, worker_env
 from envscaler.runtime.messages import CHANNEL_FAILURES, WORKER_KINDS, WorkerKind, kind_of
 
@@ -174,16 +176,50 @@ class EpisodeWorker:
     pidfd: int | None
     broken: str = ""  # why the episode can take no more requests
     closed: bool = field(default=False)
+    watch: ChannelWatch | None = None  # its episode channel, once a caller asked for one
+
+    def attach(self, conn: socket.socket, episode_id: str, max_argument_bytes: int,
+               on_hangup: Callable[[], None], timeout: float) -> None:
+        """Hand the caller's connection to the worker, which answers its CallTool requests from now on."""
+        assert self.pidfd is not None  # every worker comes with one (Zygote._handover_problem)
+        if self.broken:
+            raise WorkerError("EPISODE_BROKEN", self.broken)
+        self.watch = ChannelWatch(conn, self.pidfd, on_hangup)  # from here on the watch owns the connection
+        self.request({"op": "attach", "episode_id": episode_id, "max_argument_bytes": max_argument_bytes},
+                     timeout, "the episode channel's hand-over", fds=[conn.fileno()])
+
+    def check_channel(self) -> None:
+        """Before a request by the server's own path: a channel its caller closed has ended the episode, even if
+        the watching thread has not acted yet (a worker that died is left for the request to find out how)."""
+        if self.watch is not None and not self.broken and not self.watch.worker_gone() and self.watch.hung_up():
+            self.hang_up()
+
+    def channel_failed(self, kind: WorkerKind, seconds: float) -> WorkerError:
+        """The caller's call on the channel overran its deadline, or got an answer no channel may carry: the episode
+        ends as if the server had seen it itself."""
+        return self._fail(kind, "a tool call on the episode channel", seconds,
+                          "an answer on the channel that is not a CallToolResponse")
+
+    def hang_up(self) -> None:
+        """The caller closed the episode channel: at a call's deadline, or gone. The episode ends here."""
+        self.kill()  # the zygote reaps it (no status to report: the caller chose this end)
+        self.broken = ("the episode is broken: its caller closed its episode channel (at a call's deadline, on an "
+                       "answer it could not accept, or gone) and its worker was killed. Reset to start a new one.")
+        self._end_channel()
+
+    def _end_channel(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
 
     def request(self, message: dict[str, Any], timeout: float, what: str,
-                expect: tuple[str, ...] = ()) -> dict[str, Any]:
+                expect: tuple[str, ...] = (), fds: list[int] | None = None) -> dict[str, Any]:
         """One exchange. A reply is {"ok": true, <each of `expect` a string>} or {"ok": false, "kind": str,
         "message": str}; any other shape is the worker breaking the protocol (it is killed)."""
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
             reply = channel.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
-                                     time.monotonic() + timeout)
+                                     time.monotonic() + timeout, fds)
         except channel.FrameError as exc:
             kind = CHANNEL_FAILURES[exc.reason]
             raise self._fail(kind, what, timeout, str(exc)) from None
@@ -206,6 +242,7 @@ class EpisodeWorker:
         else:
             message = f"the worker broke the protocol during {what} ({detail}); it was killed"
         self.broken = f"the episode is broken: {message}. Reset to start a new one."
+        self._end_channel()
         return WorkerError(kind, message)
 
     def kill(self) -> None:
@@ -221,6 +258,7 @@ class EpisodeWorker:
         if self.closed:
             return
         self.closed = True
+        self._end_channel()
         if not self.broken:
             self.kill()  # a worker never outlives its episode, whatever its code does on EOF
         with contextlib.suppress(OSError):

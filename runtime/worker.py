@@ -31,8 +31,10 @@ import time
 import types
 from typing import Any
 
+from envscaler.protocol import framing
 from envscaler.runtime import channel, codec, confine
 from envscaler.runtime.messages import WorkerKind, failure
+from envscaler.runtime.tool_channel import ToolChannel
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
 READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
@@ -165,6 +167,7 @@ class Episode:
         if self.initial_state is None:
             self.initial_state, self.snapshot_error = snapshot(instance)
         self.pid = os.getpid()
+        self.channel: socket.socket | None = None  # the episode channel's connection, once handed over
 
     def encode_state(self) -> dict[str, Any]:
         """The live state's canonical JSON (what its deep copy would encode to), or UNSERIALIZABLE_STATE;
@@ -262,6 +265,8 @@ class Episode:
             if pid == 0:
                 os.close(read_fd)
                 sock.close()
+                if self.channel is not None:  # a check answers nothing but its result, to the server
+                    self.channel.close()
                 run_check_process(source, final_state, self.initial_state, write_fd)
             os.close(write_fd)
             try:
@@ -368,11 +373,35 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
         reply = _failure("RESET_FAILED", f"the environment failed to instantiate: {_described(exc)}")
     if not _send(sock, reply) or not reply.get("ok"):
         return
+    tool_channel: ToolChannel | None = None  # the episode channel, once the server hands one over
+
+    def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return episode.handle({"op": "call", "name": name, "arguments": arguments})
+
     while True:
+        if tool_channel is not None and sock not in select.select([sock, tool_channel.sock], [], [])[0]:
+            if not tool_channel.serve(call, episode.tools):
+                tool_channel = episode.channel = None  # the caller closed it: the server ends the episode
+            continue
         try:
-            message = channel.recv(sock, MAX_REQUEST_BYTES)
+            message, fds = channel.recv_with_fds(sock, MAX_REQUEST_BYTES, 1, first_read=framing.FIRST_READ)
         except channel.FrameError:
             return
+        if message.get("op") == "attach":
+            if tool_channel is None and len(fds) == 1:
+                tool_channel = ToolChannel(socket.socket(fileno=fds[0]), str(message.get("episode_id", "")),
+                                    int(message.get("max_argument_bytes", 1 << 20)))
+                episode.channel = tool_channel.sock
+                reply = {"ok": True}
+            else:
+                for fd in fds:
+                    os.close(fd)
+                reply = _error("PROTOCOL_ERROR", "an episode channel is handed over once, with one descriptor")
+            if not _send(sock, reply):
+                return
+            continue
+        for fd in fds:  # only a hand-over carries a descriptor
+            os.close(fd)
         if message.get("op") == "evaluate":
             try:
                 reply = episode.evaluate(sock, list(message.get("checks") or []))

@@ -157,6 +157,20 @@ class Hostile:
                 continue
         return {"success": True}
 
+    def forge_answer(self) -> dict:
+        """Write a well-formed SessionResponse of another kind (an Evaluate with reward 1.0) to every stream socket,
+        ahead of the real answer: on an episode channel it is what the caller reads first."""
+        import struct
+        evaluate = b"\x11" + struct.pack("<d", 1.0) + b"\x18\x01\x20\x01"  # reward 1.0, passed 1, total 1
+        body = b"\x2a" + bytes([len(evaluate)]) + evaluate  # SessionResponse.evaluate
+        for fd in range(3, 64):
+            try:
+                if socket.socket(fileno=os.dup(fd)).type == socket.SOCK_STREAM:
+                    os.write(fd, struct.pack("!I", len(body)) + body)
+            except OSError:
+                continue
+        return {"success": True}
+
     def segfault(self) -> dict:
         ctypes.string_at(0)
         return {"success": True}

@@ -22,8 +22,10 @@ from envscaler.client.pool_client import Pool, PoolSession
 from envscaler.client.session_socket import SocketSession
 from envscaler.containers.hardening import Hardening
 from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.protocol import framing
+from envscaler.protocol.addresses import session_socket_path
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
-from envscaler.v1 import env_pb2
+from envscaler.v1 import env_pb2, pool_pb2
 from tests.conftest import SOLUTIONS
 from tests.integration.conftest import hostile_corpus
 
@@ -353,3 +355,88 @@ def test_host_loopback_is_not_the_sandbox_loopback(hostile: PoolSession) -> None
         result = hostile.call("connect_out", {"host": "127.0.0.1", "port": port})
     assert result.error_kind == "TOOL_EXCEPTION"
     assert any(m in result.error_message.lower() for m in ("refused", "permission denied"))
+
+
+# --- episode channels: the worker answers its caller's calls itself (proto: EpisodeChannelRequest)
+
+
+def _connect(path: str) -> tuple[socket.socket, framing.FrameReader]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    sock.settimeout(30)
+    return sock, framing.FrameReader(sock)
+
+
+def _ask(conn: tuple[socket.socket, framing.FrameReader], request: env_pb2.SessionRequest) -> env_pb2.SessionResponse:
+    framing.send(conn[0], framing.frame(request))
+    return env_pb2.SessionResponse.FromString(conn[1].read())
+
+
+def _open_channel(path: str) -> tuple[socket.socket, framing.FrameReader]:
+    conn = _connect(path)
+    answer = _ask(conn, env_pb2.SessionRequest(episode_channel=env_pb2.EpisodeChannelRequest()))
+    assert answer.WhichOneof("response") == "episode_channel", answer
+    assert answer.episode_channel.call_timeout_ms == 10_000 and answer.episode_channel.max_frame_bytes > 0
+    return conn
+
+
+def _note(text: str) -> env_pb2.SessionRequest:
+    return env_pb2.SessionRequest(call_tool=env_pb2.CallToolRequest(name="note", arguments_json=json.dumps(
+        {"text": text})))
+
+
+def test_an_episode_channel_carries_call_tool_only_and_ends_with_its_episode(hostile_pool: LocalPool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=True) as session:
+        channel = _open_channel(session.direct_session_socket)
+        assert _ask(channel, _note("on the channel")).call_tool.result_json
+        # Anything else on it is refused by the worker, which holds nothing else: the server answers for the episode.
+        for kind in ("get_state", "evaluate", "reset", "end_episode", "episode_channel"):
+            request = env_pb2.SessionRequest()
+            getattr(request, kind).SetInParent()
+            refused = _ask(channel, request)
+            assert refused.error.code == 9 and "carries call_tool only" in refused.error.message, refused
+        other = _connect(session.direct_session_socket)
+        assert _ask(other, env_pb2.SessionRequest(episode_channel=env_pb2.EpisodeChannelRequest())).error.code == 6
+        other[0].close()
+        assert session.state().state == {"notes": ["on the channel"]}
+        session.reset("t1")  # the episode ends: so does its channel, and the next episode is untouched
+        assert channel[0].recv(1) == b""
+        assert session.state().state == {"notes": []}
+        assert session.call("note", {"text": "done"}).ok and session.evaluate().reward == 1.0
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["through the pool", "direct route"])
+def test_a_forged_answer_on_the_channel_breaks_only_that_episode(hostile_pool: LocalPool, direct: bool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=direct) as session:
+        assert session.call("note", {"text": "done"}).ok  # the channel is open
+        result = session.call("forge_answer")
+        assert result.error_kind == "PROTOCOL_ERROR" and result.episode_broken, result
+        with pytest.raises(EnvClientError) as refused:
+            session.evaluate()  # the server answers for the episode, which is broken: no reward to forge
+        assert refused.value.code == "FAILED_PRECONDITION" and "broke the protocol" in str(refused.value)
+        session.reset("t1")
+        assert session.call("note", {"text": "done"}).ok and session.evaluate().reward == 1.0
+
+
+def test_a_caller_that_closes_its_channel_ends_the_episode(hostile_pool: LocalPool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=True) as session:
+        channel = _open_channel(session.direct_session_socket)
+        framing.send(channel[0], framing.frame(env_pb2.SessionRequest(
+            call_tool=env_pb2.CallToolRequest(name="spin"))))
+        channel[0].close()  # mid-call, gone: the worker is killed, not left spinning
+        with pytest.raises(EnvClientError) as refused:
+            session.call("note", {"text": "x"})
+        assert refused.value.code == "FAILED_PRECONDITION" and "closed its episode channel" in str(refused.value)
+        session.reset("t1")
+        assert session.call("note", {"text": "done"}).ok
+
+
+def test_a_pool_keeps_its_leases_channels_to_itself(hostile_pool: LocalPool) -> None:
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90) as session:
+        conn = _connect(session_socket_path(hostile_pool.address))
+        ask = env_pb2.SessionRequest(episode_channel=env_pb2.EpisodeChannelRequest())
+        framing.send(conn[0], framing.frame(pool_pb2.LeaseSessionRequest(lease_id=session.lease_id, request=ask)))
+        answer = env_pb2.SessionResponse.FromString(conn[1].read())
+        assert answer.error.code == 7 and "holds its leases' episode channels" in answer.error.message
+        conn[0].close()
+        assert session.call("note", {"text": "done"}).ok

@@ -241,14 +241,35 @@ class EndEpisodeResponse(_message.Message):
     route: str
     def __init__(self, dirty: _Optional[bool] = ..., route: _Optional[str] = ...) -> None: ...
 
+class EpisodeChannelRequest(_message.Message):
+    __slots__ = ("episode_id", "failed", "overran_ms")
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    OVERRAN_MS_FIELD_NUMBER: _ClassVar[int]
+    episode_id: str
+    failed: ErrorKind
+    overran_ms: int
+    def __init__(self, episode_id: _Optional[str] = ..., failed: _Optional[_Union[ErrorKind, str]] = ..., overran_ms: _Optional[int] = ...) -> None: ...
+
+class EpisodeChannelResponse(_message.Message):
+    __slots__ = ("episode_id", "call_timeout_ms", "max_frame_bytes")
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
+    episode_id: str
+    call_timeout_ms: int
+    max_frame_bytes: int
+    def __init__(self, episode_id: _Optional[str] = ..., call_timeout_ms: _Optional[int] = ..., max_frame_bytes: _Optional[int] = ...) -> None: ...
+
 class SessionRequest(_message.Message):
-    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "deadline_ms")
+    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "episode_channel", "deadline_ms")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     CALL_TOOL_FIELD_NUMBER: _ClassVar[int]
     GET_STATE_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
     END_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     describe: DescribeRequest
     reset: ResetRequest
@@ -256,8 +277,9 @@ class SessionRequest(_message.Message):
     get_state: GetStateRequest
     evaluate: EvaluateRequest
     end_episode: EndEpisodeRequest
+    episode_channel: EpisodeChannelRequest
     deadline_ms: int
-    def __init__(self, describe: _Optional[_Union[DescribeRequest, _Mapping]] = ..., reset: _Optional[_Union[ResetRequest, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolRequest, _Mapping]] = ..., get_state: _Optional[_Union[GetStateRequest, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeRequest, _Mapping]] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, describe: _Optional[_Union[DescribeRequest, _Mapping]] = ..., reset: _Optional[_Union[ResetRequest, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolRequest, _Mapping]] = ..., get_state: _Optional[_Union[GetStateRequest, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeRequest, _Mapping]] = ..., episode_channel: _Optional[_Union[EpisodeChannelRequest, _Mapping]] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
 
 class SessionError(_message.Message):
     __slots__ = ("code", "message")
@@ -268,13 +290,14 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "error")
+    __slots__ = ("describe", "reset", "call_tool", "get_state", "evaluate", "end_episode", "episode_channel", "error")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     CALL_TOOL_FIELD_NUMBER: _ClassVar[int]
     GET_STATE_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_FIELD_NUMBER: _ClassVar[int]
     END_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_CHANNEL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     describe: DescribeResponse
     reset: ResetResponse
@@ -282,5 +305,6 @@ class SessionResponse(_message.Message):
     get_state: GetStateResponse
     evaluate: EvaluateResponse
     end_episode: EndEpisodeResponse
+    episode_channel: EpisodeChannelResponse
     error: SessionError
-    def __init__(self, describe: _Optional[_Union[DescribeResponse, _Mapping]] = ..., reset: _Optional[_Union[ResetResponse, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolResponse, _Mapping]] = ..., get_state: _Optional[_Union[GetStateResponse, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+    def __init__(self, describe: _Optional[_Union[DescribeResponse, _Mapping]] = ..., reset: _Optional[_Union[ResetResponse, _Mapping]] = ..., call_tool: _Optional[_Union[CallToolResponse, _Mapping]] = ..., get_state: _Optional[_Union[GetStateResponse, _Mapping]] = ..., evaluate: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., end_episode: _Optional[_Union[EndEpisodeResponse, _Mapping]] = ..., episode_channel: _Optional[_Union[EpisodeChannelResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
