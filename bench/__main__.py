@@ -76,9 +76,10 @@ def targets_v2() -> list[tuple[str, str, bool, str]]:
     lat = {k: v["p50_us"] for k, v in profile.get("latency", {}).items()}
     hop = f"the pool's hop is {lat['pool_route'] - lat['direct_route']:.0f} of {lat['pool_route']:.0f} µs p50 " \
           "(profile.md): its own process and event loop, and two more cross-process wake-ups per call" if lat else ""
-    worker = f"the server's exchange with the worker is {lat['server_worker_exchange']:.0f} of " \
-             f"{lat['direct_route']:.0f} µs p50 for a {lat['inproc_call']:.0f} µs tool (profile.md): two " \
-             "cross-process wake-ups per call, where openenv-core runs the tool in its server" if lat else ""
+    worker = f"the episode's worker answers on its channel (no server hop: {lat['direct_route_server_hop']:.0f} " \
+             f"-> {lat['direct_route']:.0f} µs p50); its own work is {lat['worker_answer']:.0f} µs for a " \
+             f"{lat['inproc_call']:.0f} µs tool, the rest is the client's protobuf and framing and two " \
+             "cross-process wake-ups, where openenv-core runs the tool in its server (profile.md)" if lat else ""
     idle = profile.get("idle_memory", {})
     mem = f"anonymous memory (what the cgroup counts) of the server alone: " \
           f"{idle['server'].get('anonymous_mib', 0):.1f} " \

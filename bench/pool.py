@@ -153,9 +153,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 result["throughput_direct_calls_per_s"] = {
                     str(n): await session_throughput(pool.listen, corpus, n, args.seconds, direct=True)
                     for n in (1, 8, size)}
-            if size != min(args.sizes):
+            if size == min(args.sizes):
+                result.update(await asyncio.to_thread(lease_latencies, pool))
+            if size != max(args.sizes):  # the call paths need two leases of one environment
                 continue
-            result.update(await asyncio.to_thread(lease_latencies, pool))
             with contextlib.ExitStack() as stack:
                 socket = stack.enter_context(serving(client, openenv_image)) if openenv_image else None
                 result.update(await asyncio.to_thread(call_paths, pool, client, corpus, images, args.n, socket))
@@ -205,14 +206,19 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
         raw_once, raw_close = raw_echo(echo_socket)
         stack.callback(raw_close)
         pool_client = stack.enter_context(Pool(pool.listen))
-        session = stack.enter_context(pool_client.session(ENV, SCENARIO))
-        # The lease's route, and (as the trusted host process we are) the container's own gRPC socket beside it.
-        grpc_address = f"unix:{Path(session.direct_session_socket).parent / 'env.sock'}"
-        env = stack.enter_context(EnvClient(grpc_address, session_socket=session.direct_session_socket))
+        session = stack.enter_context(pool_client.session(ENV, SCENARIO))  # the pool's paths
+        # The direct paths, on a lease of their own (an episode has one channel: the pool's route takes this one's):
+        # the lease's route, and (as the trusted host process we are) the container's own gRPC socket beside it.
+        leased = stack.enter_context(pool_client.session(ENV, SCENARIO))
+        grpc_address = f"unix:{Path(leased.direct_session_socket).parent / 'env.sock'}"
+        env = stack.enter_context(EnvClient(grpc_address, session_socket=leased.direct_session_socket))
+        env_hop = stack.enter_context(EnvClient(grpc_address, session_socket=leased.direct_session_socket,
+                                                episode_channel=False))
         env_stream = stack.enter_context(EnvClient(grpc_address))  # a gRPC session stream
-        env.episode_id = env_stream.episode_id = ""  # the pool's session owns the episode; all paths act on it
-        unary_request = call_request(session.episode_id, TOOL, ARGS, None)
-        leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=unary_request)
+        env.episode_id = env_hop.episode_id = env_stream.episode_id = ""  # the lease's episode: all act on it
+        unary_request = call_request(leased.episode_id, TOOL, ARGS, None)
+        pool_request = call_request(session.episode_id, TOOL, ARGS, None)
+        leased_request = ppb.LeaseCallToolRequest(lease_id=session.lease_id, request=pool_request)
         pool_stream = SessionStream(session.pool_stub.Session,
                                     lambda r: ppb.LeaseSessionRequest(lease_id=session.lease_id, request=r))
         stack.callback(pool_stream.close)
@@ -222,11 +228,12 @@ def call_paths(pool: RunningPool, client: Any, corpus: Any, images: dict[str, st
             "grpc_echo_floor": timed(unary_echo(channel)),
             "grpc_stream_floor": timed(stream_once),
             "call_direct_envservice": timed(lambda: env.call(TOOL, ARGS)),
+            "call_direct_server_hop": timed(lambda: env_hop.call(TOOL, ARGS)),
             "call_direct_stream": timed(lambda: env_stream.call(TOOL, ARGS)),
             "call_direct_unary": timed(lambda: ToolResult.from_pb(TOOL, env.stub.CallTool(unary_request))),
             "call_through_pool": timed(lambda: session.call(TOOL, ARGS)),
             "call_through_pool_stream": timed(lambda: ToolResult.from_pb(
-                TOOL, pool_stream.request("CallTool", unary_request, 30.0))),
+                TOOL, pool_stream.request("CallTool", pool_request, 30.0))),
             "call_through_pool_unary": timed(
                 lambda: ToolResult.from_pb(TOOL, session.pool_stub.CallTool(leased_request))),
         }
@@ -258,7 +265,10 @@ ROUND_TRIPS = [
     ("raw UDS echo into a `--network none` container (transport floor)", "uds_echo_container"),
     ("bare grpcio echo over UDS, unary (**the gRPC floor**)", "grpc_echo_floor"),
     ("bare grpcio echo over UDS, bidi-stream message", "grpc_stream_floor"),
-    ("**CallTool direct to the container's EnvService, session socket**", "call_direct_envservice"),
+    ("**CallTool direct to the container's EnvService, session socket** (episode channel: the worker answers)",
+     "call_direct_envservice"),
+    ("CallTool direct to the container's EnvService, session socket, through its server (no episode channel)",
+     "call_direct_server_hop"),
     ("CallTool direct to the container's EnvService, gRPC session stream", "call_direct_stream"),
     ("CallTool direct to the container's EnvService, gRPC unary", "call_direct_unary"),
     ("**CallTool through the pool, session socket**", "call_through_pool"),

@@ -4,13 +4,14 @@
 
 Two views of the same call (env_4's get_account, as in bench.pool), from one run:
 
-1. Per hop (latency, interleaved blocks on the same lease): the raw Unix-socket echo into a sandbox container
-   (the transport floor), the server's own measure of its exchange with the worker (CallToolResponse.duration_us:
-   frame to the worker, the tool, the reply), the lease's direct route (client -> container server -> worker),
-   and the pool route (client -> pool -> container server -> worker). Differences between them are the hops.
+1. Per hop (latency, interleaved blocks): the raw Unix-socket echo into a sandbox container (the transport floor),
+   the worker's own measure of its work per call (CallToolResponse.duration_us: parse, check, the tool, codec,
+   answer), a lease's direct route (client -> worker, on its episode channel), the same route through the
+   container's server (no episode channel: what the channel saves), and the pool route on another lease
+   (client -> pool -> worker). Differences between them are the hops.
 2. Per process (cost): CPU time (from /proc/<pid>/task/*/schedstat, nanoseconds) and context switches (each a
    wake-up or a preemption) per call, for the client, the pool process, the container's server, and its zygote and
-   workers, counted over a run of pool-route calls and a run of direct-route calls.
+   workers, counted over a run of calls by each route.
 
 Writes bench/results/profile.json and profile.md.
 """
@@ -193,16 +194,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     spec, scenario = corpus.env(ENV), corpus.scenarios_of(ENV)[SCENARIO]
     local = in_process_env(spec.env_class_code, spec.env_class_name, scenario.init_config)
     result: dict[str, Any] = {"machine": machine(), "env": ENV, "tool": TOOL, "n": args.n}
-    async with RunningPool(len(corpus.envs)) as pool:
-        await pool.wait_ready(len(corpus.envs))
+    async with RunningPool(2 * len(corpus.envs)) as pool:  # two leases of one environment
+        await pool.wait_ready(2 * len(corpus.envs))
         with contextlib.ExitStack() as stack:
             client = stack.enter_context(Pool(pool.listen))
             session = stack.enter_context(client.session(ENV, SCENARIO))
-            socket_dir = str(Path(session.direct_session_socket).parent)
+            # The direct route on a lease of its own: an episode has one channel, the pool's route takes this one's.
+            leased = stack.enter_context(client.session(ENV, SCENARIO))
+            socket_dir = str(Path(leased.direct_session_socket).parent)
             server, sandbox = container_processes(pool, engine, socket_dir)
+            pool_server, pool_sandbox = container_processes(
+                pool, engine, str(Path(session.direct_session_socket).parent))
             direct = stack.enter_context(EnvClient(f"unix:{socket_dir}/env.sock",
-                                                   session_socket=session.direct_session_socket))
-            direct.episode_id = ""  # the pool's session owns the episode
+                                                   session_socket=leased.direct_session_socket))
+            hop = stack.enter_context(EnvClient(f"unix:{socket_dir}/env.sock",
+                                                session_socket=leased.direct_session_socket, episode_channel=False))
+            direct.episode_id = hop.episode_id = ""  # the lease's episode
             echo_socket = stack.enter_context(uds_echo_container(engine, images[ENV]))
             raw_once, raw_close = raw_echo(echo_socket)
             stack.callback(raw_close)
@@ -215,21 +222,24 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "inproc_call": timed(lambda: str(getattr(local, TOOL)(**ARGS))),
                 "uds_echo_container": timed(raw_once),
                 "direct_route": timed(lambda: direct.call(TOOL, ARGS)),
+                "direct_route_server_hop": timed(lambda: hop.call(TOOL, ARGS)),
                 "pool_route": timed(pool_call),
             }
             for loop in ("asyncio", "uvloop") if importlib.util.find_spec("uvloop") else ("asyncio",):
-                path = stack.enter_context(forwarder(session.direct_session_socket, loop))
+                path = stack.enter_context(forwarder(leased.direct_session_socket, loop))
                 relayed = stack.enter_context(EnvClient(f"unix:{socket_dir}/env.sock", session_socket=path))
                 relayed.episode_id = ""
                 paths[f"forwarded_{loop}"] = timed(lambda relayed=relayed: relayed.call(TOOL, ARGS))
             samples = interleaved(paths, rounds=max(1, args.n // 50), per_round=50)
             result["latency"] = {name: pstats(values) for name, values in samples.items()}
-            result["latency"]["server_worker_exchange"] = pstats(durations[100:])  # after the warm-up
+            result["latency"]["worker_answer"] = pstats(durations[100:])  # after the warm-up
             roles = {"client (this process)": [os.getpid()], "pool process": [pool.process.pid],
                      "container server": [server], "zygote + workers": sandbox}
+            pool_roles = {**roles, "container server": [pool_server], "zygote + workers": pool_sandbox}
             result["pids"] = {role: pids for role, pids in roles.items()}
-            result["per_call_pool_route"] = per_call(roles, lambda: session.call(TOOL, ARGS), args.n)
+            result["per_call_pool_route"] = per_call(pool_roles, lambda: session.call(TOOL, ARGS), args.n)
             result["per_call_direct_route"] = per_call(roles, lambda: direct.call(TOOL, ARGS), args.n)
+            result["per_call_direct_route_server_hop"] = per_call(roles, lambda: hop.call(TOOL, ARGS), args.n)
             result["idle_memory"] = idle_memory(pool, engine, socket_dir)
     return result
 
@@ -239,12 +249,14 @@ def report(result: dict[str, Any]) -> str:
     p50 = {k: v["p50_us"] for k, v in lat.items()}
     hops = [
         ("the tool itself, in-process (EnvScaler's way)", p50["inproc_call"]),
-        ("server <-> worker exchange (server's duration_us: frame, worker, tool, codec, reply)",
-         p50["server_worker_exchange"]),
-        ("client <-> container server (direct route - duration_us): transport, framing, protobuf, server threads",
-         p50["direct_route"] - p50["server_worker_exchange"]),
+        ("the worker's own work on its episode channel (duration_us: parse, check, tool, codec, answer)",
+         p50["worker_answer"]),
+        ("client <-> worker (direct route - duration_us): transport, framing, protobuf, two wake-ups",
+         p50["direct_route"] - p50["worker_answer"]),
         ("  of which the bare transport (raw UDS echo into a sandbox container)", p50["uds_echo_container"]),
-        ("client <-> pool <-> container (pool route - direct route): the pool's hop",
+        ("what the episode channel saves (direct route through the server - direct route): the server's hop",
+         p50["direct_route_server_hop"] - p50["direct_route"]),
+        ("client <-> pool <-> worker (pool route - direct route): the pool's hop",
          p50["pool_route"] - p50["direct_route"]),
     ]
     if "forwarded_asyncio" in p50:
@@ -260,8 +272,9 @@ def report(result: dict[str, Any]) -> str:
              f"{result['n']} calls per route. {ENV}.{TOOL}.", "",
              "## Latency per path", "", "| path | p50 | p99 |", "|---|---:|---:|"]
     labels = {"inproc_call": "in-process method", "uds_echo_container": "raw UDS echo into a sandbox container",
-              "server_worker_exchange": "server's exchange with the worker (duration_us, pool-route calls)",
-              "direct_route": "direct route (session socket)",
+              "worker_answer": "the worker's own work per call (duration_us, pool-route calls on its channel)",
+              "direct_route": "direct route (session socket, episode channel: the worker answers)",
+              "direct_route_server_hop": "direct route through the container's server (no episode channel)",
               "forwarded_asyncio": "direct route through a bare asyncio frame forwarder (no pool logic)",
               "forwarded_uvloop": "direct route through the same forwarder on uvloop",
               "pool_route": "pool route (session socket)"}
@@ -272,7 +285,7 @@ def report(result: dict[str, Any]) -> str:
     lines += ["", "## Per hop (p50 differences)", "", "| hop | µs | share of the pool route |", "|---|---:|---:|"]
     total = p50["pool_route"]
     lines += [f"| {label} | {value:.0f} | {value / total:.0%} |" for label, value in hops]
-    for route in ("pool_route", "direct_route"):
+    for route in ("pool_route", "direct_route", "direct_route_server_hop"):
         rows = result[f"per_call_{route}"]
         lines += ["", f"## Per process, {route.replace('_', ' ')} (per call)", "",
                   "| process | CPU µs | voluntary switches (wake-ups) | involuntary |", "|---|---:|---:|---:|"]

@@ -136,13 +136,17 @@ class AsyncEnvMethods:
 
 class EnvClient(EnvMethods):
     """Blocking client of one server: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(...)`.
-    With `session_socket` (same host), calls go over that socket instead of a gRPC stream."""
+    With `session_socket` (same host), calls go over that socket instead of a gRPC stream, and each episode's tool
+    calls on its episode channel, answered by the episode's worker itself (proto: EpisodeChannelRequest; this client
+    then enforces each call's deadline); `episode_channel=False` keeps every call on the server's own path."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None) -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None,
+                 episode_channel: bool = True) -> None:
         self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
         self.stream: SessionStream | SocketSession = \
-            SocketSession(session_socket) if session_socket else SessionStream(self.stub.Session)
+            SocketSession(session_socket, channels=episode_channel) if session_socket \
+            else SessionStream(self.stub.Session)
         self.timeout = timeout  # deadline of each call
         self.episode_id = ""
         self._info = None
@@ -164,11 +168,13 @@ class EnvClient(EnvMethods):
 class AsyncEnvClient(AsyncEnvMethods):
     """asyncio client of one server, with the same methods as EnvClient, awaited."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None) -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None,
+                 episode_channel: bool = True) -> None:
         self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
         self.stream: AsyncSessionStream | AsyncSocketSession = \
-            AsyncSocketSession(session_socket) if session_socket else AsyncSessionStream(self.stub.Session)
+            AsyncSocketSession(session_socket, channels=episode_channel) if session_socket \
+            else AsyncSessionStream(self.stub.Session)
         self.timeout = timeout
         self.episode_id = ""
         self._info = None

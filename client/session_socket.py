@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -65,14 +66,15 @@ def _send_then_read(sock: socket.socket, reader: framing.FrameReader, data: byte
 class SocketSession:
     """Blocking; connects on first use and again after a failure."""
 
-    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None) -> None:
+    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None, *,
+                 channels: bool = True) -> None:
         self.path = path
         self._wrap = wrap or (lambda request: request)
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._reader: framing.FrameReader | None = None
         # A server's own socket (not a pool's, which wraps requests) can hand each episode a channel.
-        self._channels = wrap is None
+        self._channels = wrap is None and channels
         self._channel: tuple[socket.socket, framing.FrameReader, episode_channel.Opened] | None = None
         self._refused = False  # the server refused this episode a channel: ask again after the next Reset
 
@@ -80,9 +82,12 @@ class SocketSession:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
         with self._lock:
             if method == "CallTool" and self._channels:
-                on_channel = self._on_channel(request, data, timeout)
+                on_channel, episode_id = self._on_channel(request, data, timeout)
                 if on_channel is not None:
                     return session_reply(method, on_channel)
+                if episode_id:  # the server answers for the episode the channel served
+                    data = _framed(method, session_request(method, episode_channel.for_episode(request, episode_id),
+                                                           timeout))
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -107,16 +112,28 @@ class SocketSession:
                 self._refused = False
         return session_reply(method, response)
 
-    def _on_channel(self, request: pb.CallToolRequest, data: bytes, timeout: float) -> pb.SessionResponse | None:
-        """The call on the episode's channel; None: ask the server on the session's own connection instead."""
+    def _on_channel(self, request: pb.CallToolRequest, data: bytes,
+                    timeout: float) -> tuple[pb.SessionResponse | None, str]:
+        """The call on the episode's channel, and the channel's episode; no answer: ask the server instead."""
+        deadline = time.monotonic() + timeout
         if self._channel is None and not self._refused:
             self._channel = self._open_channel(request.episode_id, timeout)
         if self._channel is None:
-            return None
+            return None, ""
         sock, reader, opened = self._channel
-        bound = episode_channel.call_bound(request, timeout, opened.call_timeout)
+        bound = episode_channel.call_bound(request, deadline - time.monotonic(), opened.call_timeout)
         if bound <= 0:
-            return None
+            return None, ""
+        call_ends = time.monotonic() + bound
+        reads = 0
+
+        def before_read() -> None:  # the whole call's deadline, not each read's (an answer may trickle)
+            nonlocal reads
+            reads += 1
+            if reads > 1:
+                framing.set_deadline(sock, call_ends)
+
+        reader.before_read = before_read
         try:
             framing.set_timeouts(sock, bound)
             framing.send(sock, data)
@@ -127,7 +144,7 @@ class SocketSession:
             self._report(result.report)
         if not result.keep:
             self._drop_channel()  # closing it ends the episode: the server kills the worker
-        return result.answer
+        return result.answer, opened.episode_id
 
     def _report(self, report: pb.SessionRequest) -> None:
         """Tell the server, on the session's own connection, how a call on the channel failed (best effort: the
@@ -154,10 +171,10 @@ class SocketSession:
         except (OSError, framing.FrameError):
             sock.close()
             return None
-        if isinstance(opened, bool):
+        if not isinstance(opened, episode_channel.Opened):
             sock.close()
             self._refused = True
-            self._channels = opened
+            self._channels = opened != "unsupported"
             return None
         return sock, framing.FrameReader(sock, opened.max_frame), opened
 
@@ -180,12 +197,13 @@ class SocketSession:
 class AsyncSocketSession:
     """The same, for asyncio."""
 
-    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None) -> None:
+    def __init__(self, path: str, wrap: Callable[[pb.SessionRequest], Any] | None = None, *,
+                 channels: bool = True) -> None:
         self.path = path
         self._wrap = wrap or (lambda request: request)
         self._lock = asyncio.Lock()
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._channels = wrap is None
+        self._channels = wrap is None and channels
         self._channel: tuple[asyncio.StreamReader, asyncio.StreamWriter, episode_channel.Opened] | None = None
         self._refused = False
 
@@ -193,9 +211,12 @@ class AsyncSocketSession:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
         async with self._lock:
             if method == "CallTool" and self._channels:
-                on_channel = await self._on_channel(request, data, timeout)
+                on_channel, episode_id = await self._on_channel(request, data, timeout)
                 if on_channel is not None:
                     return session_reply(method, on_channel)
+                if episode_id:
+                    data = _framed(method, session_request(method, episode_channel.for_episode(request, episode_id),
+                                                           timeout))
             try:
                 async with asyncio.timeout(timeout):
                     if self._streams is None:
@@ -213,6 +234,9 @@ class AsyncSocketSession:
                 self._reset()
                 raise EnvClientError(method, "UNAVAILABLE", f"session socket {self.path}: "
                                                             f"{exc.strerror or exc}") from None
+            except BaseException:  # cancelled mid-request: its answer must not be read as the next one's
+                self._reset()
+                raise
             response = _decode(method, body)
             if response.WhichOneof("response") == "error" and response.error.code == _FULL:
                 self._reset()
@@ -222,15 +246,16 @@ class AsyncSocketSession:
         return session_reply(method, response)
 
     async def _on_channel(self, request: pb.CallToolRequest, data: bytes,
-                          timeout: float) -> pb.SessionResponse | None:
+                          timeout: float) -> tuple[pb.SessionResponse | None, str]:
+        deadline = time.monotonic() + timeout
         if self._channel is None and not self._refused:
             self._channel = await self._open_channel(request.episode_id, timeout)
         if self._channel is None:
-            return None
+            return None, ""
         reader, writer, opened = self._channel
-        bound = episode_channel.call_bound(request, timeout, opened.call_timeout)
+        bound = episode_channel.call_bound(request, deadline - time.monotonic(), opened.call_timeout)
         if bound <= 0:
-            return None
+            return None, ""
         try:
             async with asyncio.timeout(bound):
                 writer.write(data)
@@ -242,11 +267,14 @@ class AsyncSocketSession:
             result = episode_channel.outcome(request, bound, failure=exc.reason)
         except OSError:
             result = episode_channel.outcome(request, bound, failure="eof")
+        except BaseException:  # cancelled mid-call: its answer must not be read as the next call's
+            self._drop_channel()
+            raise
         if result.report is not None:
             await self._report(result.report)
         if not result.keep:
             self._drop_channel()
-        return result.answer
+        return result.answer, opened.episode_id
 
     async def _report(self, report: pb.SessionRequest) -> None:
         try:
@@ -258,6 +286,9 @@ class AsyncSocketSession:
                 await framing.read_frame(reader)
         except (OSError, TimeoutError, framing.FrameError):
             self._reset()
+        except BaseException:  # cancelled: the answer would be read as the next request's
+            self._reset()
+            raise
 
     async def _open_channel(self, episode_id: str, timeout: float) -> tuple[
             asyncio.StreamReader, asyncio.StreamWriter, episode_channel.Opened] | None:
@@ -272,10 +303,10 @@ class AsyncSocketSession:
                     raise
         except (OSError, TimeoutError, framing.FrameError):
             return None
-        if isinstance(opened, bool):
+        if not isinstance(opened, episode_channel.Opened):
             writer.close()
             self._refused = True
-            self._channels = opened
+            self._channels = opened != "unsupported"
             return None
         return reader, writer, opened
 

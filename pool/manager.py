@@ -38,7 +38,7 @@ from envscaler.pool.metrics import PoolMetrics
 from envscaler.pool.policy import EnvCounts, plan
 from envscaler.pool.routing import Upstream
 from envscaler.pool.watch import DeathWatch
-from envscaler.protocol import framing
+from envscaler.protocol import episode_channel, framing
 from envscaler.protocol.deadlines import Margin
 from envscaler.protocol.sessions import RequestError
 from envscaler.v1 import env_pb2 as pb
@@ -572,8 +572,12 @@ class PoolManager:
                                                          self.leases)
                 if opened:
                     slot.upstreams.add(upstream.writer)
-                response = await self._on_channel(slot, upstream, request) if kind == "call_tool" else None
+                response, served = await self._on_channel(slot, upstream, request) if kind == "call_tool" \
+                    else (None, "")
                 if response is None:  # not on a channel, or the channel broke: the server answers
+                    if served:  # for the episode the channel served
+                        request = pb.SessionRequest(call_tool=episode_channel.for_episode(request.call_tool, served),
+                                                    deadline_ms=request.deadline_ms)
                     response = await routing.exchange(upstream, request)
                 if kind == "reset" and response.WhichOneof("response") != "error":
                     upstream.drop_channel()  # it ended with its episode
@@ -594,21 +598,27 @@ class PoolManager:
         return response
 
     async def _on_channel(self, slot: Slot, upstream: Upstream,
-                          request: pb.SessionRequest) -> pb.SessionResponse | None:
-        """A call on the episode's channel (the worker answers; the pool enforces the deadline); None: the server
-        answers instead."""
+                          request: pb.SessionRequest) -> tuple[pb.SessionResponse | None, str]:
+        """A call on the episode's channel (the worker answers; the pool enforces the deadline), and the channel's
+        episode; no answer: the server answers instead."""
         assert slot.address is not None
+        fresh = upstream.channel is None
         channel = await routing.open_channel(upstream, slot.address.session_socket, request.call_tool.episode_id)
         if channel is None:
-            return None
-        slot.upstreams.add(channel.writer)
-        result = await routing.call_on_channel(channel, request)
+            return None, ""
+        if fresh:
+            slot.upstreams.add(channel.writer)  # closed on release, with the session's connections
+        try:
+            result = await routing.call_on_channel(channel, request)
+        except BaseException:  # cancelled mid-call: its answer must not be read as the next call's
+            upstream.drop_channel()
+            raise
         if result.report is not None:  # the server ends the episode, and says on release what it means
             with contextlib.suppress(OSError, framing.FrameError, DecodeError):
                 await routing.exchange(upstream, result.report)
         if not result.keep:
             upstream.drop_channel()  # closing it ends the episode: the server kills the worker
-        return result.answer
+        return result.answer, channel.opened.episode_id
 
     # ------------------------------------------------------------ reporting
 

@@ -141,7 +141,7 @@ async def open_channel(upstream: Upstream, session_socket: str, episode_id: str)
     except (OSError, framing.FrameError):
         writer.close()
         return None
-    if isinstance(opened, bool):
+    if not isinstance(opened, episode_channel.Opened):
         writer.close()
         upstream.refused = True
         return None

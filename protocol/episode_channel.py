@@ -13,6 +13,7 @@ pool's hop); they do the I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -37,18 +38,32 @@ def open_request(episode_id: str) -> bytes:
     return framing.frame(pb.SessionRequest(episode_channel=pb.EpisodeChannelRequest(episode_id=episode_id)))
 
 
-def opened(body: bytes | bytearray) -> Opened | bool:
-    """The server's answer to an open_request: the channel, or whether channels are worth asking for again (False:
-    this server has none)."""
+Refusal = Literal["refused", "unsupported"]  # no channel for this episode (ask after the next Reset) | this server
+
+
+def opened(body: bytes | bytearray) -> Opened | Refusal:
+    """The server's answer to an open_request."""
     try:
         response = pb.SessionResponse.FromString(bytes(body))
     except DecodeError:
-        return True
+        return "refused"
     if response.WhichOneof("response") == "episode_channel":
         answer = response.episode_channel
         return Opened(answer.episode_id, answer.call_timeout_ms / 1000,
                       min(answer.max_frame_bytes or framing.MAX_FRAME, framing.MAX_FRAME))
-    return not (response.WhichOneof("response") == "error" and response.error.code == _OLD_SERVER)
+    old_server = response.WhichOneof("response") == "error" and response.error.code == _OLD_SERVER
+    return "unsupported" if old_server else "refused"
+
+
+def for_episode(request: pb.CallToolRequest, episode_id: str) -> pb.CallToolRequest:
+    """The call as the server should take it after its channel ended: for the episode the channel served, not
+    whichever episode is current by then."""
+    if request.episode_id or not episode_id:
+        return request
+    named = pb.CallToolRequest()
+    named.CopyFrom(request)
+    named.episode_id = episode_id
+    return named
 
 
 def call_bound(request: pb.CallToolRequest, timeout: float, call_timeout: float) -> float:
@@ -84,6 +99,11 @@ def broke(request: pb.CallToolRequest, problem: str) -> pb.SessionResponse:
                                            f"({problem}); it was killed")
 
 
+# The refusals a worker gives on its channel (runtime/tool_channel.py); any other status would be the worker
+# speaking for the server.
+WORKER_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT.value[0], grpc.StatusCode.FAILED_PRECONDITION.value[0]})
+
+
 def answer(body: bytes | bytearray) -> pb.SessionResponse | str:
     """A worker's answer, if it is one a channel may carry; else what is wrong with it."""
     try:
@@ -91,6 +111,8 @@ def answer(body: bytes | bytearray) -> pb.SessionResponse | str:
     except DecodeError:
         return "an answer that is not a SessionResponse"
     kind = response.WhichOneof("response")
+    if kind == "error" and response.error.code not in WORKER_REFUSALS:
+        return f"an error answer only the server may give (code {response.error.code})"
     return response if kind in ("call_tool", "error") else f"an answer of the wrong kind ({kind or 'empty'})"
 
 

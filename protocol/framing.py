@@ -54,11 +54,16 @@ def frame(message: Message) -> bytes:
     return frame_body(message.SerializeToString())
 
 
-def set_timeouts(sock: socket.socket, seconds: float) -> None:
-    """Kernel-side read and write timeouts on a blocking socket (0: none)."""
+def timeval(seconds: float) -> bytes:
+    """A socket timeout option's value (0: none)."""
     whole = int(seconds)
     micros = max(int((seconds - whole) * 1e6), 1 if seconds > 0 and not whole else 0)
-    value = _TIMEVAL.pack(whole, micros)
+    return _TIMEVAL.pack(whole, micros)
+
+
+def set_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Kernel-side read and write timeouts on a blocking socket (0: none)."""
+    value = timeval(seconds)
     if sock.gettimeout() is not None:
         sock.settimeout(None)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)

@@ -88,6 +88,16 @@ def _tool_error(kind: WorkerKind, message: str, broken: bool = False,
     )
 
 
+def send_within(conn: socket.socket, data: bytes, seconds: float) -> None:
+    """Send under a send deadline only (the connection's reads keep theirs: it may be handed over)."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, framing.timeval(seconds))
+    try:
+        framing.send(conn, data)
+    finally:
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, framing.timeval(0))
+
+
 @dataclass(frozen=True)
 class MessageContext:
     """A stream message's own deadline, reported as a unary RPC's context reports its deadline."""
@@ -337,9 +347,16 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             if worker.watch is None:
                 raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
             seconds = request.overran_ms / 1000
-            exc = worker.channel_failed("DEADLINE_EXCEEDED" if request.failed == pb.DEADLINE_EXCEEDED
-                                        else "PROTOCOL_ERROR", seconds)
-            self.dirty |= self._sandbox_fault(exc, seconds)
+            if request.failed == pb.DEADLINE_EXCEEDED:
+                # The caller's word is checked before it can retire the sandbox: a worker that answers a ping at
+                # once was not stuck in a call.
+                stuck = worker.stuck(Margin.PROBE.value)
+                exc = worker.channel_failed("DEADLINE_EXCEEDED", seconds)
+                self.dirty |= stuck and self._sandbox_fault(exc, seconds)
+            else:
+                worker.channel_failed("PROTOCOL_ERROR", seconds)
+                # The pool's word retires the sandbox; a lessee's alone (on its route) cannot.
+                self.dirty |= getattr(context, "route", None) is None
         return pb.EpisodeChannelResponse(episode_id=self.episode_id)
 
     def open_channel(self, request: pb.EpisodeChannelRequest, conn: socket.socket,
@@ -358,13 +375,18 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                                                call_timeout_ms=int(self.config.call_timeout * 1000),
                                                max_frame_bytes=min(MAX_FRAME, 4 * self.config.max_result_bytes
                                                                    + (64 << 10)))
-            # Answered before the worker holds the connection: nothing it writes can come first.
-            framing.send(conn, framing.frame(pb.SessionResponse(episode_channel=answer)))
+            # Answered before the worker holds the connection: nothing it writes can come first. Under a send
+            # deadline: a caller that does not read cannot hold the lock.
+            try:
+                send_within(conn, framing.frame(pb.SessionResponse(episode_channel=answer)), Margin.SETTLE.value)
+            except framing.FrameError:
+                conn.close()
+                return True
             try:
                 worker.attach(conn, self.episode_id, self.config.max_argument_bytes,
                               lambda: self._channel_closed(worker), self.config.call_timeout)
-            except WorkerError:
-                self.dirty = True  # the worker failed its hand-over: the caller's first call finds out why
+            except WorkerError:  # the worker failed its hand-over: the caller's first call finds out why
+                self.dirty = True
             return True
 
     def _channel_closed(self, worker: EpisodeWorker) -> None:

@@ -184,15 +184,29 @@ class EpisodeWorker:
         assert self.pidfd is not None  # every worker comes with one (Zygote._handover_problem)
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
+        try:
+            self.request({"op": "attach", "episode_id": episode_id, "max_argument_bytes": max_argument_bytes},
+                         timeout, "the episode channel's hand-over", fds=[conn.fileno()])
+        except WorkerError:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+            raise
         self.watch = ChannelWatch(conn, self.pidfd, on_hangup)  # from here on the watch owns the connection
-        self.request({"op": "attach", "episode_id": episode_id, "max_argument_bytes": max_argument_bytes},
-                     timeout, "the episode channel's hand-over", fds=[conn.fileno()])
 
     def check_channel(self) -> None:
         """Before a request by the server's own path: a channel its caller closed has ended the episode, even if
         the watching thread has not acted yet (a worker that died is left for the request to find out how)."""
         if self.watch is not None and not self.broken and not self.watch.worker_gone() and self.watch.hung_up():
             self.hang_up()
+
+    def stuck(self, probe: float) -> bool:
+        """Whether the worker is inside a call: it does not answer a ping within `probe` seconds."""
+        try:
+            reply = channel.exchange(self.sock, {"op": "ping"}, CONTROL_FRAME_BYTES, time.monotonic() + probe)
+        except channel.FrameError as exc:
+            return exc.reason == "timeout"
+        return reply.get("ok") is not True
 
     def channel_failed(self, kind: WorkerKind, seconds: float) -> WorkerError:
         """The caller's call on the channel overran its deadline, or got an answer no channel may carry: the episode
@@ -202,9 +216,10 @@ class EpisodeWorker:
 
     def hang_up(self) -> None:
         """The caller closed the episode channel: at a call's deadline, or gone. The episode ends here."""
-        self.kill()  # the zygote reaps it (no status to report: the caller chose this end)
-        self.broken = ("the episode is broken: its caller closed its episode channel (at a call's deadline, on an "
-                       "answer it could not accept, or gone) and its worker was killed. Reset to start a new one.")
+        self.kill()  # the zygote reaps it
+        # Either end may have closed it (the worker shares the server's end): neither is blamed.
+        self.broken = ("the episode is broken: its episode channel was closed (by its caller, gone or giving up on a "
+                       "call, or by the worker itself) and its worker was killed. Reset to start a new one.")
         self._end_channel()
 
     def _end_channel(self) -> None:

@@ -3,7 +3,7 @@ over by the server, on which the worker answers CallTool requests itself.
 
 Runs in the sandbox, in the episode's worker. What it answers is no more trusted than a tool's result already is:
 the caller accepts call_tool and error answers only, and the server watches the channel from outside
-(runtime/episode_channel.py).
+(runtime/channel_watch.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ Call = Callable[[str, dict[str, Any]], dict[str, Any]]  # a tool's name and argu
 class ToolChannel:
     def __init__(self, sock: socket.socket, episode_id: str, max_argument_bytes: int) -> None:
         sock.setblocking(True)
+        framing.set_timeouts(sock, 0)  # the caller's pace is the caller's: the server watches the deadline
         self.sock = sock
         self.episode_id = episode_id
         self.max_argument_bytes = max_argument_bytes

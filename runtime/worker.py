@@ -263,10 +263,10 @@ class Episode:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:
-                os.close(read_fd)
-                sock.close()
-                if self.channel is not None:  # a check answers nothing but its result, to the server
-                    self.channel.close()
+                # A check answers nothing but its result, to the server: every other descriptor goes (the control
+                # socket, the episode channel and any copy a tool made of either).
+                os.closerange(3, write_fd)
+                os.closerange(write_fd + 1, _descriptor_limit())
                 run_check_process(source, final_state, self.initial_state, write_fd)
             os.close(write_fd)
             try:
@@ -287,11 +287,19 @@ class Episode:
                 return self.call(request.get("name"), request.get("arguments"))
             if op == "state":
                 return self.encode_state()
+            if op == "ping":  # the server asks whether we are inside a call (runtime/supervisor.py: stuck)
+                return {"ok": True}
         except SystemExit:
             raise
         except BaseException as exc:
             return _failure("WORKER_ERROR", f"{op} failed in the worker: {_described(exc)}")
         return _error("PROTOCOL_ERROR", f"unknown op {op!r}")
+
+
+def _descriptor_limit() -> int:
+    """Past every descriptor this process can hold (its limits were applied before any environment code ran)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(limit for limit in (soft, hard, 1 << 10) if limit != resource.RLIM_INFINITY)
 
 
 def _end_group(pid: int) -> None:

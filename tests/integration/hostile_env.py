@@ -171,6 +171,39 @@ class Hostile:
                 continue
         return {"success": True}
 
+    # --- review: attacks on the episode channel from inside the worker
+
+    @staticmethod
+    def _tool_channel():
+        import gc
+        return next(o for o in gc.get_objects() if type(o).__name__ == "ToolChannel")
+
+    def trickle(self, seconds: float = 6.0) -> dict:
+        """On the episode channel: a well-formed call_tool answer, one byte at a time over `seconds`, ahead of the
+        real one. A caller whose deadline is per read, not per call, waits for all of it."""
+        from envscaler.runtime import tool_wire
+        fd = self._tool_channel().sock.fileno()
+        framed = tool_wire.call_tool_response('{"forged": "trickled"}', "trickled")
+        pace = seconds / len(framed)
+        for i in range(len(framed)):
+            os.write(fd, framed[i:i + 1])
+            time.sleep(pace)
+        return {"success": True}
+
+    def dup_channel(self, fd: int = 200) -> dict:
+        """Keep a second descriptor of the episode channel: a check forked later inherits it."""
+        os.dup2(self._tool_channel().sock.fileno(), fd)
+        return {"success": True}
+
+    def hang_up_channel(self) -> dict:
+        """Shut down the read side of the channel from inside the worker: the server sees its caller hang up."""
+        self._tool_channel().sock.shutdown(socket.SHUT_RD)
+        return {"success": True}
+
+    def slow(self, seconds: float = 1.0, tag: str = "") -> dict:
+        time.sleep(seconds)
+        return {"tag": tag}
+
     def segfault(self) -> dict:
         ctypes.string_at(0)
         return {"success": True}

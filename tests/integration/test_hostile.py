@@ -440,3 +440,96 @@ def test_a_pool_keeps_its_leases_channels_to_itself(hostile_pool: LocalPool) -> 
         assert answer.error.code == 7 and "holds its leases' episode channels" in answer.error.message
         conn[0].close()
         assert session.call("note", {"text": "done"}).ok
+
+
+# --- episode channels under review (a second reader's attacks): each test states the property it holds.
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["through the pool", "direct route"])
+def test_review_a_trickled_answer_does_not_outlast_the_callers_deadline(hostile_pool: LocalPool,
+                                                                         direct: bool) -> None:
+    """The caller enforces each call's deadline: a worker that writes its answer one byte at a time must not hold
+    the caller past it (SO_RCVTIMEO is per read, not per call)."""
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=direct) as session:
+        assert session.call("note", {"text": "x"}).ok  # the channel is open
+        started = time.monotonic()
+        result = session.call("trickle", {"seconds": 8.0}, timeout=1.0)
+        elapsed = time.monotonic() - started
+        assert elapsed < 4.0, f"the caller waited {elapsed:.1f} s on a 1 s deadline; got {result}"
+        assert result.error_kind == "DEADLINE_EXCEEDED" and result.episode_broken, result
+
+
+def test_review_a_lessee_cannot_get_a_healthy_container_replaced(hostile_pool: LocalPool) -> None:
+    """As for a caller's tiny deadline: a lessee's word alone (a failure report for a call that never failed, on its
+    direct route) must not make the pool destroy a healthy container."""
+    assert hostile_pool.manager is not None
+    replaced = hostile_pool.manager.totals["replaced"]
+    with hostile_pool.pool.session("env_1", "0115-140512", wait=90, direct=True) as session:
+        slot_id = hostile_pool.manager.leases[session.lease_id].slot.id
+        channel = _open_channel(session.direct_session_socket)
+        own = _connect(session.direct_session_socket)
+        report = env_pb2.SessionRequest(episode_channel=env_pb2.EpisodeChannelRequest(
+            failed=env_pb2.DEADLINE_EXCEEDED, overran_ms=3_600_000))
+        answer = _ask(own, report)
+        assert answer.WhichOneof("response") == "episode_channel", answer
+        own[0].close()
+        channel[0].close()
+    time.sleep(1.0)
+    assert hostile_pool.manager.totals["replaced"] == replaced, "a lessee's false report replaced the container"
+    assert slot_id in hostile_pool.manager.slots
+
+
+def test_review_a_cancelled_async_call_does_not_answer_the_next(hostile_pool: LocalPool) -> None:
+    """asyncio: a CallTool cancelled while on the channel (wait_for, a task's cancel) must not leave its answer to be
+    read as the next call's."""
+    import asyncio
+    import contextlib
+
+    from envscaler.client.session_socket import AsyncSocketSession
+
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=True) as session:
+        async def go() -> env_pb2.CallToolResponse:
+            client = AsyncSocketSession(session.direct_session_socket)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(client.request(
+                        "CallTool", call_request("", "slow", {"seconds": 1.5, "tag": "first"}, None), 30), 0.3)
+                return await client.request(
+                    "CallTool", call_request("", "slow", {"seconds": 0, "tag": "second"}, None), 30)
+            finally:
+                await client.close()
+
+        second = asyncio.run(go())
+        assert json.loads(second.result_json) == {"tag": "second"}, second
+
+
+def test_review_a_check_cannot_write_to_the_channel_through_a_kept_descriptor(hostile_pool: LocalPool) -> None:
+    """SECURITY.md: 'Checks run with the channel closed in their process, so a check cannot write to it' -- also
+    when a tool kept a second descriptor of it, which the check's process inherits."""
+    forged = env_pb2.SessionResponse(call_tool=env_pb2.CallToolResponse(
+        result_json='{"forged": "by a check"}', observation="forged by a check")).SerializeToString()
+    check = ("import os, struct\ndef check_func(final_state):\n"
+             f"    body = {forged!r}\n"
+             "    os.write(200, struct.pack('!I', len(body)) + body)\n"
+             "    return True\n")
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=True) as session:
+        assert session.call("dup_channel", {"fd": 200}).ok
+        session.timeout = 60
+        evaluation = session.evaluate(checks=[("writes to the channel", check)])
+        assert [c.outcome for c in evaluation.checks] == ["ERROR"], evaluation.checks
+        assert "Bad file descriptor" in evaluation.checks[0].message  # nothing but its result channel is open
+        result = session.call("note", {"text": "done"})
+        assert result.result != {"forged": "by a check"}, "a check's bytes were read as the next call's answer"
+
+
+def test_review_a_worker_cannot_pass_its_own_end_off_as_its_callers(hostile_pool: LocalPool) -> None:
+    """The server kills the worker when its caller hangs up, and blames the caller (not dirty). A worker that shuts
+    its own copy of the channel down must not be taken for its caller: it is the sandbox's doing (as a crash is)."""
+    with hostile_pool.pool.session("env_hostile", "t1", wait=90, direct=True) as session:
+        assert session.call("note", {"text": "x"}).ok  # the channel is open
+        try:
+            session.call("hang_up_channel")
+            outcome = str(session.call("note", {"text": "y"}))
+        except EnvClientError as exc:
+            outcome = str(exc)
+        assert "its caller closed its episode channel" not in outcome, outcome
