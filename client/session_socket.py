@@ -45,6 +45,12 @@ def _decode(method: str, body: bytes | bytearray) -> pb.SessionResponse:
         raise EnvClientError(method, "INTERNAL", "the server sent a malformed SessionResponse") from None
 
 
+def _retrieved(future: asyncio.Future[bytes]) -> None:
+    """A read no one may await any more (its call was cancelled, its channel dropped) fails quietly."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _episode_ended(method: str, response: pb.SessionResponse) -> bool:
     """A new episode began, or the episode ended: its channel is gone (a refused Reset leaves both as they were)."""
     return method in ("Reset", "EndEpisode") and response.WhichOneof("response") != "error"
@@ -206,6 +212,9 @@ class AsyncSocketSession:
         self._channels = wrap is None and channels
         self._channel: tuple[asyncio.StreamReader, asyncio.StreamWriter, episode_channel.Opened] | None = None
         self._refused = False
+        # The answer of a call that was cancelled on the channel, read on in the background: the next call reads
+        # past it (a cancelled call is not the episode's end, as it is not on the server's path).
+        self._inflight: asyncio.Future[bytes] | None = None
 
     async def request(self, method: str, request: Any, timeout: float) -> Any:
         data = _framed(method, self._wrap(session_request(method, request, timeout)))
@@ -258,18 +267,23 @@ class AsyncSocketSession:
             return None, ""
         try:
             async with asyncio.timeout(bound):
+                if self._inflight is not None:  # a cancelled call's answer comes first
+                    stale = episode_channel.outcome(request, bound, body=await asyncio.shield(self._inflight))
+                    self._inflight = None
+                    if not stale.keep:
+                        raise framing.FrameError("protocol", "the answer before this call's was not one")
                 writer.write(data)
-                result = episode_channel.outcome(request, bound, body=await framing.read_frame(reader,
-                                                                                               opened.max_frame))
+                self._inflight = asyncio.ensure_future(framing.read_frame(reader, opened.max_frame))
+                self._inflight.add_done_callback(_retrieved)
+                body = await asyncio.shield(self._inflight)  # cancelled, we leave it reading (see _inflight)
+                self._inflight = None
+                result = episode_channel.outcome(request, bound, body=body)
         except TimeoutError:
             result = episode_channel.outcome(request, bound, failure="timeout")
         except framing.FrameError as exc:
             result = episode_channel.outcome(request, bound, failure=exc.reason)
         except OSError:
             result = episode_channel.outcome(request, bound, failure="eof")
-        except BaseException:  # cancelled mid-call: its answer must not be read as the next call's
-            self._drop_channel()
-            raise
         if result.report is not None:
             await self._report(result.report)
         if not result.keep:
@@ -311,6 +325,9 @@ class AsyncSocketSession:
         return reader, writer, opened
 
     def _drop_channel(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+            self._inflight = None
         if self._channel is not None:
             self._channel[1].close()
             self._channel = None

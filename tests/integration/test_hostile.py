@@ -426,7 +426,7 @@ def test_a_caller_that_closes_its_channel_ends_the_episode(hostile_pool: LocalPo
         channel[0].close()  # mid-call, gone: the worker is killed, not left spinning
         with pytest.raises(EnvClientError) as refused:
             session.call("note", {"text": "x"})
-        assert refused.value.code == "FAILED_PRECONDITION" and "closed its episode channel" in str(refused.value)
+        assert refused.value.code == "FAILED_PRECONDITION" and "episode channel was closed" in str(refused.value)
         session.reset("t1")
         assert session.call("note", {"text": "done"}).ok
 
