@@ -15,7 +15,8 @@ def parse_json(text: str, what: str) -> Any:
     digit limit is the caller's error, named, never an exception in the server."""
     try:
         value = json.loads(text)
-        json.dumps(value, ensure_ascii=False).encode()
+        if "\\u" in text:  # only an escape can make a lone surrogate (the text itself is UTF-8)
+            json.dumps(value, ensure_ascii=False).encode()
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{what} is not valid JSON: {exc}") from None
     except UnicodeEncodeError:
