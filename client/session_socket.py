@@ -82,6 +82,7 @@ class SocketSession:
         # A server's own socket (not a pool's, which wraps requests) can hand each episode a channel.
         self._channels = wrap is None and channels
         self._channel: tuple[socket.socket, framing.FrameReader, episode_channel.Opened] | None = None
+        self._channel_timeout: float | None = None  # the read and write timeout the channel's socket has
         self._refused = False  # the server refused this episode a channel: ask again after the next Reset
 
     def request(self, method: str, request: Any, timeout: float) -> Any:
@@ -137,11 +138,14 @@ class SocketSession:
             nonlocal reads
             reads += 1
             if reads > 1:
+                self._channel_timeout = None
                 framing.set_deadline(sock, call_ends)
 
         reader.before_read = before_read
         try:
-            framing.set_timeouts(sock, bound)
+            if bound != self._channel_timeout:  # most calls have the same bound: two syscalls saved
+                framing.set_timeouts(sock, bound)
+                self._channel_timeout = bound
             framing.send(sock, data)
             result = episode_channel.outcome(request, bound, body=reader.read())
         except framing.FrameError as exc:
@@ -188,6 +192,7 @@ class SocketSession:
         if self._channel is not None:
             self._channel[0].close()
             self._channel = None
+            self._channel_timeout = None
 
     def _reset(self) -> None:
         if self._sock is not None:

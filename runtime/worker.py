@@ -59,6 +59,41 @@ def tool_signatures(cls: type, names: list[str]) -> Tools:
     return tools
 
 
+@functools.lru_cache(maxsize=1024)
+def _keywords(signature: inspect.Signature) -> tuple[frozenset[str], frozenset[str], frozenset[str], bool] | None:
+    """What a call by keywords alone must name, may name and may not name (positional-only: inspect refuses them
+    even beside **kwargs); None when only inspect can say (a required positional-only parameter)."""
+    allowed: set[str] = set()
+    required: set[str] = set()
+    positional: set[str] = set()
+    var_keyword = False
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            allowed.add(parameter.name)
+            if parameter.default is parameter.empty:
+                required.add(parameter.name)
+        elif parameter.kind is parameter.POSITIONAL_ONLY:
+            if parameter.default is parameter.empty:
+                return None
+            positional.add(parameter.name)
+    return frozenset(allowed), frozenset(required), frozenset(positional), var_keyword
+
+
+def binds(signature: inspect.Signature, arguments: dict[str, Any]) -> bool:
+    """True when `signature.bind(**arguments)` surely succeeds (checked by sets, not by inspect)."""
+    try:
+        shape = _keywords(signature)
+    except TypeError:  # an unhashable default: no cache
+        return False
+    if shape is None:
+        return False
+    allowed, required, positional, var_keyword = shape
+    names = arguments.keys()
+    return required <= names and names.isdisjoint(positional) and (var_keyword or names <= allowed)
+
+
 def _error(kind: WorkerKind, message: str) -> dict[str, Any]:
     return failure(kind, message)
 
@@ -213,7 +248,8 @@ class Episode:
         try:
             signature = known[1] if known and getattr(method, "__func__", None) is known[0] \
                 else inspect.signature(method)
-            signature.bind(**arguments)
+            if not binds(signature, arguments):  # only a call that may not bind pays for inspect's word on it
+                signature.bind(**arguments)
         except TypeError as exc:
             return _failure("INVALID_ARGUMENTS", f"invalid arguments for {name!r}: {exc}")
         except ValueError:
@@ -246,7 +282,9 @@ class Episode:
             except Exception as exc:
                 return _failure("UNSERIALIZABLE_RESULT", f"str() of the result of {name!r} raised {_described(exc)}")
             observation = _clean(observation)
-        size = max(len(text.encode()), len(observation.encode()))
+        # A character is at most 4 bytes of UTF-8: most results need no encoding just to be measured.
+        longest = max(len(text), len(observation))
+        size = longest if 4 * longest <= self.max_bytes else max(len(text.encode()), len(observation.encode()))
         if size > self.max_bytes:
             return _error("RESULT_TOO_LARGE", f"result of {name!r} is {size} bytes, over the "
                                               f"{self.max_bytes}-byte cap")
@@ -386,9 +424,13 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         return episode.handle({"op": "call", "name": name, "arguments": arguments})
 
+    waiting = select.poll()  # the control socket, and the episode channel once there is one
+    waiting.register(sock, select.POLLIN)
     while True:
-        if tool_channel is not None and sock not in select.select([sock, tool_channel.sock], [], [])[0]:
+        if tool_channel is not None and all(fd != sock.fileno() for fd, _ in waiting.poll()):
+            channel_fd = tool_channel.sock.fileno()
             if not tool_channel.serve(call, episode.tools):
+                waiting.unregister(channel_fd)
                 tool_channel = episode.channel = None  # the caller closed it: the server ends the episode
             continue
         try:
@@ -400,6 +442,7 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
                 tool_channel = ToolChannel(socket.socket(fileno=fds[0]), str(message.get("episode_id", "")),
                                     int(message.get("max_argument_bytes", 1 << 20)))
                 episode.channel = tool_channel.sock
+                waiting.register(tool_channel.sock, select.POLLIN)
                 reply = {"ok": True}
             else:
                 for fd in fds:
