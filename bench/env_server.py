@@ -4,7 +4,8 @@
 
 Measures, interleaved on the same environment and scenario: re-exec of the class
 code + instantiation (EnvScaler's way) vs our Reset (a fresh forked worker) on an
-EnvService in its own process. Tool-call round trips are in bench.pool.
+EnvService in its own process, each followed by an episode of one tool call
+(untimed), as in training. Tool-call round trips are in bench.pool.
 Writes bench/results/env_server.json and .md with medians, p99 and the machine.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine
+from bench.workload import ARGS, ENV, TOOL
 from envscaler.client import EnvClient
 from envscaler.protocol.health import check
 from envscaler.spec import load_corpus
@@ -81,13 +83,19 @@ def main() -> None:
         for _ in range(50):  # warm up both paths
             client.reset(scenario_id)
             in_process_env(spec.env_class_code, spec.env_class_name, scenario.init_config)
+        # Between two new episodes, an episode: one tool call (untimed), on either path, as in training.
+        calls = [(TOOL, ARGS)] if args.env == ENV else []
         for _ in range(args.n):
             t = time.perf_counter()
-            in_process_env(spec.env_class_code, spec.env_class_name, scenario.init_config)
+            local = in_process_env(spec.env_class_code, spec.env_class_name, scenario.init_config)
             samples["inproc_new_episode"].append(time.perf_counter() - t)
+            for name, arguments in calls:
+                str(getattr(local, name)(**arguments))
             t = time.perf_counter()
             client.reset(scenario_id)
             samples["reset"].append(time.perf_counter() - t)
+            for name, arguments in calls:
+                client.call(name, arguments)
     result = {"machine": machine(), "env": args.env, **{k: stats(v) for k, v in samples.items()}}
     result["ratios"] = {
         "reset_over_inproc_new_episode_p50": result["reset"]["p50_us"] / result["inproc_new_episode"]["p50_us"],

@@ -33,6 +33,7 @@ from bench.floor import aio_throughput, echo_server, stream_echo, unary_echo
 from bench.machine import machine
 from bench.openenv.serve import OpenEnvCaller, build_image, serving
 from bench.round_trip import Block, interleaved, raw_echo, timed, uds_echo_container
+from bench.workload import ARGS, ENV, SCENARIO, TOOL
 from envscaler.client import EnvClient, EnvClientError
 from envscaler.client.env_client import call_request
 from envscaler.client.models import ToolResult
@@ -47,7 +48,6 @@ from envscaler.v1 import pool_pb2 as ppb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
-ENV, SCENARIO, TOOL, ARGS = "env_4", "0502-142201", "get_account", {"account_id": "AC-300"}
 
 
 def stats(samples: list[float]) -> dict[str, float]:

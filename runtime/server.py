@@ -134,6 +134,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         self.socket_dir = ""  # where routes go, when the server listens on a Unix socket
         self.route: SessionSocket | None = None
         self.dirty = False  # a worker broke since the last EndEpisode
+        self.resets = 0  # Resets since the last EndEpisode (this lease's)
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
         self.scenario_id = ""
@@ -235,6 +236,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                     else grpc.StatusCode.FAILED_PRECONDITION
                 raise RequestError(code, exc.message) from None
             self.episode, self.episode_id, self.scenario_id = worker, uuid.uuid4().hex[:16], scenario_id
+            self.resets += 1
+            if self.resets > 1:  # a lease that resets again will likely again: its next worker is taken ahead
+                self.zygote.want_refill()
             if self.zygote.wants_next():  # a lease has begun: the next lease's zygote interpreter starts meanwhile
                 threading.Thread(target=self.zygote.prestart, daemon=True, name="prestart").start()
             response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
@@ -319,6 +323,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 self.episode.close()
                 self.episode = None
             self.episode_id = self.scenario_id = ""
+            self.resets = 0
             dirty, self.dirty = self.dirty, False
             try:
                 self.zygote.renew()

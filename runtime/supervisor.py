@@ -334,6 +334,11 @@ class Zygote:
         # imports are paid before the release. It waits for its load message as the server's uid, never the
         # sandbox's: this lease's code cannot reach it, and the release's sweep of the sandbox uid leaves it be.
         self.next: tuple[subprocess.Popen[bytes], socket.socket] | None = None
+        # The next episode's worker, handed over ahead by `refill` (after a lease's second Reset): a Reset then
+        # skips the round trip to the zygote. It is dropped with its zygote and at every lease's end.
+        self.ready: EpisodeWorker | None = None
+        self.refill_wanted = threading.Event()
+        self.refiller: threading.Thread | None = None
 
     def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
         """A fresh interpreter for a zygote, and our end of its control socket; it waits for its load message."""
@@ -406,25 +411,64 @@ class Zygote:
             return channel.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline)
         return channel.exchange(self.control, message, CONTROL_FRAME_BYTES, deadline), []
 
-    def spawn(self, init_config: dict[str, Any], seed: int, timeout: float) -> tuple[EpisodeWorker, dict[str, Any]]:
-        """Fork a fresh worker and instantiate the environment in it; returns it and its initial state."""
-        with self.lock:
-            if not self.alive():
-                self.start()
-            self.untouched = False
-            try:
-                reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
-            except (channel.FrameError, OSError) as exc:
-                self.stop()
-                raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
+    def _handed_over(self) -> EpisodeWorker:
+        """Under the lock: the zygote's next worker (it forks another behind it), checked against the kernel."""
+        try:
+            reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
+        except (channel.FrameError, OSError) as exc:
+            self.stop()
+            raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
         problem = self._handover_problem(reply, fds)
         if problem:
             for fd in fds:
                 os.close(fd)
-            with self.lock:
-                self.stop()
+            self.stop()
             raise WorkerError("PROTOCOL_ERROR", f"the zygote did not hand over a worker ({problem}); it was ended")
-        worker = EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
+        return EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
+
+    def _take_ready(self) -> EpisodeWorker | None:
+        """Under the lock: the worker taken ahead (refill), if it still lives."""
+        worker, self.ready = self.ready, None
+        if worker is not None and worker.pidfd is not None and select.select([worker.pidfd], [], [], 0)[0]:
+            worker.close()  # it died waiting (the OOM killer): a fresh one
+            return None
+        return worker
+
+    def refill(self) -> None:
+        """Take the zygote's next worker now, off any Reset's path, so the next Reset skips that round trip (best
+        effort: a failure is the next Reset's to meet)."""
+        with self.lock:
+            if self.ready is None and self.alive():
+                with contextlib.suppress(WorkerError):
+                    self.ready = self._handed_over()
+
+    def want_refill(self) -> None:
+        """Ask for a refill in the background (one thread per zygote, started on first use)."""
+        if self.refiller is None:
+            self.refiller = threading.Thread(target=self._refill_loop, daemon=True, name="refill")
+            self.refiller.start()
+        self.refill_wanted.set()
+
+    def _refill_loop(self) -> None:
+        while True:
+            self.refill_wanted.wait()
+            self.refill_wanted.clear()
+            self.refill()
+
+    def _drop_ready(self) -> None:
+        """A worker taken ahead never outlives its lease, nor its zygote."""
+        worker, self.ready = self.ready, None
+        if worker is not None:
+            worker.close()
+
+    def spawn(self, init_config: dict[str, Any], seed: int, timeout: float) -> tuple[EpisodeWorker, dict[str, Any]]:
+        """A fresh worker (taken ahead, or handed over now) with the environment instantiated in it; returns it and
+        its initial state."""
+        with self.lock:
+            if not self.alive():
+                self.start()
+            self.untouched = False
+            worker = self._take_ready() or self._handed_over()
         first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset",
                                expect=("state", "sha256"))
         if not first.get("ok"):
@@ -461,8 +505,8 @@ class Zygote:
         with self.lock:
             if not self.alive():
                 return
-            try:
-                self._control_request({"op": "sweep"}, 5.0)
+            try:  # the worker taken ahead is the next episode's: kept
+                self._control_request({"op": "sweep", "keep": [self.ready.pid] if self.ready else []}, 5.0)
             except (channel.FrameError, OSError):
                 self.stop()
 
@@ -472,6 +516,7 @@ class Zygote:
         worker is ready; raises WorkerError when it cannot (the container must then be replaced). On a host: the
         zygote forks a fresh worker, proven ready."""
         with self.lock:
+            self._drop_ready()  # it was forked during the lease that ends
             if self.settings.sandbox:
                 if self.untouched and self.alive():
                     return  # fresh, and no episode has run since: nothing of any lessee has entered the sandbox
@@ -501,6 +546,7 @@ class Zygote:
         return str(reply.get("status", "status unknown"))
 
     def stop(self) -> None:
+        self._drop_ready()
         if self.process is not None and self.control is not None:
             _end(self.process, self.control)
         elif self.control is not None:

@@ -390,12 +390,22 @@ def run_check_process(source: Any, final_state: dict[str, Any], initial_state: d
         os._exit(code)
 
 
-def warm_up() -> None:
-    """Run the hot paths once while waiting, so copy-on-write faults are paid before the reset, not during it."""
+def warm_up(cls: type | None = None) -> None:
+    """Run the hot paths once while waiting, so copy-on-write faults are paid before the reset, not during it; and
+    touch (without running) the environment class's functions and their code, which the reset will."""
     sample = {"k": [1, 2.5, "x", None, {"n": True}]}
     codec.sha256(codec.dumps(copy.deepcopy(sample)))
     channel.encode(sample)
+    json.loads(json.dumps(sample))
     str(sample)
+    if cls is not None:  # plain functions only: nothing of the environment's runs before its episode
+        touched: list[object] = []
+        for klass in cls.__mro__[:-1]:
+            for value in vars(klass).values():
+                function = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+                if isinstance(function, types.FunctionType):
+                    touched += [function, function.__code__]
+        del touched
 
 
 def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str, Any]) -> None:
@@ -522,7 +532,7 @@ class Spare:
                 os.close(ready_read)
                 os.setpgid(0, 0)
                 confine.landlock()
-                warm_up()
+                warm_up(cls)
                 with contextlib.suppress(BrokenPipeError):  # handed over before anyone asked
                     os.write(ready_write, b"r")
                 os.close(ready_write)
@@ -784,8 +794,9 @@ def serve(control: socket.socket, load: dict[str, Any]) -> None:
             spare = Spare(control, cls, tools, settings)
         elif op == "reap":
             channel.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
-        elif op == "sweep":  # between two episodes of one lease
-            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid})
+        elif op == "sweep":  # between two episodes of one lease; `keep`: the next episode's worker, taken ahead
+            keep = {pid for pid in request.get("keep") or [] if isinstance(pid, int)}
+            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid, *keep})
             reap_finished()
             channel.send(control, {"ok": True})
         elif op == "renew":
