@@ -89,9 +89,11 @@ async def load(pool: RunningPool, engine: Any, corpus: Any, sessions: int, secon
                         counts["calls"] += 1
                         if not result.ok:
                             failed(f"{env_id}.{call['name']}: {result.error_kind} {result.error_message}")
-                    reward = (await session.evaluate()).reward
-                    if reward != 1.0:
-                        failed(f"{env_id}/{task_id}: reward {reward}")
+                    evaluation = await session.evaluate()
+                    if evaluation.reward != 1.0:
+                        why = "; ".join(f"{c.outcome} {c.message[:120]}" for c in evaluation.checks
+                                        if c.outcome != "PASS")
+                        failed(f"{env_id}/{task_id}: reward {evaluation.reward} ({why})")
                     counts["episodes"] += 1
                 except Exception as exc:  # counted and shown, the run goes on
                     failed(f"{env_id}: {type(exc).__name__}: {exc}")
