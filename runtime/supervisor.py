@@ -14,6 +14,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -390,11 +391,11 @@ class Zygote:
             reply = channel.exchange(self.control, self.settings.load_message(), CONTROL_FRAME_BYTES,
                                      time.monotonic() + self.settings.load_timeout)
         except channel.FrameError as exc:
-            self.stop()
+            self._give_up("its module load failed")
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
             raise WorkerError("LOAD_FAILED", f"the environment module failed to load: {reason}") from None
         if not reply.get("ok"):
-            self.stop()
+            self._give_up("its module load failed")
             raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
         self.untouched = bool(self.settings.sandbox)
 
@@ -416,13 +417,13 @@ class Zygote:
         try:
             reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
         except (channel.FrameError, OSError) as exc:
-            self.stop()
+            self._give_up(f"it failed while handing over a worker: {exc}")
             raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
         problem = self._handover_problem(reply, fds)
         if problem:
             for fd in fds:
                 os.close(fd)
-            self.stop()
+            self._give_up(f"it handed over no valid worker: {problem}")
             raise WorkerError("PROTOCOL_ERROR", f"the zygote did not hand over a worker ({problem}); it was ended")
         return EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
 
@@ -507,8 +508,8 @@ class Zygote:
                 return
             try:  # the worker taken ahead is the next episode's: kept
                 self._control_request({"op": "sweep", "keep": [self.ready.pid] if self.ready else []}, 5.0)
-            except (channel.FrameError, OSError):
-                self.stop()
+            except (channel.FrameError, OSError) as exc:
+                self._give_up(f"it failed the sweep between episodes: {exc}")
 
     def renew(self) -> None:
         """Between leases. In a sandbox: end the zygote and every process of its uid (nothing can hide from a uid),
@@ -531,7 +532,7 @@ class Zygote:
             except (channel.FrameError, OSError):
                 reply = {}
             if not reply.get("ok"):
-                self.stop()
+                self._give_up("it failed to renew between leases")
 
     def reap(self, pid: int) -> str:
         """How a dead worker ended (asked of the zygote, its parent)."""
@@ -540,10 +541,19 @@ class Zygote:
                 return "its zygote is gone too"
             try:
                 reply, _ = self._control_request({"op": "reap", "pid": pid}, 5.0)
-            except (channel.FrameError, OSError):
-                self.stop()
+            except (channel.FrameError, OSError) as exc:
+                self._give_up(f"it failed to say how a worker ended: {exc}")
                 return "status unknown"
         return str(reply.get("status", "status unknown"))
+
+    def _give_up(self, why: str) -> None:
+        """End a zygote that failed the server, and say so on the server's stderr (the container's log): the one
+        trace an operator has of a Reset that then finds no zygote."""
+        status = self.process.poll() if self.process is not None else None
+        state = "running" if status is None else f"already exited with status {status}"
+        print(f"envscaler-runtime: zygote {self.pid} ended by the server ({state}): {why}", file=sys.stderr,
+              flush=True)
+        self.stop()
 
     def stop(self) -> None:
         self._drop_ready()
