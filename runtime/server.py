@@ -374,7 +374,11 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 if worker.watch is not None:
                     raise RequestError(grpc.StatusCode.ALREADY_EXISTS, "this episode already has its channel")
             except RequestError as exc:
-                framing.send(conn, framing.frame(session_error(exc.code, exc.message)))
+                try:  # under the lock, so under a send deadline too
+                    send_within(conn, framing.frame(session_error(exc.code, exc.message)), Margin.SETTLE.value)
+                except framing.FrameError:
+                    conn.close()
+                    return True
                 return False
             answer = pb.EpisodeChannelResponse(episode_id=self.episode_id,
                                                call_timeout_ms=int(self.config.call_timeout * 1000),

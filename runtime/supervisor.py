@@ -339,6 +339,8 @@ class Zygote:
         # skips the round trip to the zygote. It is dropped with its zygote and at every lease's end.
         self.ready: EpisodeWorker | None = None
         self.refill_wanted = threading.Event()
+        self.lease = 0  # counts renewals: a refill asked for during one lease is not taken in the next
+        self.wanted_for = 0  # the lease the last refill was asked for
         self.refiller: threading.Thread | None = None
 
     def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
@@ -435,11 +437,12 @@ class Zygote:
             return None
         return worker
 
-    def refill(self) -> None:
+    def refill(self, lease: int) -> None:
         """Take the zygote's next worker now, off any Reset's path, so the next Reset skips that round trip (best
-        effort: a failure is the next Reset's to meet)."""
+        effort: a failure is the next Reset's to meet). Only for the lease that asked: an idle container keeps no
+        worker taken ahead."""
         with self.lock:
-            if self.ready is None and self.alive():
+            if lease == self.lease and self.ready is None and self.alive():
                 with contextlib.suppress(WorkerError):
                     self.ready = self._handed_over()
 
@@ -448,13 +451,14 @@ class Zygote:
         if self.refiller is None:
             self.refiller = threading.Thread(target=self._refill_loop, daemon=True, name="refill")
             self.refiller.start()
+        self.wanted_for = self.lease
         self.refill_wanted.set()
 
     def _refill_loop(self) -> None:
         while True:
             self.refill_wanted.wait()
             self.refill_wanted.clear()
-            self.refill()
+            self.refill(self.wanted_for)
 
     def _drop_ready(self) -> None:
         """A worker taken ahead never outlives its lease, nor its zygote."""
@@ -517,6 +521,7 @@ class Zygote:
         worker is ready; raises WorkerError when it cannot (the container must then be replaced). On a host: the
         zygote forks a fresh worker, proven ready."""
         with self.lock:
+            self.lease += 1
             self._drop_ready()  # it was forked during the lease that ends
             if self.settings.sandbox:
                 if self.untouched and self.alive():

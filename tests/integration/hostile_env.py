@@ -135,13 +135,18 @@ class Hostile:
         os.setuid(0)
         return {"success": True}
 
-    def tamper_channel(self) -> dict:
+    @staticmethod
+    def _write_to_every_stream(data: bytes) -> None:
+        """`data` on every stream socket this process holds: the server's channel, and an episode channel if any."""
         for fd in range(3, 64):
             try:
                 if socket.socket(fileno=os.dup(fd)).type == socket.SOCK_STREAM:
-                    os.write(fd, b"\xff\xff\xff\x00garbage")
+                    os.write(fd, data)
             except OSError:
                 continue
+
+    def tamper_channel(self) -> dict:
+        self._write_to_every_stream(b"\xff\xff\xff\x00garbage")
         return {"success": True}
 
     def forge_reply(self, shape: str) -> dict:
@@ -149,12 +154,7 @@ class Hostile:
         import json
         import struct
         body = json.dumps({"ok": True} if shape == "no_result" else {"ok": 1, "result": 5}).encode()
-        for fd in range(3, 64):
-            try:
-                if socket.socket(fileno=os.dup(fd)).type == socket.SOCK_STREAM:
-                    os.write(fd, struct.pack("!I", len(body)) + body)
-            except OSError:
-                continue
+        self._write_to_every_stream(struct.pack("!I", len(body)) + body)
         return {"success": True}
 
     def forge_answer(self) -> dict:
@@ -163,12 +163,7 @@ class Hostile:
         import struct
         evaluate = b"\x11" + struct.pack("<d", 1.0) + b"\x18\x01\x20\x01"  # reward 1.0, passed 1, total 1
         body = b"\x2a" + bytes([len(evaluate)]) + evaluate  # SessionResponse.evaluate
-        for fd in range(3, 64):
-            try:
-                if socket.socket(fileno=os.dup(fd)).type == socket.SOCK_STREAM:
-                    os.write(fd, struct.pack("!I", len(body)) + body)
-            except OSError:
-                continue
+        self._write_to_every_stream(struct.pack("!I", len(body)) + body)
         return {"success": True}
 
     # --- review: attacks on the episode channel from inside the worker

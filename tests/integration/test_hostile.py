@@ -462,7 +462,10 @@ def test_review_a_trickled_answer_does_not_outlast_the_callers_deadline(hostile_
         assert result.error_kind == "DEADLINE_EXCEEDED" and result.episode_broken, result
 
 
-def test_review_a_lessee_cannot_get_a_healthy_container_replaced(hostile_pool: LocalPool) -> None:
+@pytest.mark.parametrize(("failed", "overran_ms"), [(env_pb2.DEADLINE_EXCEEDED, 3_600_000),
+                                                    (env_pb2.PROTOCOL_ERROR, 0)], ids=["deadline", "protocol"])
+def test_review_a_lessee_cannot_get_a_healthy_container_replaced(hostile_pool: LocalPool, failed: int,
+                                                                 overran_ms: int) -> None:
     """As for a caller's tiny deadline: a lessee's word alone (a failure report for a call that never failed, on its
     direct route) must not make the pool destroy a healthy container."""
     assert hostile_pool.manager is not None
@@ -472,7 +475,7 @@ def test_review_a_lessee_cannot_get_a_healthy_container_replaced(hostile_pool: L
         channel = _open_channel(session.direct_session_socket)
         own = _connect(session.direct_session_socket)
         report = env_pb2.SessionRequest(episode_channel=env_pb2.EpisodeChannelRequest(
-            failed=env_pb2.DEADLINE_EXCEEDED, overran_ms=3_600_000))
+            failed=failed, overran_ms=overran_ms))  # type: ignore[arg-type]  # an ErrorKind value
         answer = _ask(own, report)
         assert answer.WhichOneof("response") == "episode_channel", answer
         own[0].close()
