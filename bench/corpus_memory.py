@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.corpus_memory [--scenarios 64 --state-mb 3]   # ~193 MiB, as in issue 19
 
-"Before" runs spec/loader.py and spec/validate.py as they were at the merge base
+"Before" runs envscaler/spec/loader.py and envscaler/spec/validate.py as they were at the merge base
 with main (read from git), "after" the current ones; each in a fresh process,
 whose peak RSS (VmHWM) is reported. Prints a Markdown table.
 """
@@ -31,8 +31,8 @@ def old(name, path):
     exec(compile(source, f"old {path}", "exec"), module.__dict__)
     return module
 import envscaler.spec
-loader = old("envscaler.spec.loader", "spec/loader.py")
-validate = old("envscaler.spec.validate", "spec/validate.py")
+loader = old("envscaler.spec.loader", "envscaler/spec/loader.py")
+validate = old("envscaler.spec.validate", "envscaler/spec/validate.py")
 """
 NEW = "import envscaler.spec.loader as loader, envscaler.spec.validate as validate\n"
 TASKS = {

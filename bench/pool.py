@@ -47,7 +47,7 @@ from envscaler.spec import load_corpus
 from envscaler.v1 import pool_pb2 as ppb
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "envscaler" / "examples" / "solutions"
 
 
 def stats(samples: list[float]) -> dict[str, float]:

@@ -38,7 +38,7 @@ from envscaler.containers.owners import POOL_LABEL, listed
 from envscaler.ray import RayPool
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SOLUTIONS = Path(__file__).resolve().parent.parent / "examples" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "envscaler" / "examples" / "solutions"
 ENV = "env_4"
 TARGET_SESSIONS = 4096
 LIMIT_MIB = Hardening().memory_bytes >> 20

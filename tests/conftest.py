@@ -11,7 +11,7 @@ from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
 from envscaler.spec.served import from_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "examples" / "solutions"
+SOLUTIONS = ROOT / "envscaler" / "examples" / "solutions"
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 

@@ -64,7 +64,7 @@ def wheel_venv() -> Iterator[tuple[Path, dict[str, str]]]:
         (wheel,) = (work / "dist").glob("envscaler_runtime-*.whl")
         run([sys.executable, "-m", "venv", work / "venv"], work, env)
         run([work / "venv/bin/pip", "install", "--quiet", "--disable-pip-version-check", "-c",
-             ROOT / "images/runtime.lock", wheel], work, env, timeout=600)
+             ROOT / "envscaler/images/runtime.lock", wheel], work, env, timeout=600)
         yield work, env
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,5 +1,6 @@
-"""An in-memory SandboxBackend (pool/backend.py) for the pool's own logic: each "sandbox" is a real gRPC EnvService
-and a real framed session socket, served by this process on Unix sockets, with answers the test sets. No Docker, no
+"""An in-memory SandboxBackend (envscaler/pool/backend.py) for the pool's own logic: each "sandbox" is a real gRPC
+EnvService and a real framed session socket, served by this process on Unix sockets, with answers the test sets. No
+Docker, no
 isolation: the pool's leases, taints, deaths and replacements are what is under test, not the sandbox.
 """
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.conftest import SOLUTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ROOT / "examples" / "sources"
+EXAMPLES = ROOT / "envscaler" / "examples"
+SOURCES = EXAMPLES / "sources"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,9 +23,9 @@ def test_a_bundled_source_assembles_to_the_bundled_records(tmp_path: Path) -> No
     done = run_cli("assemble", str(SOURCES / "bank_env.py"), "--scenarios", str(SOURCES / "bank_scenarios.py"),
                    "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    bundled = json.loads((ROOT / "examples" / "env_metadata.json").read_text())["env_4"]
+    bundled = json.loads((EXAMPLES / "env_metadata.json").read_text())["env_4"]
     assert json.loads((tmp_path / "env_metadata.json").read_text()) == {"env_4": bundled}
-    scenarios = [s for s in json.loads((ROOT / "examples" / "scenarios.json").read_text()) if s["env_id"] == "env_4"]
+    scenarios = [s for s in json.loads((EXAMPLES / "scenarios.json").read_text()) if s["env_id"] == "env_4"]
     assert json.loads((tmp_path / "scenarios.json").read_text()) == scenarios
     for path in (tmp_path / "solutions").iterdir():
         assert path.read_text() == (SOLUTIONS / path.name).read_text()

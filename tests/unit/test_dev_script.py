@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 def test_dev_run_keeps_the_callers_directory(tmp_path: Path) -> None:
     for name in ("env_metadata.json", "scenarios.json"):
-        shutil.copy(ROOT / "examples" / name, tmp_path / f"my-{name}")
+        shutil.copy(ROOT / "envscaler" / "examples" / name, tmp_path / f"my-{name}")
     done = subprocess.run([str(ROOT / "dev"), "run", "validate", "--envs", "my-env_metadata.json", "--scenarios",
                            "my-scenarios.json", "--json"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300, check=False)

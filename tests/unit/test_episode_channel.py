@@ -1,4 +1,4 @@
-"""What a caller makes of a call on an episode channel (protocol/episode_channel.py): pure, no sockets."""
+"""What a caller makes of a call on an episode channel (envscaler/protocol/episode_channel.py): pure, no sockets."""
 
 from __future__ import annotations
 

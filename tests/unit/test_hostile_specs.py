@@ -196,7 +196,7 @@ def hostile_scenarios(tmp_path: Path) -> Path:
     ["schema", "--env", "env_hostile"],
     ["serve", "--env", "env_hostile", "--listen", "tcp:127.0.0.1:0"],
     ["replay", "--env", "env_hostile", "--scenario", "0115-091204", "--sandbox", "process", "--calls",
-     "examples/solutions/env_1__0115-091204.jsonl"],
+     "envscaler/examples/solutions/env_1__0115-091204.jsonl"],
 ])
 def test_single_env_commands_refuse_a_hostile_env_in_one_line(command: list[str], tmp_path: Path) -> None:
     envs = json.loads(hostile_corpus(tmp_path).read_text())

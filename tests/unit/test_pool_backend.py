@@ -1,5 +1,5 @@
 """Every SandboxBackend implements the whole protocol with its signatures (until a type checker runs in CI, this is
-what keeps the Docker backend and the test backend from drifting from pool/backend.py)."""
+what keeps the Docker backend and the test backend from drifting from envscaler/pool/backend.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Why starts fail and when to try again: pool/failures.py, without Docker."""
+"""Why starts fail and when to try again: envscaler/pool/failures.py, without Docker."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The slot state machine (pool/lifecycle.py), as a pure table: every legal transition, and every other pair refused.
+"""The slot state machine (envscaler/pool/lifecycle.py), as a pure table: every legal transition, and every other pair
+refused.
 
-EXPECTED restates the table on purpose, with why: a transition added to pool/lifecycle.py without an entry here fails
-`test_every_transition_has_a_test`, and one that changes its target fails its own case.
+EXPECTED restates the table on purpose, with why: a transition added to envscaler/pool/lifecycle.py without an entry
+here fails `test_every_transition_has_a_test`, and one that changes its target fails its own case.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Routing decisions (pool/routing.py): how long the pool waits for a container, and what a failed hop means."""
+"""Routing decisions (envscaler/pool/routing.py): how long the pool waits for a container, and what a failed hop
+means."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Scenario files are read one record at a time (spec/loader.py iter_records): the same records as a whole-file
-parse, at any chunk size, with clear errors; validate streams too, and its peak memory stays far below the
+"""Scenario files are read one record at a time (envscaler/spec/loader.py iter_records): the same records as a
+whole-file parse, at any chunk size, with clear errors; validate streams too, and its peak memory stays far below the
 file's parsed size."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The worker's hand-written codec (runtime/tool_wire.py) against the generated protobuf classes, both ways: the
-episode channel speaks proto/'s messages without the protobuf runtime in the sandbox."""
+"""The worker's hand-written codec (envscaler/runtime/tool_wire.py) against the generated protobuf classes, both ways:
+the episode channel speaks proto/'s messages without the protobuf runtime in the sandbox."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The worker's quick check that a call binds (runtime/worker.py: binds) never says yes where inspect says no."""
+"""The worker's quick check that a call binds (envscaler/runtime/worker.py: binds) never says yes where inspect says
+no."""
 
 from __future__ import annotations
 
