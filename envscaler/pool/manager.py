@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,11 @@ def clip(text: str, limit: int = 80) -> str:
 
 
 class PoolError(RequestError):
-    """A refusal with its gRPC status."""
+    """A refusal with its gRPC status; `retry_after` (seconds, 0 for none) when trying again later will do."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -83,6 +88,13 @@ class PoolConfig:
     # (nothing of a lease can reach the next, counters included). False: a released container is recycled after the
     # server's verified teardown (faster; the channels that remain are listed in SECURITY.md).
     fresh_per_lease: bool = True
+    # Resets (a new episode: a fork, a state to build) the pool lets run at once; the rest queue within their
+    # callers' deadlines instead of starving each other (0: two per core).
+    reset_concurrency: int = 0
+
+    @property
+    def resets_at_once(self) -> int:
+        return self.reset_concurrency or 2 * (os.cpu_count() or 1)
 
     @property
     def idle_floor(self) -> int:
@@ -162,6 +174,9 @@ class PoolManager:
         self._watch: DeathWatch | None = None
         self._start_gate: asyncio.Semaphore | None = None
         self._last_start = 0.0
+        self._reset_gate: asyncio.Semaphore | None = None
+        self._resets_waiting = 0
+        self._reset_seconds = 0.05  # a moving average of how long a Reset takes: the retry hint
 
     @property
     def labels(self) -> dict[str, str]:
@@ -175,6 +190,7 @@ class PoolManager:
         reaped = await asyncio.to_thread(self.backend.reap_orphans)
         self._lock_fd = liveness.hold(self.pool_id)
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        self._reset_gate = asyncio.Semaphore(self.config.resets_at_once)
         loop = asyncio.get_running_loop()
         self._tasks = [self._spawn(self._refill_loop()), self._spawn(self._expiry_loop())]
         self._watch = DeathWatch(self.backend, {liveness.POOL_LABEL: self.pool_id}, self._on_sandbox_died,
@@ -555,6 +571,33 @@ class PoolManager:
                     self.metrics.expired.inc()
                     self._spawn(self.release(lease_id, reason="expired"))
 
+    # ------------------------------------------------------------ admission
+
+    @contextlib.asynccontextmanager
+    async def admitted_reset(self, timeout: float | None) -> AsyncIterator[float | None]:
+        """A place among the Resets that run at once, waited for within `timeout`; yields what is left of it. When
+        the wait runs out: RESOURCE_EXHAUSTED with how long to wait (the load will pass; nothing failed)."""
+        assert self._reset_gate is not None
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
+        self._resets_waiting += 1
+        try:
+            await asyncio.wait_for(self._reset_gate.acquire(), timeout)
+        except TimeoutError:
+            self.metrics.errors.labels(kind="overloaded").inc()
+            hint = max(0.1, self._reset_seconds * (self._resets_waiting / self.config.resets_at_once + 1))
+            raise PoolError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the pool is overloaded: {self.config.resets_at_once} Resets run at once and "
+                            f"{self._resets_waiting - 1} more wait; retry in {hint:.1f} s", retry_after=hint) from None
+        finally:
+            self._resets_waiting -= 1
+        started = loop.time()
+        try:
+            yield None if timeout is None else max(timeout - (started - queued), 0.001)
+        finally:
+            self._reset_seconds = 0.9 * self._reset_seconds + 0.1 * (loop.time() - started)
+            self._reset_gate.release()
+
     # ------------------------------------------------------------ routing
 
     def _routable(self, lease_id: str) -> Slot:
@@ -584,7 +627,12 @@ class PoolManager:
         # No caller deadline: the server answers within its own call deadline, which call_timeout outlasts.
         slot.begin_call(timeout if timeout is not None else self.config.call_timeout)
         try:
-            response = await getattr(slot.stub, method)(request, timeout=timeout)
+            response: Any
+            if method == "Reset":
+                async with self.admitted_reset(timeout) as left:
+                    response = await getattr(slot.stub, method)(request, timeout=left)
+            else:
+                response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._hop_failed(slot, method, exc.code(), exc.details() or "", timeout is not None) from None
         finally:
@@ -617,7 +665,11 @@ class PoolManager:
                     if served:  # for the episode the channel served
                         request = pb.SessionRequest(call_tool=episode_channel.for_episode(request.call_tool, served),
                                                     deadline_ms=request.deadline_ms)
-                    response = await routing.exchange(upstream, request)
+                    if kind == "reset":
+                        async with self.admitted_reset(None):  # within this hop's own timeout, above
+                            response = await routing.exchange(upstream, request)
+                    else:
+                        response = await routing.exchange(upstream, request)
                 if kind == "reset" and response.WhichOneof("response") != "error":
                     upstream.drop_channel()  # it ended with its episode
                     upstream.refused = False

@@ -74,7 +74,9 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
         try:
             return await coroutine
         except PoolError as exc:
-            await context.abort(exc.code, exc.message)
+            # A retryable refusal says when to retry, as gRPC's retry throttling reads it (grpc-retry-pushback-ms).
+            metadata = (("grpc-retry-pushback-ms", str(int(exc.retry_after * 1000))),) if exc.retry_after else ()
+            await context.abort(exc.code, exc.message, trailing_metadata=metadata)
 
     def _lease_message(self, lease: Any, reset: pb.ResetResponse | None = None) -> ppb.Lease:
         now = asyncio.get_running_loop().time()

@@ -13,6 +13,7 @@ import grpc.aio
 import pytest
 
 from envscaler.pool.lifecycle import SlotState
+from envscaler.pool.manager import PoolError
 from envscaler.pool.service import PoolServicer
 from envscaler.spec.loader import load_corpus
 from envscaler.v1 import env_pb2 as pb
@@ -97,5 +98,28 @@ def test_an_acquire_whose_reset_outlasts_the_callers_deadline_leaves_no_lease(ba
                             timeout=10.0)
             finally:
                 await server.stop(None)
+
+    run(scenario)
+
+
+def test_resets_beyond_what_the_machine_serves_queue_and_only_a_callers_own_wait_refuses(backend: FakeBackend) -> None:
+    """Backpressure (issue 29): with room for one Reset at a time, four slow Resets all succeed, one after another;
+    a fifth whose caller waits less than the queue is refused RESOURCE_EXHAUSTED with how long to wait."""
+    backend.reset_delay = 0.5
+
+    async def scenario() -> None:
+        async with running_pool(backend, size=5, reset_concurrency=1) as manager:
+            await until(lambda: manager.ready() == 5, "five warm containers")
+            leases = [(await manager.acquire("a", wait=10))[0] for _ in range(5)]
+            resets = [manager.forward(lease.lease_id, "Reset", pb.ResetRequest(scenario_id="s"), timeout=30.0)
+                      for lease in leases[:4]]
+            queued = asyncio.gather(*resets)
+            await asyncio.sleep(0.1)
+            with pytest.raises(PoolError) as refused:
+                await manager.forward(leases[4].lease_id, "Reset", pb.ResetRequest(scenario_id="s"), timeout=0.3)
+            assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and refused.value.retry_after > 0
+            assert "overloaded" in refused.value.message and "retry in" in refused.value.message
+            assert [r.scenario_id for r in await queued] == ["s"] * 4  # slower, never wrong
+            assert leases[4].slot.state is SlotState.LEASED  # a refusal for load taints nothing
 
     run(scenario)
