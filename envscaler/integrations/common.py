@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from envscaler.client.errors import EnvClientError
 from envscaler.client.models import EnvInfo, Evaluation, ToolResult
-from envscaler.client.pool_client import Pool, PoolSession
+from envscaler.client.pool_client import AsyncPoolSession, Pool, PoolSession
 from envscaler.rollout.agent import agent_system_prompt, clip
 
 
@@ -46,6 +46,11 @@ def describe(pool: Pool, env_id: str, *, scenarios: list[str] | None = None, tas
 def give_back(session: PoolSession) -> None:
     with contextlib.suppress(EnvClientError):  # an expired lease is already back in the pool
         session.release()
+
+
+async def give_back_async(session: AsyncPoolSession) -> None:
+    with contextlib.suppress(EnvClientError):
+        await session.release()
 
 
 def observation(result: ToolResult, limit: int) -> str:
