@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union
@@ -37,7 +38,7 @@ def annotation(schema: dict[str, Any]) -> Any:
     objects become `dict` (the prompt loses their properties, the sandbox still checks them)."""
     if isinstance(schema.get("enum"), list) and schema["enum"] and \
             all(isinstance(v, str | int | float | bool) for v in schema["enum"]):
-        return Literal[tuple(schema["enum"])]
+        return Literal.__getitem__(tuple(schema["enum"]))  # Literal["a", "b"] from values known at run time
     alternatives = schema.get("anyOf") or schema.get("oneOf")
     if isinstance(alternatives, list) and alternatives:
         return Union[tuple(annotation(a) for a in alternatives)]  # noqa: UP007  (built from a tuple)
@@ -46,14 +47,19 @@ def annotation(schema: dict[str, Any]) -> Any:
         return Union[tuple(annotation({**schema, "type": k}) for k in kind)]  # noqa: UP007
     if kind == "array":
         items = schema.get("items")
-        return list[annotation(items)] if isinstance(items, dict) and items else list
+        return list.__class_getitem__(annotation(items)) if isinstance(items, dict) and items else list
     if kind == "object":
         return dict
     return _SCALARS.get(kind, Any) if isinstance(kind, str) else Any
 
 
+SECTION = re.compile(r"\b(Args|Returns|Raises):")
+
+
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A description as one docstring line; a section word with its colon would end the part transformers reads
+    (its Google-docstring parser), so it loses the colon's adjacency."""
+    return SECTION.sub(r"\1 :", " ".join(text.split()))
 
 
 def tool_method(env_id: str, tool: dict[str, Any]) -> Callable[..., str]:

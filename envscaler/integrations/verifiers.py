@@ -40,7 +40,8 @@ def tool_defs(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for t in tools]
 
 
-def scenario_rows(pool: Pool, env_ids: list[str] | None, scenarios: list[str] | None, wait: float) -> list[dict]:
+def scenario_rows(pool: Pool, env_ids: list[str] | None, scenarios: list[str] | None,
+                  wait: float) -> list[dict[str, Any]]:
     """One row per scenario: the system prompt and the task (from the sandbox's Reset), its lease's coordinates."""
     listed = [e.env_id for e in pool.list_envs().envs]
     chosen = listed if env_ids is None else env_ids

@@ -23,7 +23,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.chat_template_utils import qwen3_chat_template
 
 from envscaler.integrations.common import IntegrationError
-from envscaler.integrations.trl import PoolEnvironment, PoolToolEnv, sandboxed_checks, tool_method
+from envscaler.integrations.trl import PoolEnvironment, PoolToolEnv, sandboxed_checks
 from envscaler.pool.runner import LocalPool, PoolOptions
 
 pytestmark = pytest.mark.integration
@@ -169,9 +169,3 @@ def test_tool_schemas_reach_trl_as_the_sandbox_serves_them(bank_pool: LocalPool)
         with pytest.raises(IntegrationError, match="no scenario 'nope'"):
             environment.dataset(["nope"])
 
-
-def test_unusable_tool_names_are_refused_by_name() -> None:
-    with pytest.raises(IntegrationError, match="env_x: tool 'reset'"):
-        tool_method("env_x", {"function": {"name": "reset", "parameters": {}}})
-    with pytest.raises(IntegrationError, match="argument 'from' is not a Python identifier"):
-        tool_method("env_x", {"function": {"name": "move", "parameters": {"properties": {"from": {}}}}})
