@@ -63,6 +63,15 @@ def scenario_rows(pool: Pool, env_ids: list[str] | None, scenarios: list[str] | 
     return rows
 
 
+def check_rows(dataset: Dataset) -> None:
+    """Every row must say which lease to make: info.env_id and info.scenario_id."""
+    for number, info in enumerate(dataset["info"] if "info" in dataset.column_names else [None] * len(dataset)):
+        found = json.loads(info) if isinstance(info, str) else info
+        if not isinstance(found, dict) or not all(isinstance(found.get(k), str) for k in ("env_id", "scenario_id")):
+            raise IntegrationError(f"dataset row {number}: its 'info' needs 'env_id' and 'scenario_id' strings "
+                                   "(scenario_rows makes such rows)")
+
+
 def evaluation_of(state: State) -> Evaluation | None:
     found = state.get("sandbox_evaluation")
     return Evaluation.model_validate(found) if found else None
@@ -94,6 +103,7 @@ class PoolToolEnv(vf.MultiTurnEnv):
         if dataset is None:
             with Pool(pool) as blocking:
                 dataset = Dataset.from_list(scenario_rows(blocking, env_ids, scenarios, wait))
+        check_rows(dataset)
         rubric = vf.Rubric(funcs=[sandboxed_checks])
         rubric.add_metric(checks_passed)
         rubric.add_metric(checks_total)

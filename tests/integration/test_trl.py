@@ -141,8 +141,9 @@ def test_grpo_trains_on_sandboxed_rewards(bank_pool: LocalPool, tmp_path: Any) -
                               environment_factory=environment, reward_funcs=recorded)
         trainer.train()
 
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
+    steps = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(steps) == 3 and all(math.isfinite(h["loss"]) for h in steps)
+    assert any(h["grad_norm"] > 0 for h in steps)  # a group's rewards differed: the loss had a gradient
     assert len(seen) == 12 and all(reward is not None for *_, reward in seen)
     rewards = [reward for *_, reward in seen]
     assert any(r > 0 for r in rewards) and len(set(rewards)) > 1, seen  # some solved, not all alike

@@ -11,6 +11,7 @@ from typing import Any
 import docker
 import pytest
 import verifiers as vf
+from datasets import Dataset
 from openai import AsyncOpenAI
 
 from envscaler.integrations.common import IntegrationError
@@ -106,3 +107,6 @@ def test_a_silent_model_scores_zero_and_bad_names_are_refused(bank_pool: LocalPo
         PoolToolEnv(bank_pool.address, env_ids=["env_nope"])
     with pytest.raises(IntegrationError, match="env_4: no scenario 'nope'"):
         PoolToolEnv(bank_pool.address, env_ids=[ENV], scenarios=["nope"])
+    rows = Dataset.from_list([{"prompt": [{"role": "user", "content": "hi"}], "info": json.dumps({"env_id": ENV})}])
+    with pytest.raises(IntegrationError, match="dataset row 0: its 'info' needs 'env_id' and 'scenario_id'"):
+        PoolToolEnv(bank_pool.address, dataset=rows)
