@@ -8,13 +8,25 @@ import sys
 from collections.abc import Sequence
 
 import envscaler
-from envscaler.cli import check, console, corpus, images, k8s, mcp, pool, replay, rollout, serve, synth
+from envscaler.cli import check, console, corpus, engine, images, k8s, mcp, pool, replay, rollout, serve, synth
 from envscaler.cli.common import CliError, merge_corpus_files
 
 # In the order `--help` lists them.
-COMMANDS = (corpus, serve, images, pool, rollout, check, synth, mcp, console, k8s, replay)
+COMMANDS = (corpus, serve, engine, images, pool, rollout, check, synth, mcp, console, k8s, replay)
 DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled services: validate and build a corpus, "
                "serve a pool of warm hardened containers, roll out agents, and check scenarios.")
+
+
+# A third-party module a command needs, and the extra that installs it (the core install is the client alone).
+EXTRA_OF = {"docker": "server", "rich": "server", "jsonschema": "server", "docstring_parser": "server",
+            "prometheus_client": "server", "grpc_health": "server", "grpc_reflection": "server", "uvloop": "server",
+            "yaml": "server", "starlette": "console", "uvicorn": "console", "jinja2": "console", "pygments": "console",
+            "multipart": "console", "mcp": "mcp", "openai": "rollout", "ray": "ray", "testcontainers": "testing"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The extra to install for a module this installation lacks, or None (a bug: let it show)."""
+    return EXTRA_OF.get((exc.name or "").split(".")[0])
 
 
 class _VersionAction(argparse.Action):
@@ -34,13 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "lenient", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if isinstance(getattr(args, "envs", None), list) or isinstance(getattr(args, "scenarios", None), list):
             merge_corpus_files(args)
         return int(args.func(args))
     except CliError as exc:
         print(f"envscaler-runtime {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(f"envscaler-runtime {args.command}: needs the [{extra}] extra ({exc.name} is not installed): "
+              f"pip install 'envscaler-runtime[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"envscaler-runtime {args.command}: interrupted", file=sys.stderr)

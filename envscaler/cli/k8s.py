@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from envscaler.cli.common import CliError, corpus_args
@@ -35,8 +36,15 @@ def register(sub: Any) -> None:
     p = k8s_sub.add_parser("manifests", help="agent-sandbox SandboxTemplate + SandboxWarmPool per environment, and "
                                              "the one-pool-per-node DaemonSet (docs/kubernetes.md)")
     p.set_defaults(func=cmd_k8s_manifests)
+    try:  # its flags' defaults come from the manifests, which need the [server] extra
+        from envscaler.k8s.cli import add_arguments as k8s_arguments
+    except ModuleNotFoundError as missing:
+        p.set_defaults(func=partial(_raise, missing), lenient=True)  # its flags are unknown: say what to install
+        return
     corpus_args(p)
-    from envscaler.k8s.cli import add_arguments as k8s_arguments
-
     k8s_arguments(p)
+
+
+def _raise(exc: BaseException, args: argparse.Namespace) -> int:
+    raise exc
 

@@ -41,7 +41,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=hardening_of(args), base=args.base, only=args.only,
-                          tool_schemas=args.tool_schemas)
+                          tool_schemas=args.tool_schemas, fresh_per_lease=not args.recycle)
     client = docker_engine()
     try:
         with progress_bar("environment images", len(args.only or corpus.envs)) as advance:
@@ -103,7 +103,12 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-listen", default="127.0.0.1:9464",
                    help="Prometheus metrics HOST:PORT (127.0.0.1:9464); '' for none")
     p.add_argument("--min-idle", type=int, help="warm containers kept per environment (size / environments)")
-    p.add_argument("--lease-ttl", type=float, default=600.0, help="seconds a lease lives without renewal (600)")
+    p.add_argument("--lease-ttl", type=float, default=600.0,
+                   help="seconds a lease lives without renewal, and the most a client may ask for (600)")
+    p.add_argument("--recycle", action="store_true",
+                   help="reuse a released container for the next lease once its server has verified the teardown "
+                        "(faster churn; counters such as inode numbers survive: SECURITY.md); default: every lease "
+                        "gets a container no one used, warmed ahead")
     p.add_argument("--acquire-wait", type=float, default=30.0, help="default seconds Acquire waits (30)")
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="serve only these environments")
     p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
