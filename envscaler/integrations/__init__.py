@@ -1,0 +1,1 @@
+"""Trainer integrations: the pool behind the environment interfaces trainers already speak."""
