@@ -108,6 +108,8 @@ class Signature:
     positional: tuple[Param, ...]  # positional-or-keyword
     keyword_only: tuple[Param, ...]
     var_keyword: bool
+    bound: str = ""  # the name self (or cls) has; "" for a staticmethod
+    bound_positional_only: bool = False
 
 
 @dataclass
@@ -148,8 +150,10 @@ def signature_of(node: ast.FunctionDef | ast.AsyncFunctionDef, owner: str) -> Si
         if not ordered:
             return None  # no slot for self: the call fails in a way syntax does not show
         ordered, defaults = ordered[1:], defaults[1:]
-    posonly = max(0, len(a.posonlyargs) - (0 if "staticmethod" in _decorator_names(node) else 1))
-    return Signature(qualname=f"{owner}.{node.name}",
+    static = "staticmethod" in _decorator_names(node)
+    bound = "" if static else [*a.posonlyargs, *a.args][0].arg
+    posonly = max(0, len(a.posonlyargs) - (0 if static else 1))
+    return Signature(qualname=f"{owner}.{node.name}", bound=bound, bound_positional_only=bool(bound and a.posonlyargs),
                      positional_only=_params(ordered[:posonly], defaults[:posonly]),
                      positional=_params(ordered[posonly:], defaults[posonly:]),
                      keyword_only=_params(a.kwonlyargs, list(a.kw_defaults)),
@@ -220,10 +224,17 @@ def call_error(signature: Signature, arguments: dict[Any, Any]) -> str | None:
     if any(not isinstance(k, str) for k in arguments):
         return "keywords must be strings"
     by_keyword = {n for n, _ in signature.positional} | {n for n, _ in signature.keyword_only}
+    positional_only = [n for n, _ in signature.positional_only]
+    if signature.bound_positional_only:
+        positional_only.insert(0, signature.bound)
+    elif signature.bound:
+        by_keyword.add(signature.bound)
     for key in arguments:
+        if signature.bound and key == signature.bound and not signature.bound_positional_only:
+            return f"{signature.qualname}() got multiple values for argument '{key}'"  # self is already bound
         if key in by_keyword or signature.var_keyword:
             continue
-        passed = [n for n, _ in signature.positional_only if n in arguments]
+        passed = [n for n in positional_only if n in arguments]
         if passed:
             return (f"{signature.qualname}() got some positional-only arguments passed as keyword arguments: "
                     f"'{', '.join(passed)}'")
