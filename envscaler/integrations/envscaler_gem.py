@@ -511,6 +511,8 @@ class _SandboxedEnvScalerEnv(_Base):  # type: ignore[misc]
         try:
             result = episode.use().call(name, encoded)
         except EnvClientError as exc:
+            if episode.broken:  # the sandbox refuses calls once a worker died: the episode's result, not the pool's
+                raise _SandboxFailure(f"EPISODE_BROKEN: {exc.details}") from None
             raise PoolUnavailable(f"calling {name!r} failed: {exc}") from None
         if result.ok:
             return {"type": "tool", "content": result.observation}

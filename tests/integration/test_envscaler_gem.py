@@ -23,6 +23,7 @@ from envscaler.containers.hardening import Hardening
 from envscaler.integrations.envscaler_gem import EnvScalerConvRLEnv, EnvScalerNonConvRLEnv, PoolMismatch
 from envscaler.pool.runner import LocalPool, PoolOptions
 from tests.integration import envscaler_gem_cases as cases
+from tests.integration.conftest import NOTED
 from tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.integration
@@ -222,3 +223,49 @@ def test_side_by_side_with_envscaler_itself(scenario_pool: LocalPool, checks_poo
         address = checks_pool.address if case.tasks == "custom" else scenario_pool.address
         assert_same(run(ours(address, flavor), llm, name), theirs, name)
 
+
+
+@pytest.fixture(scope="module")
+def hostile_pool(engine: docker.DockerClient, runtime_image: str,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPool, Path, Path]]:
+    """The attacker's environment (tests/integration/hostile_env.py), as EnvScaler's files describe it."""
+    from envscaler.spec.toolschema import derive_tools
+    from tests.integration.conftest import HOSTILE_CODE
+
+    folder = tmp_path_factory.mktemp("hostile")
+    envs, tasks = folder / "envs.json", folder / "tasks.json"
+    envs.write_text(json.dumps({"env_hostile": {
+        "env_id": "env_hostile", "env_class_name": "Hostile", "env_class_code": HOSTILE_CODE,
+        "environment_introduction": "Probes.", "constraints_rules": [],
+        "tools": derive_tools(HOSTILE_CODE, "Hostile")}}))
+    tasks.write_text(json.dumps([{"env_id": "env_hostile", "env_class_name": "Hostile", "task_id": "h1",
+                                  "task": "Write a note.", "init_config": {"notes": []},
+                                  "checklist_with_func": [{"check_item": "noted", "check_func": NOTED}]}]))
+    options = PoolOptions(size=1, acquire_wait=300, hardening=Hardening(client_checks=True))
+    with LocalPool(envs=envs, scenarios=tasks, options=options) as local:
+        yield local, envs, tasks
+
+
+def test_what_would_kill_envscalers_trainer_ends_the_episode(hostile_pool: tuple[LocalPool, Path, Path]) -> None:
+    local, envs, tasks = hostile_pool
+    with EnvScalerNonConvRLEnv("train", str(envs), str(tasks), pool=local.address) as env:
+        env.reset(task_index=0)
+        assert env.step('<tool_call>{"name": "note", "arguments": {"text": "done"}}</tool_call>')[0]["type"] == "tool"
+        observation, reward, terminated, _, _ = env.step('<tool_call>{"name": "huge_result", "arguments": {}}'
+                                                         '</tool_call>')
+        assert compat_last_line(observation).startswith("RESULT_TOO_LARGE: ") and (reward, terminated) == (0, True)
+        observation, reward, terminated, _, _ = env.step('<tool_call>{"name": "segfault", "arguments": {}}'
+                                                         '</tool_call>')
+        assert compat_last_line(observation).startswith("WORKER_CRASHED: ") and terminated
+        observation, _, terminated, _, _ = env.step('<tool_call>{"name": "note", "arguments": {"text": "x"}}'
+                                                    '</tool_call>')
+        assert compat_last_line(observation).startswith("EPISODE_BROKEN: ") and terminated
+        assert env.step("Task Completed")[:3] == ({"type": "user", "content": "Task finished"}, 0.0, True)
+        env.reset(task_index=0)  # a new lease, a new worker
+        env.step('<tool_call>{"name": "note", "arguments": {"text": "done"}}</tool_call>')
+        assert env.step("Task Completed")[1] == 1.0
+
+
+def compat_last_line(observation: dict[str, Any]) -> str:
+    assert observation["content"].startswith(cases.EXCEPTION_PREFIX), observation
+    return observation["content"].rstrip("\n").splitlines()[-1]
