@@ -25,8 +25,10 @@ import json
 import os
 import random
 import re
+import threading
 import time
 import traceback
+import weakref
 from copy import deepcopy
 from pathlib import Path
 from typing import Any, Literal
@@ -223,23 +225,24 @@ class UserSimulator:
 
 
 class _Episode:
-    """A leased container reset to one task, and what the drop-in knows of what it serves."""
+    """A leased container reset to one task, and what the drop-in knows of what it serves. A daemon thread renews
+    the lease every third of its TTL while the episode lives (EnvScaler's episodes never expire, however slow the
+    trainer); the lease goes back on release, or when the episode is garbage-collected unreleased."""
 
     def __init__(self, session: PoolSession, info: EnvInfo, model: compat.ClassModel, client_checks: bool,
                  ttl: float) -> None:
         self.session, self.info, self.model, self.client_checks = session, info, model, client_checks
         self.tools = {t["function"]["name"] for t in info.tools}
-        self.ttl, self.renewed = ttl, time.monotonic()
         self.broken = False
+        self.lost = ""  # why the lease was lost, once renewing it failed
+        stop = threading.Event()
+        self.release = weakref.finalize(self, _release, session, stop)
+        threading.Thread(target=_keep_alive, args=(weakref.ref(self), stop, max(ttl / 3, 0.5)), daemon=True,
+                         name=f"envscaler-gem-lease-{session.lease_id[:8]}").start()
 
     def use(self) -> PoolSession:
-        """The session, its lease renewed once half its TTL has passed (a slow trainer keeps its episode)."""
-        if time.monotonic() - self.renewed > self.ttl / 2:
-            try:
-                self.session.renew()
-            except EnvClientError as exc:
-                raise PoolUnavailable(f"renewing the episode's lease failed: {exc}") from None
-            self.renewed = time.monotonic()
+        if self.lost:
+            raise PoolUnavailable(f"the episode's lease is lost: {self.lost}")
         return self.session
 
     def state(self) -> dict[str, Any] | None:
@@ -248,9 +251,31 @@ class _Episode:
         except EnvClientError:
             return None  # a broken episode has no state to read; the class's syntax still speaks
 
-    def release(self) -> None:
-        with contextlib.suppress(EnvClientError):  # an expired or lost lease is already back in the pool
-            self.session.release()
+
+def _keep_alive(ref: weakref.ReferenceType[_Episode], stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        episode = ref()
+        if episode is None:
+            return
+        try:
+            episode.session.renew()
+        except EnvClientError as exc:
+            episode.lost = str(exc)
+            return
+        del episode  # hold no reference between renewals: an unreleased episode can still be collected
+
+
+def _release(session: PoolSession, stop: threading.Event) -> None:
+    stop.set()
+    with contextlib.suppress(EnvClientError):  # an expired or lost lease is already back in the pool
+        session.release()
+
+
+def _sandbox_seed(seed: Any) -> int:
+    """The proto's int64 seed for the sandbox's own random (0: unseeded); EnvScaler's seed may be any hashable."""
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed if -(2 ** 63) <= seed < 2 ** 63 else seed % (2 ** 63)
+    return 0
 
 
 def _spec_hash(env_id: str, env_item: Any) -> str:
@@ -365,7 +390,7 @@ class _SandboxedEnvScalerEnv(_Base):  # type: ignore[misc]
             info = session.describe()
             self._check_served(info, model, class_name)
             client_checks = bool(info.isolation.get("client_checks"))
-            sandbox_seed = seed if seed is not None else 0  # 0: the sandbox's random is left unseeded
+            sandbox_seed = _sandbox_seed(seed)
             if client_checks:  # the task's own init_config and checks, whatever scenarios the pool holds
                 session.reset(init_config=self.init_config, seed=sandbox_seed)
             else:

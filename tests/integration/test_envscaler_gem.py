@@ -9,8 +9,10 @@ side by side with EnvScaler's classes loaded from there.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,21 @@ def test_one_lease_per_episode_and_none_after_close(scenario_pool: LocalPool) ->
     env.reset(task_index=9)
     assert leased() == 1
     env.close()
+    assert leased() == 0
+
+
+def test_a_slow_trainer_keeps_its_lease_and_a_dropped_env_gives_it_back(scenario_pool: LocalPool) -> None:
+    def leased() -> int:
+        return sum(e.leased for e in scenario_pool.pool.stats().envs)
+
+    env = EnvScalerNonConvRLEnv("train", pool=scenario_pool.address, lease_ttl=2.0)
+    env.reset(task_index=11)
+    time.sleep(5)  # past the TTL: the lease is renewed in the background meanwhile
+    observation, *_ = env.step('<tool_call>{"name": "list_member_loans", "arguments": {"member_id": "M001"}}'
+                               "</tool_call>")
+    assert observation["type"] == "tool"
+    del env
+    gc.collect()
     assert leased() == 0
 
 
