@@ -19,7 +19,7 @@ def connect(timeout: float = 120.0) -> docker.DockerClient:
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"no Docker engine is reachable ({_reason(exc)}); start one, or run "
-                          "scripts/ensure-engine as root to install and start dockerd") from None
+                          "`envscaler-runtime engine ensure` as root to install and start dockerd (Debian)") from None
     return client
 
 

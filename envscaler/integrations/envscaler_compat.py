@@ -16,8 +16,6 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from envscaler.spec.toolschema import SchemaError, index_module, parse_module
-
 # The texts EnvScaler's step returns as user observations; trainers match on them.
 PARSE_RESPONSE_FAILED = "Error: Failed to parse response to struct response"
 PARSE_ACTION_FAILED = "Error: Failed to parse response to action"
@@ -171,9 +169,10 @@ def class_model(code: str, class_name: str) -> ClassModel:
     """Read the class from its source; never runs it. A module that does not parse has no class."""
     model = ClassModel(class_name)
     try:
-        classes = index_module(parse_module(code)).classes
-    except SchemaError:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return model
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     if class_name not in classes:
         return model
     model.defined = True

@@ -30,6 +30,7 @@ import time
 import traceback
 import weakref
 from copy import deepcopy
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,6 @@ from envscaler.client.errors import EnvClientError
 from envscaler.client.models import EnvInfo
 from envscaler.client.pool_client import Pool, PoolSession
 from envscaler.integrations import envscaler_compat as compat
-from envscaler.rollout.agent import prompt as bundled_prompt
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 from envscaler.spec.models import EnvSpec
 
@@ -135,6 +135,11 @@ def envscaler_user_prompt() -> str | None:
                         and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                     return node.value.value
     return None
+
+
+def project_user_prompt() -> str:
+    """This project's user-simulator prompt (envscaler/rollout/prompts/user_simulator.txt, as `rollout` uses it)."""
+    return (resources.files("envscaler.rollout") / "prompts" / "user_simulator.txt").read_text(encoding="utf-8")
 
 
 def _load_dotenv() -> None:
@@ -636,7 +641,7 @@ class EnvScalerConvRLEnv(_SandboxedEnvScalerEnv):
                  env_items_path: str | os.PathLike[str] | None = None,
                  task_items_path: str | os.PathLike[str] | None = None, api_key: str | None = None,
                  base_url: str | None = None, *, user_system_prompt: str | None = None, **options: Any) -> None:
-        template = user_system_prompt or envscaler_user_prompt() or bundled_prompt("user_simulator")
+        template = user_system_prompt or envscaler_user_prompt() or project_user_prompt()
         self.user_agent = UserSimulator(template, user_model, provider, api_key, base_url,
                                         options.get("flavor", "roll"))
         super().__init__(mode, env_items_path, task_items_path, **options)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from envscaler.k8s.manifests import Settings, all_manifests
 
 
@@ -40,6 +38,8 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 def write(out: Path, envs: dict[str, str], settings: Settings) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
+    import yaml  # the [server] extra, needed only here
+
     written = []
     for name, objects in all_manifests(envs, settings).items():
         path = out / name

@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from envscaler.pool.policy import EnvCounts, plan
 from envscaler.pool.routing import Upstream
 from envscaler.pool.watch import DeathWatch
 from envscaler.protocol import episode_channel, framing
-from envscaler.protocol.deadlines import Margin
+from envscaler.protocol.deadlines import Deadline, Margin
 from envscaler.protocol.sessions import RequestError
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -47,7 +48,11 @@ from envscaler.v1 import env_pb2_grpc as pb_grpc
 __all__ = ["LeaseInfo", "PoolConfig", "PoolError", "PoolManager", "Slot", "Upstream"]
 
 log = logging.getLogger("envscaler.pool")
-SETTLE_GRACE = Margin.SETTLE.value  # how long a release waits for calls still in flight
+# A release waits for a call still in flight until that call's own deadline, plus this, but never longer than
+# SETTLE_CAP: past its own deadline a call has overrun, and the server, not the lessee, says so.
+SETTLE_GRACE = Margin.SETTLE.value
+SETTLE_CAP = 330.0  # the longest hop a lessee may ask for (an Evaluate's 300 s, and then some)
+RESET_TIMEOUT = 30.0  # an Acquire's Reset, when the caller set no deadline
 
 
 def clip(text: str, limit: int = 80) -> str:
@@ -56,7 +61,11 @@ def clip(text: str, limit: int = 80) -> str:
 
 
 class PoolError(RequestError):
-    """A refusal with its gRPC status."""
+    """A refusal with its gRPC status; `retry_after` (seconds, 0 for none) when trying again later will do."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -75,6 +84,17 @@ class PoolConfig:
     # longer than the server's own deadlines (10 s per call, per check), which answer first.
     call_timeout: float = 30.0
     evaluate_timeout: float = 300.0
+    # True: every lease gets a container no one used; a released one is removed and a new one warmed ahead of demand
+    # (nothing of a lease can reach the next, counters included). False: a released container is recycled after the
+    # server's verified teardown (faster; the channels that remain are listed in SECURITY.md).
+    fresh_per_lease: bool = True
+    # Resets (a new episode: a fork, a state to build) the pool lets run at once; the rest queue within their
+    # callers' deadlines instead of starving each other (0: two per core).
+    reset_concurrency: int = 0
+
+    @property
+    def resets_at_once(self) -> int:
+        return self.reset_concurrency or 2 * (os.cpu_count() or 1)
 
     @property
     def idle_floor(self) -> int:
@@ -96,22 +116,26 @@ class Slot:
     # still holds its session does not keep one of the container's few session slots.
     upstreams: set[asyncio.StreamWriter] = field(default_factory=set)
     route: str = ""  # the host path of the session socket the container opened for the next (or current) lease only
-    # Calls sent to the container and not yet answered; a release waits (briefly) for them to settle.
+    # Calls sent to the container and not yet answered; a release waits for them to settle, up to the latest of
+    # their own deadlines (loop time).
     inflight: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    inflight_until: float = 0.0
 
     def at(self, *states: SlotState) -> bool:
         """Whether it is in one of `states` now (after an await, it may have moved on)."""
         return self.state in states
 
-    def begin_call(self) -> None:
+    def begin_call(self, timeout: float) -> None:
         self.inflight += 1
         self.settled.clear()
+        self.inflight_until = max(self.inflight_until, asyncio.get_running_loop().time() + timeout)
 
     def end_call(self) -> None:
         self.inflight -= 1
         if not self.inflight:
             self.settled.set()
+            self.inflight_until = 0.0
 
 
 @dataclass
@@ -150,6 +174,9 @@ class PoolManager:
         self._watch: DeathWatch | None = None
         self._start_gate: asyncio.Semaphore | None = None
         self._last_start = 0.0
+        self._reset_gate: asyncio.Semaphore | None = None
+        self._resets_waiting = 0
+        self._reset_seconds = 0.05  # a moving average of how long a Reset takes: the retry hint
 
     @property
     def labels(self) -> dict[str, str]:
@@ -163,6 +190,7 @@ class PoolManager:
         reaped = await asyncio.to_thread(self.backend.reap_orphans)
         self._lock_fd = liveness.hold(self.pool_id)
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        self._reset_gate = asyncio.Semaphore(self.config.resets_at_once)
         loop = asyncio.get_running_loop()
         self._tasks = [self._spawn(self._refill_loop()), self._spawn(self._expiry_loop())]
         self._watch = DeathWatch(self.backend, {liveness.POOL_LABEL: self.pool_id}, self._on_sandbox_died,
@@ -388,7 +416,11 @@ class PoolManager:
     # ------------------------------------------------------------ leases
 
     async def acquire(self, env_id: str, scenario_id: str = "", ttl: float = 0.0, wait: float = 0.0,
-                      seed: int = 0) -> tuple[LeaseInfo, pb.ResetResponse | None]:
+                      seed: int = 0, deadline: Deadline | None = None) -> tuple[LeaseInfo, pb.ResetResponse | None]:
+        """A lease (and its first episode's Reset, given a scenario), within the caller's `deadline`: a lease granted
+        but not handed over (the caller's deadline passed, or it cancelled) is released, never left to its TTL.
+        `ttl` is capped at the pool's lease TTL."""
+        deadline = deadline or Deadline.none()
         if self.stopping:
             raise PoolError(grpc.StatusCode.UNAVAILABLE, "the pool is shutting down")
         if env_id not in self.config.images:
@@ -396,7 +428,7 @@ class PoolManager:
             raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown env_id {clip(env_id)!r} (served: {known})")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = started + (wait or self.config.acquire_wait)
+        wait_until = started + deadline.shrink(Margin.ANSWER_FIRST).bound(wait or self.config.acquire_wait)
         slot = self._take_idle(env_id)
         if slot is None:
             self._refuse_if_failing(env_id)
@@ -404,7 +436,7 @@ class PoolManager:
             self.kick()
             try:
                 while slot is None:
-                    remaining = deadline - loop.time()
+                    remaining = wait_until - loop.time()
                     if remaining <= 0:
                         self.metrics.errors.labels(kind="exhausted").inc()
                         raise PoolError(grpc.StatusCode.RESOURCE_EXHAUSTED, self._exhausted_message(env_id, wait))
@@ -417,20 +449,29 @@ class PoolManager:
             finally:
                 self.waiting[env_id] -= 1
         self.metrics.acquire_wait.observe(loop.time() - started)
-        ttl = ttl or self.config.lease_ttl
+        ttl = min(ttl, self.config.lease_ttl) if ttl > 0 else self.config.lease_ttl
         lease = LeaseInfo(lease_id=uuid.uuid4().hex, slot=slot, ttl=ttl, expires=loop.time() + ttl)
         self.leases[lease.lease_id] = lease
         self.totals["acquired"] += 1
         self.kick()
-        if not scenario_id:
-            return lease, None
         try:
-            reset = await self.forward(lease.lease_id, "Reset", pb.ResetRequest(scenario_id=scenario_id, seed=seed),
-                                       timeout=30.0)
-        except PoolError:
-            await self.release(lease.lease_id)
+            reset = None
+            if scenario_id:
+                timeout = deadline.shrink(Margin.ANSWER_FIRST).bound(RESET_TIMEOUT)
+                reset = await self.forward(lease.lease_id, "Reset",
+                                           pb.ResetRequest(scenario_id=scenario_id, seed=seed), timeout=timeout)
+            if deadline.expired():
+                raise PoolError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"the lease of {env_id} was ready after the caller's deadline; it was released")
+        except BaseException:  # refused, late, or cancelled with the caller: the grant goes back, shielded
+            self.release_soon(lease.lease_id)
             raise
         return lease, reset
+
+    def release_soon(self, lease_id: str) -> None:
+        """Release in the background (a task of its own: it outlives a cancelled caller)."""
+        if lease_id in self.leases:
+            self._spawn(self.release(lease_id))
 
     def _take_idle(self, env_id: str) -> Slot | None:
         for slot in self.slots.values():
@@ -474,14 +515,21 @@ class PoolManager:
         lease = self.lease(lease_id)
         del self.leases[lease_id]
         slot = lease.slot
-        if slot.inflight:  # a call still waits for the sandbox: it answers, or misses its deadline and taints it
+        if self.config.fresh_per_lease and slot.state in (SlotState.LEASED, SlotState.TAINTED):
+            # No one leases it again: it goes, whatever its calls are doing, and a fresh one is warmed.
+            self._close_upstreams(slot)
+            self.totals["retired_after_lease"] += 1
+            self._fire(slot, SlotEvent.RETIRE, replaced="tainted" if slot.state is SlotState.TAINTED else "")
+            self._notify()
+            self.kick()
+            return
+        if slot.inflight:  # a call still runs: it answers within its own deadline, or it overran it
+            grace = min(slot.inflight_until - asyncio.get_running_loop().time(), SETTLE_CAP) + SETTLE_GRACE
             try:
-                await asyncio.wait_for(slot.settled.wait(), timeout=SETTLE_GRACE)
+                await asyncio.wait_for(slot.settled.wait(), timeout=max(grace, SETTLE_GRACE))
             except TimeoutError:
-                self._taint(slot, "it left a call unanswered")
-        for writer in slot.upstreams:
-            writer.close()
-        slot.upstreams.clear()
+                self._taint(slot, "it left a call unanswered past the call's own deadline")
+        self._close_upstreams(slot)
         before = slot.state
         # Tainted: removed in the background (Release does not wait for the engine); dead: its removal runs already.
         if self._fire(slot, SlotEvent.RELEASE, replaced="tainted") is not SlotState.RELEASING:
@@ -505,6 +553,12 @@ class PoolManager:
             self._notify()
         self.kick()
 
+    @staticmethod
+    def _close_upstreams(slot: Slot) -> None:
+        for writer in slot.upstreams:
+            writer.close()
+        slot.upstreams.clear()
+
     async def _expiry_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while not self.stopping:
@@ -516,6 +570,33 @@ class PoolManager:
                     self.totals["expired"] += 1
                     self.metrics.expired.inc()
                     self._spawn(self.release(lease_id, reason="expired"))
+
+    # ------------------------------------------------------------ admission
+
+    @contextlib.asynccontextmanager
+    async def admitted_reset(self, timeout: float | None) -> AsyncIterator[float | None]:
+        """A place among the Resets that run at once, waited for within `timeout`; yields what is left of it. When
+        the wait runs out: RESOURCE_EXHAUSTED with how long to wait (the load will pass; nothing failed)."""
+        assert self._reset_gate is not None
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
+        self._resets_waiting += 1
+        try:
+            await asyncio.wait_for(self._reset_gate.acquire(), timeout)
+        except TimeoutError:
+            self.metrics.errors.labels(kind="overloaded").inc()
+            hint = max(0.1, self._reset_seconds * (self._resets_waiting / self.config.resets_at_once + 1))
+            raise PoolError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the pool is overloaded: {self.config.resets_at_once} Resets run at once and "
+                            f"{self._resets_waiting - 1} more wait; retry in {hint:.1f} s", retry_after=hint) from None
+        finally:
+            self._resets_waiting -= 1
+        started = loop.time()
+        try:
+            yield None if timeout is None else max(timeout - (started - queued), 0.001)
+        finally:
+            self._reset_seconds = 0.9 * self._reset_seconds + 0.1 * (loop.time() - started)
+            self._reset_gate.release()
 
     # ------------------------------------------------------------ routing
 
@@ -543,9 +624,15 @@ class PoolManager:
         """Send one EnvService call to the lease's sandbox."""
         slot = self._routable(lease_id)
         started = time.perf_counter()
-        slot.begin_call()
+        # No caller deadline: the server answers within its own call deadline, which call_timeout outlasts.
+        slot.begin_call(timeout if timeout is not None else self.config.call_timeout)
         try:
-            response = await getattr(slot.stub, method)(request, timeout=timeout)
+            response: Any
+            if method == "Reset":
+                async with self.admitted_reset(timeout) as left:
+                    response = await getattr(slot.stub, method)(request, timeout=left)
+            else:
+                response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._hop_failed(slot, method, exc.code(), exc.details() or "", timeout is not None) from None
         finally:
@@ -565,7 +652,7 @@ class PoolManager:
         assert slot.address is not None
         timeout = self.hop_timeout(request, kind)
         started = time.perf_counter()
-        slot.begin_call()
+        slot.begin_call(timeout)
         try:
             async with asyncio.timeout(timeout):
                 upstream, opened = await routing.connect(upstreams, lease_id, slot.address.session_socket,
@@ -578,7 +665,11 @@ class PoolManager:
                     if served:  # for the episode the channel served
                         request = pb.SessionRequest(call_tool=episode_channel.for_episode(request.call_tool, served),
                                                     deadline_ms=request.deadline_ms)
-                    response = await routing.exchange(upstream, request)
+                    if kind == "reset":
+                        async with self.admitted_reset(None):  # within this hop's own timeout, above
+                            response = await routing.exchange(upstream, request)
+                    else:
+                        response = await routing.exchange(upstream, request)
                 if kind == "reset" and response.WhichOneof("response") != "error":
                     upstream.drop_channel()  # it ended with its episode
                     upstream.refused = False
@@ -633,7 +724,7 @@ class PoolManager:
                            "reasons": {r: n for (e, r), n in self.book.reasons.items() if e == env}}
                      for env, c in counts.items()},
             "acquired": self.totals["acquired"], "replaced": self.totals["replaced"],
-            "expired": self.totals["expired"],
+            "expired": self.totals["expired"], "fresh_per_lease": self.config.fresh_per_lease,
         }
 
     def _export_gauges(self) -> None:

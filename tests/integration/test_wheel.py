@@ -47,8 +47,8 @@ def run(command: list[str | Path], cwd: Path, env: dict[str, str], timeout: floa
 
 
 @pytest.fixture(scope="module")
-def wheel_venv() -> Iterator[tuple[Path, dict[str, str]]]:
-    """A fresh venv in /tmp with only the wheel (and its dependencies) installed."""
+def built_wheel() -> Iterator[tuple[Path, Path, dict[str, str]]]:
+    """The wheel, built from a clean copy of the sources in /tmp (outside the checkout); (work, wheel, env)."""
     work = Path(tempfile.mkdtemp(prefix="envscaler-wheel-"))
     assert ROOT not in work.parents
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
@@ -56,18 +56,34 @@ def wheel_venv() -> Iterator[tuple[Path, dict[str, str]]]:
         # From a clean copy of the sources, as a release would be: setuptools reuses a checkout's build/ folder, so a
         # module removed since the last build would otherwise ride along.
         source = work / "source"
-        shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(  # envscaler/<part> stay links
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
             ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "node_modules", ".pytest_cache",
             ".ruff_cache", ".hypothesis", ".mypy_cache", ".import_linter_cache", "artifacts"))
-        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-             work / "dist", source], work, env)
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                                str(work / "dist"), str(source)], cwd=work, env=env, capture_output=True, text=True,
+                               timeout=300, check=False)
+        assert built.returncode == 0, built.stderr[-2000:]
+        assert "warning" not in built.stderr.lower().replace("warning: location", "")  # a quiet build
         (wheel,) = (work / "dist").glob("envscaler_runtime-*.whl")
-        run([sys.executable, "-m", "venv", work / "venv"], work, env)
-        run([work / "venv/bin/pip", "install", "--quiet", "--disable-pip-version-check", "-c",
-             ROOT / "envscaler/images/runtime.lock", wheel], work, env, timeout=600)
-        yield work, env
+        yield work, wheel, env
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def venv_with(work: Path, wheel: Path, env: dict[str, str], name: str, extras: str) -> Path:
+    venv = work / name
+    run([sys.executable, "-m", "venv", venv], work, env)
+    run([venv / "bin/pip", "install", "--quiet", "--disable-pip-version-check", "-c",
+         ROOT / "envscaler/images/runtime.lock", f"{wheel}{extras}"], work, env, timeout=600)
+    return venv
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(built_wheel: tuple[Path, Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
+    """A fresh venv in /tmp with the wheel and its [server] extra: what runs pools."""
+    work, wheel, env = built_wheel
+    venv_with(work, wheel, env, "venv", "[server]")
+    return work, env
 
 
 def test_the_wheel_has_the_same_runtime_identity_and_stages_from_its_own_files(
@@ -125,3 +141,38 @@ def test_build_pool_and_replay_from_the_wheel(wheel_venv: tuple[Path, dict[str, 
         pool.wait(timeout=120)
         log.close()
     assert pool.returncode == 0, (work / "pool.log").read_text()
+
+
+SLIM_CLIENT = """
+import json, sys
+from envscaler.client.pool_client import Pool
+pool = Pool(sys.argv[1])
+with pool.session("env_1", scenario="0115-091204", wait=120) as session:
+    for line in open(sys.argv[2]):
+        call = json.loads(line)
+        assert session.call(call["name"], call["arguments"]).ok
+    print(session.evaluate().reward)
+"""
+
+
+def test_the_slim_core_install_is_a_client_that_solves_a_scenario_through_a_pool(
+        built_wheel: tuple[Path, Path, dict[str, str]], example_images: dict[str, str]) -> None:
+    """`pip install envscaler-runtime` (no extra) in a fresh venv: the clients, protos and models with only what they
+    need, against a pool run from the full install (this test's process)."""
+    from envscaler.pool.runner import LocalPool, PoolOptions
+
+    work, wheel, env = built_wheel
+    venv = venv_with(work, wheel, env, "slim", "")
+    installed = {line.split("==")[0].lower() for line in run([venv / "bin/pip", "freeze"], work, env).splitlines()}
+    assert installed.isdisjoint({"docker", "rich", "openai", "mcp", "starlette", "uvicorn", "jinja2", "pygments",
+                                 "jsonschema", "prometheus-client", "pyyaml", "ray"}), installed
+    assert {"grpcio", "protobuf", "pydantic"} <= installed
+    # The commands that serve say what to install, in one line.
+    refused = subprocess.run([str(venv / "bin/envscaler-runtime"), "pool"], cwd=work, env=env, capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "pip install 'envscaler-runtime[server]'" in refused.stderr.strip().splitlines()[-1]
+    calls = ROOT / "envscaler/examples/solutions/env_1__0115-091204.jsonl"
+    with LocalPool(options=PoolOptions(size=1, only=["env_1"], acquire_wait=120)) as local:
+        reward = run([venv / "bin/python", "-c", SLIM_CLIENT, local.address, calls], work, env, timeout=180)
+    assert float(reward.strip()) == 1.0

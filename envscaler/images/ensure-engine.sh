@@ -9,11 +9,11 @@ if command -v docker >/dev/null 2>&1 && reachable; then
   exit 0
 fi
 if [ -n "${DOCKER_HOST:-}" ]; then
-  echo "ensure-engine: DOCKER_HOST=$DOCKER_HOST is set but no engine answers there" >&2
+  echo "envscaler-runtime engine ensure: DOCKER_HOST=$DOCKER_HOST is set but no engine answers there" >&2
   exit 1
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-engine: no Docker engine is reachable; start one (this script can only install it as root on Debian)" >&2
+  echo "envscaler-runtime engine ensure: no Docker engine is reachable; start one (this script can only install it as root on Debian)" >&2
   exit 1
 fi
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -33,5 +33,5 @@ for _ in $(seq 1 60); do
   reachable && exit 0
   sleep 0.5
 done
-echo "ensure-engine: dockerd did not come up in 30 s; see /var/log/envscaler-dockerd.log" >&2
+echo "envscaler-runtime engine ensure: dockerd did not come up in 30 s; see /var/log/envscaler-dockerd.log" >&2
 exit 1
