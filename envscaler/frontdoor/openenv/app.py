@@ -260,11 +260,9 @@ def build_app(config: OpenEnvConfig, envs: dict[str, EnvEntry]) -> Starlette:
         await websocket.accept()
 
         async def close_socket(why: str) -> None:
-            frame = SessionFailed(f"the session ended: {why}; its lease went back to the pool").frame()
+            # No frame of our own: every frame answers a message; the close reason says why.
             with contextlib.suppress(Exception):
-                await websocket.send_text(json.dumps(frame))
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1001, reason=why[:120])
+                await websocket.close(code=1001, reason=f"session ended ({why}); its lease is back in the pool"[:120])
 
         opened = open_session(websocket.path_params["env_id"], close_socket)
         session = opened if isinstance(opened, Session) else None

@@ -90,6 +90,6 @@ def serve(config: OpenEnvConfig, out: TextIO) -> None:
     print("envscaler-runtime openenv: stop with Ctrl-C or SIGTERM (every session's lease goes back to the pool)",
           file=out, flush=True)
     server = uvicorn.Server(uvicorn.Config(
-        build_app(config, envs), log_level="warning", timeout_graceful_shutdown=5, ws="websockets",
+        build_app(config, envs), log_level="warning", timeout_graceful_shutdown=5, ws="websockets-sansio",
         ws_max_size=config.max_body, limit_concurrency=max(64, config.max_sessions * 4)))
     server.run(sockets=[sock])
