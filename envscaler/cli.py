@@ -158,15 +158,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-def cmd_openenv(args: argparse.Namespace) -> int:
-    from envscaler.frontdoor.openenv.cli import run
-
-    try:
-        return run(args)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
 def cmd_console(args: argparse.Namespace) -> int:
     from envscaler.console.cli import run
 
@@ -941,12 +932,6 @@ def build_parser() -> argparse.ArgumentParser:
     from envscaler.frontdoor.cli import add_arguments
 
     add_arguments(p)
-
-    p = command("openenv", cmd_openenv, "serve pooled environments over OpenEnv's protocol: one base URL per "
-                                        "environment (/envs/<env_id>), one lease per session")
-    from envscaler.frontdoor.openenv.cli import add_arguments as openenv_arguments
-
-    openenv_arguments(p)
 
     p = command("console", cmd_console, "web console: browse environments, play a scenario by hand through the "
                                         "pool, watch the pool, read rollouts")
