@@ -39,7 +39,7 @@ from envscaler.pool.policy import EnvCounts, plan
 from envscaler.pool.routing import Upstream
 from envscaler.pool.watch import DeathWatch
 from envscaler.protocol import episode_channel, framing
-from envscaler.protocol.deadlines import Margin
+from envscaler.protocol.deadlines import Deadline, Margin
 from envscaler.protocol.sessions import RequestError
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
@@ -47,7 +47,11 @@ from envscaler.v1 import env_pb2_grpc as pb_grpc
 __all__ = ["LeaseInfo", "PoolConfig", "PoolError", "PoolManager", "Slot", "Upstream"]
 
 log = logging.getLogger("envscaler.pool")
-SETTLE_GRACE = Margin.SETTLE.value  # how long a release waits for calls still in flight
+# A release waits for a call still in flight until that call's own deadline, plus this, but never longer than
+# SETTLE_CAP: past its own deadline a call has overrun, and the server, not the lessee, says so.
+SETTLE_GRACE = Margin.SETTLE.value
+SETTLE_CAP = 330.0  # the longest hop a lessee may ask for (an Evaluate's 300 s, and then some)
+RESET_TIMEOUT = 30.0  # an Acquire's Reset, when the caller set no deadline
 
 
 def clip(text: str, limit: int = 80) -> str:
@@ -75,6 +79,10 @@ class PoolConfig:
     # longer than the server's own deadlines (10 s per call, per check), which answer first.
     call_timeout: float = 30.0
     evaluate_timeout: float = 300.0
+    # True: every lease gets a container no one used; a released one is removed and a new one warmed ahead of demand
+    # (nothing of a lease can reach the next, counters included). False: a released container is recycled after the
+    # server's verified teardown (faster; the channels that remain are listed in SECURITY.md).
+    fresh_per_lease: bool = True
 
     @property
     def idle_floor(self) -> int:
@@ -96,22 +104,26 @@ class Slot:
     # still holds its session does not keep one of the container's few session slots.
     upstreams: set[asyncio.StreamWriter] = field(default_factory=set)
     route: str = ""  # the host path of the session socket the container opened for the next (or current) lease only
-    # Calls sent to the container and not yet answered; a release waits (briefly) for them to settle.
+    # Calls sent to the container and not yet answered; a release waits for them to settle, up to the latest of
+    # their own deadlines (loop time).
     inflight: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    inflight_until: float = 0.0
 
     def at(self, *states: SlotState) -> bool:
         """Whether it is in one of `states` now (after an await, it may have moved on)."""
         return self.state in states
 
-    def begin_call(self) -> None:
+    def begin_call(self, timeout: float) -> None:
         self.inflight += 1
         self.settled.clear()
+        self.inflight_until = max(self.inflight_until, asyncio.get_running_loop().time() + timeout)
 
     def end_call(self) -> None:
         self.inflight -= 1
         if not self.inflight:
             self.settled.set()
+            self.inflight_until = 0.0
 
 
 @dataclass
@@ -388,7 +400,11 @@ class PoolManager:
     # ------------------------------------------------------------ leases
 
     async def acquire(self, env_id: str, scenario_id: str = "", ttl: float = 0.0, wait: float = 0.0,
-                      seed: int = 0) -> tuple[LeaseInfo, pb.ResetResponse | None]:
+                      seed: int = 0, deadline: Deadline | None = None) -> tuple[LeaseInfo, pb.ResetResponse | None]:
+        """A lease (and its first episode's Reset, given a scenario), within the caller's `deadline`: a lease granted
+        but not handed over (the caller's deadline passed, or it cancelled) is released, never left to its TTL.
+        `ttl` is capped at the pool's lease TTL."""
+        deadline = deadline or Deadline.none()
         if self.stopping:
             raise PoolError(grpc.StatusCode.UNAVAILABLE, "the pool is shutting down")
         if env_id not in self.config.images:
@@ -396,7 +412,7 @@ class PoolManager:
             raise PoolError(grpc.StatusCode.NOT_FOUND, f"unknown env_id {clip(env_id)!r} (served: {known})")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = started + (wait or self.config.acquire_wait)
+        wait_until = started + deadline.shrink(Margin.ANSWER_FIRST).bound(wait or self.config.acquire_wait)
         slot = self._take_idle(env_id)
         if slot is None:
             self._refuse_if_failing(env_id)
@@ -404,7 +420,7 @@ class PoolManager:
             self.kick()
             try:
                 while slot is None:
-                    remaining = deadline - loop.time()
+                    remaining = wait_until - loop.time()
                     if remaining <= 0:
                         self.metrics.errors.labels(kind="exhausted").inc()
                         raise PoolError(grpc.StatusCode.RESOURCE_EXHAUSTED, self._exhausted_message(env_id, wait))
@@ -417,20 +433,29 @@ class PoolManager:
             finally:
                 self.waiting[env_id] -= 1
         self.metrics.acquire_wait.observe(loop.time() - started)
-        ttl = ttl or self.config.lease_ttl
+        ttl = min(ttl, self.config.lease_ttl) if ttl > 0 else self.config.lease_ttl
         lease = LeaseInfo(lease_id=uuid.uuid4().hex, slot=slot, ttl=ttl, expires=loop.time() + ttl)
         self.leases[lease.lease_id] = lease
         self.totals["acquired"] += 1
         self.kick()
-        if not scenario_id:
-            return lease, None
         try:
-            reset = await self.forward(lease.lease_id, "Reset", pb.ResetRequest(scenario_id=scenario_id, seed=seed),
-                                       timeout=30.0)
-        except PoolError:
-            await self.release(lease.lease_id)
+            reset = None
+            if scenario_id:
+                timeout = deadline.shrink(Margin.ANSWER_FIRST).bound(RESET_TIMEOUT)
+                reset = await self.forward(lease.lease_id, "Reset",
+                                           pb.ResetRequest(scenario_id=scenario_id, seed=seed), timeout=timeout)
+            if deadline.expired():
+                raise PoolError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"the lease of {env_id} was ready after the caller's deadline; it was released")
+        except BaseException:  # refused, late, or cancelled with the caller: the grant goes back, shielded
+            self.release_soon(lease.lease_id)
             raise
         return lease, reset
+
+    def release_soon(self, lease_id: str) -> None:
+        """Release in the background (a task of its own: it outlives a cancelled caller)."""
+        if lease_id in self.leases:
+            self._spawn(self.release(lease_id))
 
     def _take_idle(self, env_id: str) -> Slot | None:
         for slot in self.slots.values():
@@ -474,14 +499,21 @@ class PoolManager:
         lease = self.lease(lease_id)
         del self.leases[lease_id]
         slot = lease.slot
-        if slot.inflight:  # a call still waits for the sandbox: it answers, or misses its deadline and taints it
+        if self.config.fresh_per_lease and slot.state in (SlotState.LEASED, SlotState.TAINTED):
+            # No one leases it again: it goes, whatever its calls are doing, and a fresh one is warmed.
+            self._close_upstreams(slot)
+            self.totals["retired_after_lease"] += 1
+            self._fire(slot, SlotEvent.RETIRE, replaced="tainted" if slot.state is SlotState.TAINTED else "")
+            self._notify()
+            self.kick()
+            return
+        if slot.inflight:  # a call still runs: it answers within its own deadline, or it overran it
+            grace = min(slot.inflight_until - asyncio.get_running_loop().time(), SETTLE_CAP) + SETTLE_GRACE
             try:
-                await asyncio.wait_for(slot.settled.wait(), timeout=SETTLE_GRACE)
+                await asyncio.wait_for(slot.settled.wait(), timeout=max(grace, SETTLE_GRACE))
             except TimeoutError:
-                self._taint(slot, "it left a call unanswered")
-        for writer in slot.upstreams:
-            writer.close()
-        slot.upstreams.clear()
+                self._taint(slot, "it left a call unanswered past the call's own deadline")
+        self._close_upstreams(slot)
         before = slot.state
         # Tainted: removed in the background (Release does not wait for the engine); dead: its removal runs already.
         if self._fire(slot, SlotEvent.RELEASE, replaced="tainted") is not SlotState.RELEASING:
@@ -504,6 +536,12 @@ class PoolManager:
             self._fire(slot, SlotEvent.RELEASED)
             self._notify()
         self.kick()
+
+    @staticmethod
+    def _close_upstreams(slot: Slot) -> None:
+        for writer in slot.upstreams:
+            writer.close()
+        slot.upstreams.clear()
 
     async def _expiry_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -543,7 +581,8 @@ class PoolManager:
         """Send one EnvService call to the lease's sandbox."""
         slot = self._routable(lease_id)
         started = time.perf_counter()
-        slot.begin_call()
+        # No caller deadline: the server answers within its own call deadline, which call_timeout outlasts.
+        slot.begin_call(timeout if timeout is not None else self.config.call_timeout)
         try:
             response = await getattr(slot.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
@@ -565,7 +604,7 @@ class PoolManager:
         assert slot.address is not None
         timeout = self.hop_timeout(request, kind)
         started = time.perf_counter()
-        slot.begin_call()
+        slot.begin_call(timeout)
         try:
             async with asyncio.timeout(timeout):
                 upstream, opened = await routing.connect(upstreams, lease_id, slot.address.session_socket,
@@ -633,7 +672,7 @@ class PoolManager:
                            "reasons": {r: n for (e, r), n in self.book.reasons.items() if e == env}}
                      for env, c in counts.items()},
             "acquired": self.totals["acquired"], "replaced": self.totals["replaced"],
-            "expired": self.totals["expired"],
+            "expired": self.totals["expired"], "fresh_per_lease": self.config.fresh_per_lease,
         }
 
     def _export_gauges(self) -> None:

@@ -107,6 +107,9 @@ def sessions_full(response: pb.SessionResponse) -> bool:
     return bool(response.WhichOneof("response") == "error" and response.error.code == SESSIONS_FULL)
 
 
+CHANNEL_READ_AHEAD = 64 << 10  # bytes of an episode channel read before they are asked for
+
+
 async def connect(upstreams: dict[str, Upstream], lease_id: str, session_socket: str,
                   live_leases: Container[str]) -> tuple[Upstream, bool]:
     """This session's connection for `lease_id`, opened on first use (returns it, and whether it is new); a session
@@ -132,7 +135,9 @@ async def open_channel(upstream: Upstream, session_socket: str, episode_id: str)
     if upstream.channel is not None or upstream.refused:
         return upstream.channel
     try:
-        reader, writer = await asyncio.open_unix_connection(session_socket, limit=framing.MAX_FRAME)
+        # The worker writes here, and is untrusted: what it sends unasked stays in its socket, not in our memory
+        # (a frame asked for is still read whole: readexactly reads past the limit).
+        reader, writer = await asyncio.open_unix_connection(session_socket, limit=CHANNEL_READ_AHEAD)
     except OSError:
         return None
     try:

@@ -62,6 +62,7 @@ class PoolOptions:
     only: list[str] | None = None
     tool_schemas: str = "derived"  # envscaler/spec/toolschema.py served_tools: "derived" or "record"
     pool_id: str | None = None  # its containers' owner label; None: a random one
+    fresh_per_lease: bool = True  # False: recycle released containers (`pool --recycle`; SECURITY.md)
 
 
 def build_images(client: docker.DockerClient, corpus: Corpus, options: PoolOptions, log: Path,
@@ -95,7 +96,8 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
                      stop: asyncio.Event, started: Callable[[PoolManager, str], None] = lambda *_: None) -> None:
     """Serve until `stop` is set; then drain and remove every container of this pool."""
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
-                        acquire_wait=options.acquire_wait, hardening=options.hardening)
+                        acquire_wait=options.acquire_wait, hardening=options.hardening,
+                        fresh_per_lease=options.fresh_per_lease)
     manager = PoolManager(DockerBackend(client), config, options.pool_id)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
     try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind

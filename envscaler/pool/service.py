@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 
 from envscaler.pool.manager import PoolError, PoolManager, Upstream
+from envscaler.protocol.deadlines import Deadline
 from envscaler.protocol.sessions import SESSION_METHODS, RequestError, session_error, session_kind
 from envscaler.spec.loader import Corpus
 from envscaler.spec.toolschema import served_tools
@@ -81,12 +82,11 @@ class PoolServicer(ppb_grpc.PoolServiceServicer):
                          reset=reset, direct_session_socket=lease.slot.route, session_socket=self.session_socket)
 
     async def Acquire(self, request: ppb.AcquireRequest, context: Context) -> ppb.Lease:
-        remaining = context.time_remaining()
+        # The caller's deadline bounds the wait and the first Reset; a grant it would never see is released.
+        deadline = Deadline.after(context.time_remaining())
         wait = request.wait_ms / 1000 if request.wait_ms else 0.0
-        if remaining is not None:  # answer RESOURCE_EXHAUSTED before the caller's own deadline
-            wait = min(wait or self.manager.config.acquire_wait, max(remaining - 0.1, 0.01))
         lease, reset = await self._guard(context, self.manager.acquire(
-            request.env_id, request.scenario_id, request.lease_ttl_ms / 1000, wait, request.seed))
+            request.env_id, request.scenario_id, request.lease_ttl_ms / 1000, wait, request.seed, deadline))
         return self._lease_message(lease, reset)
 
     async def Release(self, request: ppb.ReleaseRequest, context: Context) -> ppb.ReleaseResponse:

@@ -63,7 +63,7 @@ def one_container(engine: docker.DockerClient, runtime_image: str,
     (folder / "envs.json").write_text(json.dumps(envs))
     (folder / "scenarios.json").write_text(json.dumps(scenarios))
     options = PoolOptions(size=1, listen=f"unix:/tmp/attack-pool-{uuid.uuid4().hex[:8]}.sock", acquire_wait=120,
-                          lease_ttl=120, hardening=Hardening(client_checks=False))
+                          lease_ttl=120, fresh_per_lease=False, hardening=Hardening(client_checks=False))
     with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json", options=options) as local:
         yield local
 
@@ -185,7 +185,7 @@ def zygote_container(engine: docker.DockerClient, runtime_image: str,
     (folder / "envs.json").write_text(json.dumps(envs))
     (folder / "scenarios.json").write_text(json.dumps(scenarios))
     options = PoolOptions(size=1, listen=f"unix:/tmp/attack-pool-{uuid.uuid4().hex[:8]}.sock", acquire_wait=120,
-                          lease_ttl=120, hardening=Hardening(client_checks=False))
+                          lease_ttl=120, fresh_per_lease=False, hardening=Hardening(client_checks=False))
     with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json", options=options) as local:
         yield local
 

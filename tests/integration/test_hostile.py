@@ -47,7 +47,10 @@ def hostile_pool(engine: docker.DockerClient, example_images: dict[str, str],
     (folder / "scenarios.json").write_text(json.dumps(scenarios))
     os.environ["ENVSCALER_HOST_SECRET"] = HOST_SECRET  # must never be visible inside a sandbox
     # Client checks on, to attack through them too (a pool turns them off by default).
-    options = PoolOptions(size=3, acquire_wait=90, lease_ttl=120, hardening=Hardening(client_checks=True))
+    # Recycling containers: what one lease leaves must not reach the next in the same container (the weaker mode;
+    # a fresh container per lease is the default).
+    options = PoolOptions(size=3, acquire_wait=90, lease_ttl=120, hardening=Hardening(client_checks=True),
+                          fresh_per_lease=False)
     with LocalPool(envs=folder / "envs.json", scenarios=folder / "scenarios.json", options=options) as local:
         yield local
 

@@ -45,7 +45,9 @@ def combined_corpus(folder: Path) -> tuple[Path, Path]:
 def local_pool(engine: docker.DockerClient, example_images: dict[str, str],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPool]:
     envs, scenarios = combined_corpus(tmp_path_factory.mktemp("corpus"))
-    options = PoolOptions(size=8, lease_ttl=60, acquire_wait=60)
+    # Recycling: these tests follow a container from lease to lease (tests/integration/test_fresh_containers.py
+    # covers the default, a fresh container per lease).
+    options = PoolOptions(size=8, lease_ttl=60, acquire_wait=60, fresh_per_lease=False)
     with LocalPool(envs=envs, scenarios=scenarios, options=options) as local:
         yield local
     assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={local.manager.pool_id}"}) == []

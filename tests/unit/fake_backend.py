@@ -40,6 +40,8 @@ class FakeEnvService(pb_grpc.EnvServiceServicer):
         self.stopped = threading.Event()
         self.episodes = 0
         self.calls = 0
+        self.reset_delay = 0.0  # seconds a Reset takes
+        self.call_delay = 0.0  # seconds a CallTool takes (an honest, slow call)
 
     def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
         if self.refuse_end:
@@ -48,10 +50,12 @@ class FakeEnvService(pb_grpc.EnvServiceServicer):
         return pb.EndEpisodeResponse(dirty=self.dirty, route=f"route-{self.episodes}")
 
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
+        time.sleep(self.reset_delay)
         return pb.ResetResponse(episode_id=f"episode-{self.episodes}", scenario_id=request.scenario_id)
 
     def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
         self.calls += 1
+        time.sleep(self.call_delay)
         if self.hold_calls.is_set():
             self.release_calls.wait(30)
             if self.stopped.is_set():  # it died meanwhile: no answer ever comes
@@ -125,6 +129,7 @@ class FakeBackend:
         self.start_failure: StartFailed | None = None
         self.die_while_starting = 0
         self.started = 0
+        self.reset_delay = 0.0  # given to every sandbox started from now on
         self.removed: list[str] = []
         self.reaped: list[dict[str, str]] = []
         self._names = itertools.count(1)
@@ -139,6 +144,7 @@ class FakeBackend:
         directory = self.root / name
         directory.mkdir()
         sandbox = FakeSandbox(name, image, dict(labels), directory)
+        sandbox.service.reset_delay = self.reset_delay
         sandbox.server = grpc.server(ThreadPoolExecutor(max_workers=4))
         pb_grpc.add_EnvServiceServicer_to_server(sandbox.service, sandbox.server)
         sandbox.server.add_insecure_port(f"unix:{directory}/env.sock")

@@ -50,6 +50,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 @asynccontextmanager
 async def running_pool(backend: FakeBackend, size: int = 2, envs: tuple[str, ...] = ("a",),
                        **config: Any) -> AsyncIterator[PoolManager]:
+    config.setdefault("fresh_per_lease", False)  # most of these tests follow a container from lease to lease
     manager = PoolManager(backend, PoolConfig(size=size, images={e: f"image-{e}" for e in envs}, **config))
     await manager.start()
     try:
@@ -242,7 +243,7 @@ def test_a_release_the_server_does_not_end_cleanly_replaces_the_sandbox(backend:
 def test_a_release_waits_for_a_call_in_flight_and_replaces_a_sandbox_that_never_answers(
         backend: FakeBackend) -> None:
     async def scenario() -> None:
-        async with running_pool(backend, size=1) as manager:
+        async with running_pool(backend, size=1, call_timeout=1.0) as manager:
             lease, _ = await manager.acquire("a", wait=10)
             slot = lease.slot
             sandbox_of(backend, slot).service.hold_calls.set()
@@ -251,7 +252,7 @@ def test_a_release_waits_for_a_call_in_flight_and_replaces_a_sandbox_that_never_
             await until(lambda: slot.inflight == 1, "the call in flight")
             await manager.release(lease.lease_id)
             assert slot.state in (SlotState.REMOVING, SlotState.GONE)
-            assert slot.cause == "it left a call unanswered"
+            assert slot.cause == "it left a call unanswered past the call's own deadline"
             # Its sandbox is removed under it: the call fails, or is cancelled when the pool closes its channel.
             with pytest.raises((PoolError, asyncio.CancelledError)):
                 await call

@@ -1,0 +1,47 @@
+"""`envscaler-runtime`: the command line. `main` only dispatches: each command group is one module of this package
+that owns its parser (`register`) and its run functions. Errors are one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import envscaler
+from envscaler.cli import check, console, corpus, images, k8s, mcp, pool, replay, rollout, serve, synth
+from envscaler.cli.common import CliError, merge_corpus_files
+
+# In the order `--help` lists them.
+COMMANDS = (corpus, serve, images, pool, rollout, check, synth, mcp, console, k8s, replay)
+DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled services: validate and build a corpus, "
+               "serve a pool of warm hardened containers, roll out agents, and check scenarios.")
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        parser.exit(message=f"{parser.prog} {envscaler.__version__}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="envscaler-runtime", description=DESCRIPTION)
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if isinstance(getattr(args, "envs", None), list) or isinstance(getattr(args, "scenarios", None), list):
+            merge_corpus_files(args)
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"envscaler-runtime {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"envscaler-runtime {args.command}: interrupted", file=sys.stderr)
+        return 130

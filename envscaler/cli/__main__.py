@@ -1,0 +1,7 @@
+"""`python -m envscaler.cli`."""
+
+import sys
+
+from envscaler.cli import main
+
+sys.exit(main())
