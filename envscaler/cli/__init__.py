@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import envscaler
-from envscaler.cli import check, console, corpus, images, k8s, mcp, pool, replay, rollout, serve, synth
+from envscaler.cli import check, console, corpus, images, k8s, mcp, openenv, pool, replay, rollout, serve, synth
 from envscaler.cli.common import CliError, merge_corpus_files
 
 # In the order `--help` lists them.
-COMMANDS = (corpus, serve, images, pool, rollout, check, synth, mcp, console, k8s, replay)
+COMMANDS = (corpus, serve, images, pool, rollout, check, synth, mcp, openenv, console, k8s, replay)
 DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled services: validate and build a corpus, "
                "serve a pool of warm hardened containers, roll out agents, and check scenarios.")
 
