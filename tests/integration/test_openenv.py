@@ -139,6 +139,7 @@ def test_generic_client_solves_a_scenario_for_its_reward(door: Door, local_pool:
         assert env.state()["done"] and env.state()["reward"] == 1.0
         # The same session goes on: a new reset, a final answer with nothing done scores what the checks say.
         env.reset(scenario=scenario)
+        assert leases(local_pool) == 1  # the session's one lease, reset again
         with local_pool.pool.session(env_id, scenario=scenario) as direct:
             expected = direct.evaluate().reward
         unsolved = env.step({"type": "final_answer", "answer": "I did nothing."})
@@ -233,6 +234,9 @@ def test_bad_messages_and_actions_get_openenv_errors(door: Door, local_pool: Loc
         json.dumps(call),  # after the episode ended
         '{"type": "mcp", "data": {"jsonrpc": "2.0", "method": "tools/launch", "id": 9}}',
         '{"type": "state"}',
+        '{"type": "reset", "data": {"scenario": "0115-091204"}}',
+        '{"type": "mcp", "data": {"jsonrpc": "2.0", "method": "tools/call", "id": 10, '
+        '"params": {"name": "search_books", "arguments": {"query": "Sapiens"}}}}',
     ]))
     errors = [(r["data"]["code"], r["data"]["message"]) if r["type"] == "error" else r for r in replies]
     assert errors[0][0] == "EXECUTION_ERROR" and "reset first" in errors[0][1]
@@ -254,6 +258,7 @@ def test_bad_messages_and_actions_get_openenv_errors(door: Door, local_pool: Loc
     assert errors[16][0] == "EXECUTION_ERROR" and "the episode is over" in errors[16][1]
     assert replies[17]["data"]["error"]["code"] == -32601
     assert replies[18]["data"]["done"] and replies[18]["data"]["step_count"] == 4
+    assert replies[20]["data"]["id"] == 10 and replies[20]["data"]["result"]["data"]["success"]
     for _code, message in [e for e in errors if isinstance(e, tuple)]:
         assert "\n" not in message and "Traceback" not in message, message
     wait_for_leases(local_pool, 0)
@@ -290,6 +295,15 @@ def test_http_answers_are_openenv_shaped(door: Door, local_pool: LocalPool) -> N
     no_session = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "method": "tools/call", "id": 1,
                                                 "params": {"name": "find_customer"}}).json()
     assert no_session["error"]["code"] == -32602 and "openenv/session/create" in no_session["error"]["message"]
+    created = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "method": "openenv/session/create", "id": 2},
+                         timeout=60).json()["result"]
+    elsewhere = httpx.post(door.url("env_1") + "/mcp", json={
+        "jsonrpc": "2.0", "method": "tools/call", "id": 3,
+        "params": {"name": "search_books", "arguments": {"query": "x"}, "session_id": created["session_id"]}}).json()
+    assert "unknown session_id" in elsewhere["error"]["message"]  # a session id is good for its environment only
+    closed = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "method": "openenv/session/close", "id": 4,
+                                            "params": {"session_id": created["session_id"]}}, timeout=30).json()
+    assert closed["result"] == {"session_id": created["session_id"], "closed": True}
     listing = httpx.get(door.base + "/envs").json()["envs"]
     assert [e["env_id"] for e in listing] == ENVS and listing[0]["base_url"] == "/envs/env_1"
     wait_for_leases(local_pool, 0)
@@ -413,3 +427,13 @@ def test_a_token_guards_the_door(local_pool: LocalPool, tmp_path: Path) -> None:
     refused = subprocess.run([CLI, "openenv", "--pool", local_pool.address, "--listen", "0.0.0.0:1"],
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode == 2 and "needs --token-file" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_docs_example_runs(door: Door, local_pool: LocalPool) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "openenv.md").read_text()
+    example = page.split("```python\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OPENENV_URL": door.url("env_1")})
+    assert run.returncode == 0, run.stderr
+    assert "reward 1.0 done True" in run.stdout and "5 steps" in run.stdout, run.stdout
+    wait_for_leases(local_pool, 0)
