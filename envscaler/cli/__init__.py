@@ -21,7 +21,8 @@ DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled servi
 EXTRA_OF = {"docker": "server", "rich": "server", "jsonschema": "server", "docstring_parser": "server",
             "prometheus_client": "server", "grpc_health": "server", "grpc_reflection": "server", "uvloop": "server",
             "yaml": "server", "starlette": "console", "uvicorn": "console", "jinja2": "console", "pygments": "console",
-            "multipart": "console", "websockets": "openenv", "mcp": "mcp", "openai": "rollout", "ray": "ray", "testcontainers": "testing"}
+            "multipart": "console", "websockets": "openenv", "mcp": "mcp", "openai": "rollout", "ray": "ray",
+            "testcontainers": "testing"}
 
 
 def missing_extra(exc: ModuleNotFoundError) -> str | None:
