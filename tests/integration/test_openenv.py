@@ -435,5 +435,5 @@ def test_the_docs_example_runs(door: Door, local_pool: LocalPool) -> None:
     run = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OPENENV_URL": door.url("env_1")})
     assert run.returncode == 0, run.stderr
-    assert "reward 1.0 done True" in run.stdout and "5 steps" in run.stdout, run.stdout
+    assert "reward 1.0 done True" in run.stdout and "6 steps" in run.stdout, run.stdout  # five calls, the answer
     wait_for_leases(local_pool, 0)
