@@ -100,11 +100,11 @@ def _capset(effective: int, permitted: int, inheritable: int = 0) -> None:
 def capabilities() -> tuple[int, int]:
     """(effective, permitted) of this process, from /proc."""
     values = {}
-    with open("/proc/self/status") as status:
+    with open("/proc/self/status", "rb") as status:  # bytes: a process's name need not be UTF-8
         for line in status:
-            if line.startswith(("CapEff:", "CapPrm:")):
+            if line.startswith((b"CapEff:", b"CapPrm:")):
                 values[line[:6]] = int(line.split()[1], 16)
-    return values.get("CapEff", 0), values.get("CapPrm", 0)
+    return values.get(b"CapEff", 0), values.get(b"CapPrm", 0)
 
 
 def drop_bounding(keep: tuple[int, ...] = ()) -> bool:

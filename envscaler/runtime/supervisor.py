@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envscaler.runtime import channel
+from envscaler.runtime import channel, procfs, teardown
 from envscaler.runtime.channel_watch import ChannelWatch
 from envscaler.runtime.launcher import worker_argv, worker_env
 from envscaler.runtime.messages import CHANNEL_FAILURES, WORKER_KINDS, WorkerKind, kind_of
 
 CONTROL_FRAME_BYTES = 64 << 10
+SWEEP_SECONDS = 2.0  # for the zygote to end and verify what an episode left (the server's teardown past it)
 CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
 
 
@@ -94,38 +95,6 @@ def reply_problem(reply: dict[str, Any], expect: tuple[str, ...]) -> str:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-
-
-def sandbox_pids(uid: int) -> list[int]:
-    """Every live process whose real uid is `uid` (read from /proc/<pid>/status, which stays readable for
-    non-dumpable processes)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as status:
-                fields = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
-            if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
-                found.append(int(entry))  # a zombie is dead already: its parent reaps it
-        except (OSError, ValueError, IndexError, KeyError):
-            continue
-    return found
-
-
-def kill_sandbox_processes(uid: int, keep: set[int], passes: int = 64) -> int:
-    """End every process of the sandbox uid but `keep`, whatever it calls itself, until a pass finds none
-    (a fork bomb adds processes while we look)."""
-    killed = 0
-    for _ in range(passes):
-        doomed = [pid for pid in sandbox_pids(uid) if pid not in keep]
-        if not doomed:
-            return killed
-        for pid in doomed:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-    return killed
 
 
 def read_check_result(fd: int, timeout: float) -> dict[str, Any]:
@@ -488,21 +457,21 @@ class Zygote:
         if reply.get("ok") is not True or len(fds) != 2 or not isinstance(reply.get("pid"), int):
             return "a reply without a worker socket, a pidfd and a pid"
         pid = reply["pid"]
-        try:
-            with open(f"/proc/self/fdinfo/{fds[1]}") as info:
-                fields = dict(line.split(":", 1) for line in info.read().splitlines() if ":" in line)
-            with open(f"/proc/{pid}/status") as status:
-                proc = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
-        except OSError:
-            return f"no process {pid}"
-        if fields.get("Pid", "").strip() != str(pid):
+        # Read as bytes: a worker names itself (a name that is not UTF-8 must not make the check fail open or raise).
+        if procfs.pidfd_pid(fds[1]) != pid:
             return f"a pidfd that is not of process {pid}"
-        if int(proc["PPid"].strip()) != self.pid or int(proc["Uid"].split()[0]) != self.uid:
+        seen = procfs.status(pid)
+        if seen is None:
+            return f"no process {pid}"
+        if seen.ppid != self.pid or seen.uids != (self.uid,) * len(seen.uids):
             return f"process {pid} is not a child of the zygote running as uid {self.uid}"
-        with socket.socket(fileno=os.dup(fds[0])) as channel:
-            if channel.family != socket.AF_UNIX or channel.type != socket.SOCK_STREAM:
-                return "a worker channel that is not a Unix stream socket"
-        return ""
+        try:
+            with socket.socket(fileno=os.dup(fds[0])) as channel:
+                if channel.family == socket.AF_UNIX and channel.type == socket.SOCK_STREAM:
+                    return ""
+        except OSError:  # not a socket at all
+            pass
+        return "a worker channel that is not a Unix stream socket"
 
     def sweep(self) -> None:
         """Between two episodes: the zygote ends what the last one left running and empties /tmp, /dev/shm and
@@ -511,13 +480,17 @@ class Zygote:
             if not self.alive():
                 return
             try:  # the worker taken ahead is the next episode's: kept
-                self._control_request({"op": "sweep", "keep": [self.ready.pid] if self.ready else []}, 5.0)
+                reply, _ = self._control_request({"op": "sweep", "keep": [self.ready.pid] if self.ready else []},
+                                                 SWEEP_SECONDS + 2.0)
             except (channel.FrameError, OSError) as exc:
                 self._give_up(f"it failed the sweep between episodes: {exc}")
+                return
+            if reply.get("ok") is not True:  # it could not verify the sweep: the kernel's teardown does it
+                self._give_up(f"its sweep between episodes left processes: {str(reply.get('message'))[:200]}")
 
     def renew(self) -> None:
-        """Between leases. In a sandbox: end the zygote and every process of its uid (nothing can hide from a uid),
-        then start a fresh zygote, which cleans the sandbox before it loads the module and answers once its first
+        """Between leases. In a sandbox: end the zygote and every process of its uid, verified (teardown.py), then
+        start a fresh zygote, which cleans the sandbox before it loads the module and answers once its first
         worker is ready; raises WorkerError when it cannot (the container must then be replaced). On a host: the
         zygote forks a fresh worker, proven ready."""
         with self.lock:
@@ -526,8 +499,9 @@ class Zygote:
             if self.settings.sandbox:
                 if self.untouched and self.alive():
                     return  # fresh, and no episode has run since: nothing of any lessee has entered the sandbox
-                self.stop()
-                kill_sandbox_processes(self.uid, {os.getpid()})
+                problem = self.stop(teardown=True)
+                if problem:  # never handed out: the pool retires a container whose EndEpisode fails
+                    raise WorkerError("LOAD_FAILED", problem)
                 self.start()
                 return
             if not self.alive():
@@ -560,14 +534,38 @@ class Zygote:
               flush=True)
         self.stop()
 
-    def stop(self) -> None:
+    def stop(self, teardown: bool = False) -> str:
+        """End the zygote; in a sandbox, with every process of its uid (verified: its workers, whatever they did,
+        are this lease's). Returns "" or why the sandbox could not be verified empty (`teardown`: even with no
+        zygote running)."""
         self._drop_ready()
-        if self.process is not None and self.control is not None:
-            _end(self.process, self.control)
-        elif self.control is not None:
-            with contextlib.suppress(OSError):
-                self.control.close()
+        process, control = self.process, self.control
         self.process, self.control, self.pid = None, None, 0
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.close()
+        problem = ""
+        if self.settings.sandbox and (process is not None or teardown):
+            problem = self._end_sandbox(process)
+        if process is not None:
+            _end(process)
+        return problem
+
+    def _end_sandbox(self, zygote: subprocess.Popen[bytes] | None) -> str:
+        """Every process of the sandbox uid, ended as the kernel sees them (envscaler/runtime/teardown.py)."""
+        def reap() -> None:
+            if zygote is not None:
+                zygote.poll()
+
+        if self.sandbox_uid is not None:
+            problem = teardown.end_uid(self.uid, worker_env(), reap=reap)
+        else:  # one uid for the server and the sandbox: each pid but ours
+            problem = procfs.end_pids(self.uid, frozenset({os.getpid()}),
+                                      time.monotonic() + teardown.TEARDOWN_SECONDS, reap)
+        if problem:
+            print(f"envscaler-runtime: the sandbox's teardown could not be verified: {problem}", file=sys.stderr,
+                  flush=True)
+        return problem
 
     def close(self) -> None:
         """The server's end: the zygote, and the interpreter waiting for the next lease."""
@@ -578,9 +576,10 @@ class Zygote:
             _end(*waiting)
 
 
-def _end(process: subprocess.Popen[bytes], control: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        control.close()
+def _end(process: subprocess.Popen[bytes], control: socket.socket | None = None) -> None:
+    if control is not None:
+        with contextlib.suppress(OSError):
+            control.close()
     if process.poll() is None:
         process.kill()
     process.wait()

@@ -32,7 +32,7 @@ import types
 from typing import Any
 
 from envscaler.protocol import framing
-from envscaler.runtime import channel, codec, confine
+from envscaler.runtime import channel, codec, confine, procfs
 from envscaler.runtime.messages import WorkerKind, failure
 from envscaler.runtime.tool_channel import ToolChannel
 
@@ -558,12 +558,8 @@ class Spare:
                 return False
             os.close(self.ready_fd)
             self.ready_fd = -1
-        try:
-            with open(f"/proc/{self.pid}/stat") as stat:
-                state = stat.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state in ("S", "R")
+        seen = procfs.status(self.pid)  # bytes: the worker names itself
+        return seen is not None and seen.state in (b"S", b"R")
 
     def hand_over(self, control: socket.socket) -> None:
         fds = [self.sock.fileno()] + ([self.pidfd] if self.pidfd >= 0 else [])
@@ -578,29 +574,10 @@ class Spare:
         self.pidfd = self.ready_fd = -1
 
 
-def _uid_of(pid: str) -> int:
-    """The real uid of a live process; -1 for a zombie (dead already) or one that is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            fields = dict(line.split(":", 1) for line in status.read().splitlines()[:10] if ":" in line)
-        return -1 if fields["State"].strip().startswith("Z") else int(fields["Uid"].split()[0])
-    except (OSError, ValueError, IndexError, KeyError):
-        return -1
-
-
-def kill_others(keep: set[int]) -> int:
-    """End every other process of our uid but `keep` (an episode's daemons, whatever they call themselves)."""
-    killed, uid = 0, os.getuid()
-    for _ in range(64):
-        doomed = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in keep and _uid_of(e) == uid]
-        if not doomed:
-            break
-        for pid in doomed:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-        reap_finished()
-    return killed
+def kill_others(keep: set[int], seconds: float = 2.0) -> str:
+    """End every other process of our uid but `keep` (an episode's daemons, whatever /proc says of them: read as
+    bytes, zombies included until reaped), and verify it; "" when none is left, else what is."""
+    return procfs.end_pids(os.getuid(), frozenset(keep), time.monotonic() + seconds, reap_finished)
 
 
 def empty_directory(path: str) -> None:
@@ -683,13 +660,16 @@ def clean_sandbox() -> str:
     return "; ".join(f"{place}: {', '.join(names)}" for place, names in left.items() if names)
 
 
-def clean_between_episodes(sandbox: str, keep: set[int]) -> None:
-    """Nothing of one episode reaches the next: no process, no file in /tmp or /dev/shm, no System V IPC object."""
-    if sandbox in ("container", "split"):
-        kill_others(keep)
-        for path in ("/tmp", "/dev/shm", "/dev/mqueue"):
-            empty_directory(path)
-        remove_ipc()
+def clean_between_episodes(sandbox: str, keep: set[int]) -> str:
+    """Nothing of one episode reaches the next: no process, no file in /tmp or /dev/shm, no System V IPC object.
+    Returns "" or which processes it could not end (the server's teardown then ends them all)."""
+    if sandbox not in ("container", "split"):
+        return ""
+    left = kill_others(keep)
+    for path in ("/tmp", "/dev/shm", "/dev/mqueue"):
+        empty_directory(path)
+    remove_ipc()
+    return left
 
 
 def load_problems(control_fd: int) -> list[str]:
@@ -709,17 +689,17 @@ def load_problems(control_fd: int) -> list[str]:
         if fd in (0, 1, 2, control_fd):
             continue
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            target = os.readlink(b"/proc/self/fd/%d" % fd).decode(errors="replace")  # bytes: any name
         except OSError:
             continue  # the descriptor listdir itself used
         problems.append(f"it keeps file descriptor {fd} open ({target}); module-level code must not hold files, "
                         "pipes or sockets that every episode would share")
-    with open("/proc/self/maps") as maps:
+    with open("/proc/self/maps", "rb") as maps:  # bytes: a mapped file's name is the module's choice
         for line in maps:
             fields = line.split()
-            if len(fields) > 1 and fields[1][1] == "w" and fields[1][3] == "s":
-                problems.append(f"it maps writable shared memory ({fields[-1] if len(fields) > 5 else 'anonymous'}); "
-                                "every episode would share it")
+            if len(fields) > 1 and fields[1][1:2] == b"w" and fields[1][3:4] == b"s":
+                name = fields[-1].decode(errors="replace") if len(fields) > 5 else "anonymous"
+                problems.append(f"it maps writable shared memory ({name}); every episode would share it")
                 break
     return problems
 
@@ -796,17 +776,20 @@ def serve(control: socket.socket, load: dict[str, Any]) -> None:
             channel.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
         elif op == "sweep":  # between two episodes of one lease; `keep`: the next episode's worker, taken ahead
             keep = {pid for pid in request.get("keep") or [] if isinstance(pid, int)}
-            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid, *keep})
+            left = clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid, *keep})
             reap_finished()
-            channel.send(control, {"ok": True})
+            channel.send(control, _error("WORKER_ERROR", left) if left else {"ok": True})
         elif op == "renew":
             # Between leases: the spare lived beside the lease that ends, so replace it, and answer only once the
             # new one is ready.
             with contextlib.suppress(OSError):
                 os.killpg(spare.pid, signal.SIGKILL)
             spare.discard()
-            clean_between_episodes(sandbox, {1, os.getpid(), os.getppid()})
+            left = clean_between_episodes(sandbox, {1, os.getpid(), os.getppid()})
             reap_finished()
+            if left:
+                channel.send(control, _error("WORKER_ERROR", left))
+                return
             if len(os.listdir("/proc/self/task")) > 1:
                 channel.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
                 return
