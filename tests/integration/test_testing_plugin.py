@@ -71,10 +71,10 @@ def test_the_pool_lists_the_environment(envscaler_pool):
 '''
 
 
-def readme_examples() -> list[str]:
-    """The Python blocks of the README's section on testing your own environments, verbatim."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Testing your own environments", 1)[1].split("\n## ", 1)[0]
+def docs_examples() -> list[str]:
+    """The Python blocks of the docs page on testing your own environments, verbatim."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    section = text.split("# Testing your own environments", 1)[1].split("\n# ", 1)[0]
     return [block.split("\n```", 1)[0] for block in section.split("```python\n")[1:]]
 
 
@@ -91,7 +91,7 @@ def write_project(root: Path) -> None:
         "task": "Add milk to the list and mark it done.",
         "checklist_with_func": [{"check_item": "milk is done", "check_func": check}]}]))
     (root / "test_my_env.py").write_text(textwrap.dedent(USER_TEST))
-    (root / "test_readme.py").write_text(readme_examples()[0])
+    (root / "test_docs_example.py").write_text(docs_examples()[0])
 
 
 def test_a_user_test_passes_against_hardened_containers(tmp_path: Path, engine: docker.DockerClient,
@@ -101,15 +101,15 @@ def test_a_user_test_passes_against_hardened_containers(tmp_path: Path, engine: 
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "4 passed" in done.stdout  # ours and the README's, verbatim
+    assert "4 passed" in done.stdout  # ours and the docs page's, verbatim
     leftovers = [c.name for c in engine.containers.list(ignore_removed=True, all=True, filters={"label": OWNER_LABEL})
                  if c.attrs["Config"]["Image"].startswith("envscaler-env/env_todo")]
     assert leftovers == []  # the session's pool removed its containers
 
 
 
-def test_the_readme_container_example_runs_verbatim(tmp_path: Path, runtime_image: str) -> None:
-    script = readme_examples()[1] + "\nprint('reset', env.episode_id != '')\n"
+def test_the_docs_container_example_runs_verbatim(tmp_path: Path, runtime_image: str) -> None:
+    script = docs_examples()[1] + "\nprint('reset', env.episode_id != '')\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESTCONTAINERS_")}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           check=False, env=env)

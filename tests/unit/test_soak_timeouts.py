@@ -1,5 +1,5 @@
-"""The soak commands in the README are not cut by the suite's 300 s timeout: each long test's own timeout follows
-the duration (or count) it is asked to run."""
+"""The soak commands in docs/developing.md are not cut by the suite's 300 s timeout: each long test's own timeout
+follows the duration (or count) it is asked to run."""
 
 from __future__ import annotations
 
