@@ -203,8 +203,13 @@ def remove(env: EnvContainer) -> bool:
 
 def remove_leftover(container: Container) -> None:
     """Remove a container found by its labels (its starter is gone), and the socket directory we made for it."""
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+    try:
         container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError:  # e.g. 409: another reaper's removal is in progress; return once it is gone
+        with contextlib.suppress(Exception):
+            container.wait(condition="removed", timeout=60)
     for mount in container.attrs.get("Mounts") or []:
         source = Path(mount.get("Source") or "")
         if mount.get("Destination") == SOCKET_DIR and source.name == "sock" and \
