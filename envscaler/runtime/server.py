@@ -134,6 +134,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         self.socket_dir = ""  # where routes go, when the server listens on a Unix socket
         self.route: SessionSocket | None = None
         self.dirty = False  # a worker broke since the last EndEpisode
+        # An EndEpisode is under way: what fails now was cut short by the release itself and says nothing of the
+        # sandbox (whose teardown is verified); set without the lock, since the release does not wait for it.
+        self.ending = False
         self.resets = 0  # Resets since the last EndEpisode (this lease's)
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
@@ -187,7 +190,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def _sandbox_fault(self, exc: WorkerError, timeout: float, own: float | None = None) -> bool:
         """Whether a broken episode says something about the sandbox (it is replaced on release): not when the worker
         was killed at a deadline the caller chose shorter than the server's own: that call fails for that caller
-        alone, and a 1 ms deadline cannot make a pool destroy a healthy container."""
+        alone, and a 1 ms deadline cannot make a pool destroy a healthy container. Nor a request the release cut
+        short (see EndEpisode)."""
+        if self.ending:
+            return False
         if exc.kind != "DEADLINE_EXCEEDED":
             return True
         return timeout >= (self.config.call_timeout if own is None else own) - Margin.ANSWER_FIRST.value
@@ -317,25 +323,40 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         return response
 
     def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
-        """The end of a lease: nothing of it may reach the next (see Zygote.sweep)."""
-        with self.lock:
-            if self.episode is not None:
-                self.episode.close()
-                self.episode = None
-            self.episode_id = self.scenario_id = ""
-            self.resets = 0
-            dirty, self.dirty = self.dirty, False
+        """The end of a lease: nothing of it may reach the next (see Zygote.renew). It waits for no request of the
+        lease still in flight (a lessee's call on its direct route, an Evaluate, a probe: each may hold the lock for
+        as long as its own deadline): the route closes, and in a sandbox every process of the lease ends now, so
+        the release takes the teardown's time, whatever deadline a lessee chose. What that cuts short is not the
+        sandbox's fault."""
+        self.ending = True
+        try:
+            route = self.route
+            if route is not None:
+                route.close()  # no request of the lease starts any more
+            self.zygote.end_now()
+            with self.lock:
+                return self._end_lease()
+        finally:
+            self.ending = False
+
+    def _end_lease(self) -> pb.EndEpisodeResponse:
+        if self.episode is not None:
+            self.episode.close()
+            self.episode = None
+        self.episode_id = self.scenario_id = ""
+        self.resets = 0
+        dirty, self.dirty = self.dirty, False
+        try:
+            self.zygote.renew()
+        except WorkerError as exc:  # no clean zygote for the next lease: this sandbox is done
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the sandbox cannot serve another lease: "
+                                                            f"{exc.message}") from None
+        route = self._next_route()
+        if not self.zygote.alive():
             try:
-                self.zygote.renew()
-            except WorkerError as exc:  # no clean zygote for the next lease: this sandbox is done
-                raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the sandbox cannot serve another lease: "
-                                                                f"{exc.message}") from None
-            route = self._next_route()
-            if not self.zygote.alive():
-                try:
-                    self.zygote.start()
-                except WorkerError as exc:
-                    raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
+                self.zygote.start()
+            except WorkerError as exc:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
         return pb.EndEpisodeResponse(dirty=dirty, route=route)
 
     def EpisodeChannel(self, request: pb.EpisodeChannelRequest, context: Any) -> pb.EpisodeChannelResponse:
@@ -353,11 +374,12 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
             seconds = request.overran_ms / 1000
             if request.failed == pb.DEADLINE_EXCEEDED:
-                # The caller's word is checked before it can retire the sandbox: a worker that answers a ping at
-                # once was not stuck in a call.
-                stuck = worker.stuck(Margin.PROBE.value)
+                # The caller's word alone cannot retire the sandbox: the server's own clock and the worker decide.
+                # The worker answers a ping between two calls on its channel, so one that does not answer within
+                # the server's own call deadline was stuck past it (an honest call, however busy, ends by then).
+                stuck = worker.stuck(self.config.call_timeout)
                 exc = worker.channel_failed("DEADLINE_EXCEEDED", seconds)
-                self.dirty |= stuck and self._sandbox_fault(exc, seconds)
+                self.dirty |= stuck and self._sandbox_fault(exc, self.config.call_timeout)
             else:
                 worker.channel_failed("PROTOCOL_ERROR", seconds)
                 # The pool's word retires the sandbox; a lessee's alone (on its route) cannot.

@@ -525,6 +525,14 @@ class Zygote:
                 return "status unknown"
         return str(reply.get("status", "status unknown"))
 
+    def end_now(self) -> None:
+        """From any thread, at a release: every process of the lease ends now by the kernel's teardown, so no
+        request in flight holds the release back (it fails at once); `renew` then verifies the uid empty. A zygote
+        no episode has touched is left be (a pool's first EndEpisode); on a host there is no sandbox uid to end."""
+        process = self.process
+        if self.settings.sandbox and not self.untouched and process is not None:
+            self._end_sandbox(process)
+
     def _give_up(self, why: str) -> None:
         """End a zygote that failed the server, and say so on the server's stderr (the container's log): the one
         trace an operator has of a Reset that then finds no zygote."""

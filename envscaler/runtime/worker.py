@@ -437,7 +437,9 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     waiting = select.poll()  # the control socket, and the episode channel once there is one
     waiting.register(sock, select.POLLIN)
     while True:
-        if tool_channel is not None and all(fd != sock.fileno() for fd, _ in waiting.poll()):
+        # The control socket first, then one call on the channel: a ping is answered between two calls.
+        if tool_channel is not None and all(fd != sock.fileno()
+                                            for fd, _ in waiting.poll(0 if tool_channel.pending() else None)):
             channel_fd = tool_channel.sock.fileno()
             if not tool_channel.serve(call, episode.tools):
                 waiting.unregister(channel_fd)
