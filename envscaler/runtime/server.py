@@ -37,16 +37,16 @@ from envscaler.protocol.sessions import (
     session_kind,
     sessions_full,
 )
-from envscaler.runtime import confine
+from envscaler.runtime import confine, wire
 from envscaler.runtime.calls import call_arguments, parse_json
-from envscaler.runtime.channel import RawJSON
 from envscaler.runtime.confine import Isolation
-from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind, kind_of
+from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, scenario_checks
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
+from envscaler.v1 import worker_pb2 as wpb
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 MAX_SESSIONS = 4  # open Session streams; each holds a server thread
@@ -70,12 +70,8 @@ class ServerConfig:
     reflection: bool = False
 
 
+GET_STATE = wpb.WorkerRequest(state=wpb.WorkerGetState())
 _CHECK_OUTCOMES = {"PASS": pb.PASS, "FAIL": pb.FAIL, "ERROR": pb.ERROR}
-
-
-def _error_of(reply: dict[str, Any]) -> pb.ToolError:
-    kind, message = kind_of(reply)
-    return pb.ToolError(kind=kind, message=message)
 
 
 def _tool_error(kind: WorkerKind, message: str, broken: bool = False,
@@ -138,6 +134,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         # sandbox (whose teardown is verified); set without the lock, since the release does not wait for it.
         self.ending = False
         self.resets = 0  # Resets since the last EndEpisode (this lease's)
+        self.leases = 0  # EndEpisodes so far: what a lease's background verdict is for
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
         self.scenario_id = ""
@@ -213,7 +210,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
         target = request.WhichOneof("target")
         scenario_id, task = "", ""
-        init_config: Any = {}  # a JSON object, or a bundle's JSON text passed on unparsed (RawJSON)
+        init_config: dict[str, Any] | bytes = {}  # a JSON object, or a bundle's JSON text passed on unparsed
         if target == "scenario_id":
             scenario = self._read_scenario(request.scenario_id)
             if scenario is None:
@@ -221,8 +218,6 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.NOT_FOUND,
                               f"unknown scenario {request.scenario_id[:80]!r} for {self.spec.env_id} (known: {known})")
             scenario_id, task, init_config = scenario
-            if isinstance(init_config, bytes):
-                init_config = RawJSON(init_config)
         elif target == "init_config_json":
             try:
                 init_config = parse_json(request.init_config_json, "init_config_json")
@@ -248,9 +243,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             if self.zygote.wants_next():  # a lease has begun: the next lease's zygote interpreter starts meanwhile
                 threading.Thread(target=self.zygote.prestart, daemon=True, name="prestart").start()
             response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
-                                        state_json=first["state"], state_sha256=first["sha256"])
-            if isinstance(first.get("state_error"), dict):  # the episode runs; only its state has no JSON
-                response.state_error.CopyFrom(_error_of(first["state_error"]))
+                                        state_json=first.state_json, state_sha256=first.sha256)
+            if first.HasField("state_error"):  # the episode runs; only its state has no JSON
+                response.state_error.CopyFrom(wire.to_pb(first.state_error))
             return response
 
     def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
@@ -263,14 +258,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
-                                       f"tool {name!r}", expect=("result", "observation"))
+                reply = worker.request(wpb.WorkerRequest(call=wpb.WorkerCall(
+                    name=name, arguments_json=json.dumps(arguments).encode())), timeout,
+                    f"tool {name!r}", ("result",))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
-        if not reply.get("ok"):
-            return _tool_error(*kind_of(reply), started=started)
-        return pb.CallToolResponse(result_json=reply["result"], observation=reply["observation"],
+        if reply.HasField("failure"):
+            return _tool_error(*wire.failure_of(reply.failure), started=started)
+        return pb.CallToolResponse(result_json=reply.result.result_json, observation=reply.result.observation,
                                    duration_us=int((time.perf_counter() - started) * 1e6))
 
     def GetState(self, request: pb.GetStateRequest, context: grpc.ServicerContext) -> pb.GetStateResponse:
@@ -278,15 +274,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "state"}, timeout, "GetState", expect=("state", "sha256"))
+                reply = worker.request(GET_STATE, timeout, "GetState", ("state",))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
-        if not reply.get("ok"):
-            if reply.get("kind") in IN_BAND_STATE_ERRORS:
-                return pb.GetStateResponse(error=_error_of(reply))
-            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
-        return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
+        if reply.HasField("failure"):
+            if wire.failure_of(reply.failure)[0] in IN_BAND_STATE_ERRORS:
+                return pb.GetStateResponse(error=wire.to_pb(reply.failure))
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, reply.failure.message)
+        return pb.GetStateResponse(state_json=reply.state.state_json, sha256=reply.state.sha256)
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
         if request.checks:
@@ -345,6 +341,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             self.episode = None
         self.episode_id = self.scenario_id = ""
         self.resets = 0
+        self.leases += 1
         dirty, self.dirty = self.dirty, False
         try:
             self.zygote.renew()
@@ -374,17 +371,22 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
             seconds = request.overran_ms / 1000
             if request.failed == pb.DEADLINE_EXCEEDED:
-                # The caller's word alone cannot retire the sandbox: the server's own clock and the worker decide.
-                # The worker answers a ping between two calls on its channel, so one that does not answer within
-                # the server's own call deadline was stuck past it (an honest call, however busy, ends by then).
-                stuck = worker.stuck(self.config.call_timeout)
-                exc = worker.channel_failed("DEADLINE_EXCEEDED", seconds)
-                self.dirty |= stuck and self._sandbox_fault(exc, self.config.call_timeout)
+                # The caller's word alone cannot retire the sandbox: the server's own clock and the worker decide,
+                # after the caller has its answer (EpisodeWorker.overran).
+                lease = self.leases
+                worker.overran(seconds, self.config.call_timeout, lambda: self._stuck_past_deadline(lease))
             else:
                 worker.channel_failed("PROTOCOL_ERROR", seconds)
                 # The pool's word retires the sandbox; a lessee's alone (on its route) cannot.
                 self.dirty |= getattr(context, "route", None) is None
         return pb.EpisodeChannelResponse(episode_id=self.episode_id)
+
+    def _stuck_past_deadline(self, lease: int) -> None:
+        """A worker did not answer within the server's own call deadline: the sandbox is replaced on release (unless
+        the release itself, or a later lease, came first)."""
+        with self.lock:
+            if lease == self.leases and not self.ending:
+                self.dirty = True
 
     def open_channel(self, request: pb.EpisodeChannelRequest, conn: socket.socket,
                      route: SessionSocket | None) -> bool:
