@@ -134,7 +134,6 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         # sandbox (whose teardown is verified); set without the lock, since the release does not wait for it.
         self.ending = False
         self.resets = 0  # Resets since the last EndEpisode (this lease's)
-        self.leases = 0  # EndEpisodes so far: what a lease's background verdict is for
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
         self.scenario_id = ""
@@ -341,7 +340,6 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             self.episode = None
         self.episode_id = self.scenario_id = ""
         self.resets = 0
-        self.leases += 1
         dirty, self.dirty = self.dirty, False
         try:
             self.zygote.renew()
@@ -371,22 +369,21 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
             seconds = request.overran_ms / 1000
             if request.failed == pb.DEADLINE_EXCEEDED:
-                # The caller's word alone cannot retire the sandbox: the server's own clock and the worker decide,
-                # after the caller has its answer (EpisodeWorker.overran).
-                lease = self.leases
-                worker.overran(seconds, self.config.call_timeout, lambda: self._stuck_past_deadline(lease))
+                # A caller's own shorter deadline ends its episode and judges nothing. Past the server's own, the
+                # caller's word alone cannot retire the sandbox: the server's clock and the worker decide. The
+                # worker answers a ping between two calls, so it is stuck only if it does not answer by the server's
+                # own deadline for the call it runs, counted from that call's arrival on the channel (seen by the
+                # server: ChannelWatch.time_left). A busy honest worker ends its call, and answers, by then.
+                own = self.config.call_timeout
+                claimed = seconds >= own - Margin.ANSWER_FIRST.value
+                stuck = claimed and worker.stuck(worker.watch.time_left(own) + Margin.HOP.value)
+                exc = worker.channel_failed("DEADLINE_EXCEEDED", seconds)
+                self.dirty |= stuck and self._sandbox_fault(exc, own)
             else:
                 worker.channel_failed("PROTOCOL_ERROR", seconds)
                 # The pool's word retires the sandbox; a lessee's alone (on its route) cannot.
                 self.dirty |= getattr(context, "route", None) is None
         return pb.EpisodeChannelResponse(episode_id=self.episode_id)
-
-    def _stuck_past_deadline(self, lease: int) -> None:
-        """A worker did not answer within the server's own call deadline: the sandbox is replaced on release (unless
-        the release itself, or a later lease, came first)."""
-        with self.lock:
-            if lease == self.leases and not self.ending:
-                self.dirty = True
 
     def open_channel(self, request: pb.EpisodeChannelRequest, conn: socket.socket,
                      route: SessionSocket | None) -> bool:

@@ -133,7 +133,6 @@ class EpisodeWorker:
     broken: str = ""  # why the episode can take no more requests
     closed: bool = field(default=False)
     watch: ChannelWatch | None = None  # its episode channel, once a caller asked for one
-    judged: bool = False  # its caller said a channel call overran: a thread of its own decides, then ends it
 
     def attach(self, conn: socket.socket, episode_id: str, max_argument_bytes: int,
                on_hangup: Callable[[], None], timeout: float) -> None:
@@ -169,31 +168,10 @@ class EpisodeWorker:
             return exc.reason != "eof"  # a worker that died was not stuck; one that answers amiss is no better
 
     def channel_failed(self, kind: WorkerKind, seconds: float) -> WorkerError:
-        """The caller's call on the channel got an answer no channel may carry: the episode ends as if the server
-        had seen it itself."""
+        """The caller's call on the channel overran its deadline, or got an answer no channel may carry: the episode
+        ends as if the server had seen it itself."""
         return self._fail(kind, "a tool call on the episode channel", seconds,
                           "an answer on the channel that is not a CallToolResponse")
-
-    def overran(self, seconds: float, own_deadline: float, on_stuck: Callable[[], None]) -> None:
-        """The caller says its call on the channel overran its `seconds` deadline: the episode ends now (the caller
-        is answered at once, as for a call the server ran itself). Its word alone retires nothing: a thread asks
-        the worker, under the server's `own_deadline` by the server's clock, whether it is stuck (the worker
-        answers between two calls, so one busy in an honest call answers once that call ends), calls `on_stuck`
-        only when it does not answer, and then ends the worker."""
-        message = f"a tool call on the episode channel overran its {seconds:g} s deadline; the worker was killed"
-        self.broken = f"the episode is broken: {message}. Reset to start a new one."
-        self._end_channel()
-        self.judged = True
-        threading.Thread(target=self._judge, args=(own_deadline, on_stuck), daemon=True, name="judge").start()
-
-    def _judge(self, own_deadline: float, on_stuck: Callable[[], None]) -> None:
-        try:
-            if self.stuck(own_deadline):
-                on_stuck()
-        finally:
-            self.kill()
-            self.zygote.reap(self.pid)
-            self._close_descriptors()
 
     def hang_up(self) -> None:
         """The caller closed the episode channel: at a call's deadline, or gone. The episode ends here."""
@@ -254,10 +232,6 @@ class EpisodeWorker:
         self._end_channel()
         if not self.broken:
             self.kill()  # a worker never outlives its episode, whatever its code does on EOF
-        if not self.judged:  # else its judge closes them when done
-            self._close_descriptors()
-
-    def _close_descriptors(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
         if self.pidfd is not None:

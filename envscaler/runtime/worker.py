@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
-import ctypes
 import functools
 import gc
 import inspect
@@ -22,10 +21,8 @@ import pickle
 import random
 import resource
 import select
-import shutil
 import signal
 import socket
-import stat
 import sys
 import time
 import types
@@ -35,6 +32,7 @@ from envscaler.protocol import framing
 from envscaler.runtime import channel, codec, confine, procfs, worker_wire
 from envscaler.runtime.messages import KIND_NUMBERS, WorkerKind, failure
 from envscaler.runtime.tool_channel import ToolChannel
+from envscaler.runtime.wipe import clean_sandbox, empty_directory, remove_ipc
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
 READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
@@ -467,8 +465,7 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     waiting.register(sock, select.POLLIN)
     while True:
         # The control socket first, then one call on the channel: a ping is answered between two calls.
-        if tool_channel is not None and all(fd != sock.fileno()
-                                            for fd, _ in waiting.poll(0 if tool_channel.pending() else None)):
+        if tool_channel is not None and all(fd != sock.fileno() for fd, _ in waiting.poll()):
             channel_fd = tool_channel.sock.fileno()
             if not tool_channel.serve(call, episode.tools):
                 waiting.unregister(channel_fd)
@@ -617,86 +614,6 @@ def kill_others(keep: set[int], seconds: float = 2.0) -> str:
     """End every other process of our uid but `keep` (an episode's daemons, whatever /proc says of them: read as
     bytes, zombies included until reaped), and verify it; "" when none is left, else what is."""
     return procfs.end_pids(os.getuid(), frozenset(keep), time.monotonic() + seconds, reap_finished)
-
-
-def empty_directory(path: str) -> None:
-    """Best effort (between two episodes of one lease, by a zygote that runs environment code)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(path):
-            target = os.path.join(path, name)
-            try:
-                if os.path.isdir(target) and not os.path.islink(target):
-                    shutil.rmtree(target, ignore_errors=True)
-                else:
-                    os.unlink(target)
-            except OSError:
-                continue
-
-
-def wipe(path: str, seconds: float = 5.0) -> list[str]:
-    """Empty `path` whatever was left in it (directories without permissions, chains thousands deep), without
-    recursion: each pass unlinks files, removes empty directories and lifts the children of the others one level up.
-    Returns what is still there (empty: clean)."""
-    if not os.path.isdir(path):
-        return []
-    deadline, lifted = time.monotonic() + seconds, 0
-    while time.monotonic() < deadline:
-        names = os.listdir(path)
-        if not names:
-            return []
-        for name in names:
-            target = os.path.join(path, name)
-            try:
-                if not stat.S_ISDIR(os.lstat(target).st_mode):
-                    os.unlink(target)
-                    continue
-                os.chmod(target, 0o700)
-                children = os.listdir(target)
-                if not children:
-                    os.rmdir(target)
-                for child in children:
-                    lifted += 1
-                    os.rename(os.path.join(target, child), os.path.join(path, f".wiped-{lifted}"))
-            except OSError:
-                continue
-    return sorted(os.listdir(path))[:5]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def remove_ipc() -> int:
-    """Remove the System V shared memory, message queues and semaphores a lease left: they outlive processes."""
-    libc = _libc()
-    removed = 0
-    for kind, call in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
-        try:
-            with open(f"/proc/sysvipc/{kind}") as table:
-                rows = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 1 and fields[1].isdigit():
-                ident = int(fields[1])
-                result = call(ident, 0, 0) if kind == "sem" else call(ident, 0, None)  # IPC_RMID is 0
-                removed += result == 0
-    return removed
-
-
-def clean_sandbox() -> str:
-    """The first thing a lease's fresh zygote does, before it loads any environment code (so no environment code has
-    touched it yet): empty every place the sandbox user can write, remove every System V IPC object, and say what
-    could not be cleaned ("" when nothing)."""
-    left = {path: wipe(path) for path in ("/tmp", "/dev/shm", "/dev/mqueue")}
-    remove_ipc()
-    for kind in ("shm", "msg", "sem"):
-        with contextlib.suppress(OSError), open(f"/proc/sysvipc/{kind}") as table:
-            if table.read().splitlines()[1:]:
-                left[f"System V {kind}"] = ["objects"]
-    return "; ".join(f"{place}: {', '.join(names)}" for place, names in left.items() if names)
 
 
 def clean_between_episodes(sandbox: str, keep: set[int]) -> str:
