@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from envscaler.protocol.addresses import SOCKET_DIR
+from envscaler.protocol.identities import SERVER_UID
 from envscaler.protocol.options import CLIENT_CHECKS_ENV, WORKER_MEMORY_ENV
 
-SANDBOX_USER = "10001:10001"  # the server's uid; environment code runs as 10002 (envscaler/runtime/serve_bundle.py)
-SERVER_UID = 10001
+# The container's user: the server's; environment code runs as identities.SANDBOX_UID (runtime/launcher.py).
+CONTAINER_USER = f"{SERVER_UID}:{SERVER_UID}"
 CPU_PERIOD_US = 10_000
 # What the entry point needs, as root, to split privileges: the spawner keeps SETUID/SETGID to start each zygote as
 # the sandbox uid (and SETPCAP to empty its bounding set); the server keeps KILL to end the sandbox's processes.
@@ -25,7 +26,7 @@ class Hardening:
     tmpfs_bytes: int = 64 << 20  # the only writable place besides the socket directory
     cap_drop_all: bool = True
     no_new_privileges: bool = True
-    user: str = SANDBOX_USER  # the container's user when privilege_split is off
+    user: str = CONTAINER_USER  # the container's user when privilege_split is off
     # Start the entry point as root with only SPLIT_CAPABILITIES, so that the trusted server and environment code run
     # under different uids; off: everything runs as `user`, fenced only by Landlock and non-dumpable processes.
     privilege_split: bool = True

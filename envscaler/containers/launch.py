@@ -26,10 +26,11 @@ from docker.models.containers import Container
 
 from envscaler.containers import owners
 from envscaler.containers.failures import StartFailure, classify
-from envscaler.containers.hardening import SERVER_UID, Hardening, run_kwargs
+from envscaler.containers.hardening import Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.protocol.addresses import SOCKET_DIR, session_socket_path
 from envscaler.protocol.health import check
+from envscaler.protocol.identities import SERVER_UID
 
 OWNER_LABEL = "envscaler.owner"
 
@@ -65,7 +66,7 @@ class EnvContainer:
 # small, so a hostile environment cannot fill the host's disk through it (sockets take no space).
 # Owned by the server's uid; group root may only traverse it (the image's HEALTHCHECK runs as the container's root,
 # which has no CAP_DAC_OVERRIDE); environment code (uid and gid 10002) cannot even look inside.
-SOCKET_DIR_TMPFS = "size=256k,nr_inodes=64,mode=0710,uid=10001,gid=0"
+SOCKET_DIR_TMPFS = f"size=256k,nr_inodes=64,mode=0710,uid={SERVER_UID},gid=0"
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MNT_DETACH = 2, 4, 8, 2
 
 
@@ -82,7 +83,7 @@ def socket_directory() -> Path:
                                            _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, SOCKET_DIR_TMPFS.encode()) == 0:
         return leaf
     try:
-        os.chown(leaf, 10001, 0)
+        os.chown(leaf, SERVER_UID, 0)
         leaf.chmod(0o710)
     except PermissionError:  # not root: let the sandbox user in through the mode instead
         leaf.chmod(0o777)

@@ -15,14 +15,14 @@ import docker
 import docker.errors
 
 from envscaler.images.engine import EngineError, image_exists
+from envscaler.protocol.identities import SERVER_UID
 
 SUITE = "bookworm"
 PACKAGES = ("python3",)
-SANDBOX_UID = 10001
 HOST_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 # Docs, man pages and locales are never read in a sandbox.
 EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
-USER_HOOK = (f'chroot "$1" useradd --uid {SANDBOX_UID} --user-group --no-create-home --home-dir /nonexistent '
+USER_HOOK = (f'chroot "$1" useradd --uid {SERVER_UID} --user-group --no-create-home --home-dir /nonexistent '
              f'--shell /usr/sbin/nologin envscaler')
 CLEAN_HOOK = 'rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*'
 

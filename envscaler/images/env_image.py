@@ -24,13 +24,14 @@ from envscaler import __version__
 from envscaler.images.runtime_image import INSTALLATION_LABEL, installation
 from envscaler.protocol import bundle
 from envscaler.protocol.addresses import SOCKET
+from envscaler.protocol.identities import SERVER_UID
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.served import from_spec
 from envscaler.spec.toolschema import served_tools
 
 ENV_DIR = "opt/envscaler/env"
 SERVED = "served"  # the bundle directory the server reads (envscaler/protocol/bundle.py)
-BUNDLE_OWNER = 10001  # the server's uid: only it may read the scenarios (tasks and checks), not environment code
+BUNDLE_OWNER = SERVER_UID  # the server's uid: only it may read the scenarios (tasks and checks), not environment code
 FILE_MODE, DIR_MODE = 0o400, 0o500
 PYTHON = "/opt/envscaler/bin/python3"
 LAYER_MTIME = 0  # fixed, so equal content gives an equal layer digest

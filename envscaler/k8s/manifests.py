@@ -17,11 +17,11 @@ from typing import Any
 
 from envscaler.images.env_image import ENV_DIR, PYTHON, SERVED, repository
 from envscaler.protocol.addresses import SOCKET_DIR
+from envscaler.protocol.identities import SERVER_UID
 
 GROUP = "extensions.agents.x-k8s.io"
 API_VERSION = f"{GROUP}/v1beta1"
 PORT = 50051
-SANDBOX_UID = 10001  # the server's uid (envscaler/containers/hardening.py SANDBOX_USER)
 PART_OF = "envscaler-sandbox"
 CLIENT_LABEL = {"envscaler.io/client": "true"}  # pods allowed to reach the sandboxes (trainers, rollout workers)
 
@@ -67,8 +67,8 @@ def sandbox_pod_spec(image: str, settings: Settings) -> dict[str, Any]:
         "enableServiceLinks": False,
         "hostNetwork": False, "hostPID": False, "hostIPC": False,
         "restartPolicy": "Never",  # a sandbox that dies is replaced, never restarted with its state
-        "securityContext": {"runAsNonRoot": True, "runAsUser": SANDBOX_UID, "runAsGroup": SANDBOX_UID,
-                            "fsGroup": SANDBOX_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": SERVER_UID, "runAsGroup": SERVER_UID,
+                            "fsGroup": SERVER_UID, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "env",
             "image": image,

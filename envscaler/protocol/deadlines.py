@@ -17,7 +17,6 @@ class Margin(float, Enum):
     TOOL_HOP = 5.0  # a forwarder waits this long past a call's own tool timeout (no caller deadline) for the answer
     SETTLE = 2.0  # a release waits this long for the lease's calls still in flight (HOP, and then some)
     EVALUATE_SLACK = 5.0  # an Evaluate's whole deadline, past the sum of its checks' own
-    PROBE = 0.1  # a worker said to be stuck in a call answers a ping within this, or is taken to be
 
 
 @dataclass(frozen=True)

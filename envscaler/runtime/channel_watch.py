@@ -6,18 +6,26 @@ connection, and one thread per channel waits in poll() for either end to go:
 - the caller closed it (at a call's deadline, or gone): the episode ends, its worker is killed (the deadline is
   still enforced from outside the worker, by the caller and then the server);
 - the worker died: the server shuts the connection, so the caller sees the end at once and asks the server why.
+It also notes, by its own clock, when each request arrives (an edge-triggered wait: one wake per arrival, none while
+the worker reads), so that a caller's report that a call overran is judged from that call's arrival, not from the
+caller's word (`time_left`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import socket
+import struct
+import termios
 import threading
+import time
 from collections.abc import Callable
 
 _HANGUP = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+_ARRIVAL = select.EPOLLIN | select.EPOLLET | select.EPOLLRDHUP
 
 
 class ChannelWatch:
@@ -30,6 +38,7 @@ class ChannelWatch:
         self.lock = threading.Lock()
         self.closed = False
         self._wake_read, self._wake_write = os.pipe()
+        self.last_arrival = time.monotonic()  # of a request on the channel (or of the channel, before any)
         threading.Thread(target=self._watch, daemon=True, name="episode-channel").start()
 
     def hung_up(self) -> bool:
@@ -41,26 +50,45 @@ class ChannelWatch:
             poller.register(self.conn.fileno(), _HANGUP)
             return bool(poller.poll(0))
 
+    def unread(self) -> int:
+        """Bytes the caller sent that the worker has not taken yet (it takes one frame at a time)."""
+        with self.lock:
+            if self.closed:
+                return 0
+            return int(struct.unpack("i", fcntl.ioctl(self.conn.fileno(), termios.FIONREAD, b"\0" * 4))[0])
+
+    def time_left(self, own: float) -> float:
+        """How long the call the worker runs may still take by the server's `own` deadline, counted from the latest
+        request's arrival; the whole `own` when requests wait unread behind it (a caller that sends ahead: its calls
+        start when the worker takes them, which the server does not see)."""
+        if self.unread():
+            return own
+        return min(max(own - (time.monotonic() - self.last_arrival), 0.0), own)
+
     def worker_gone(self) -> bool:
         with self.lock:
             return self.closed or bool(select.select([self.pidfd], [], [], 0)[0])
 
     def _watch(self) -> None:
-        poller = select.poll()
-        poller.register(self.conn.fileno(), _HANGUP)
-        poller.register(self.pidfd, select.POLLIN)
-        poller.register(self._wake_read, select.POLLIN)
+        poller = select.epoll()
+        poller.register(self.conn.fileno(), _ARRIVAL)
+        poller.register(self.pidfd, select.EPOLLIN)
+        poller.register(self._wake_read, select.EPOLLIN)
         try:
             while True:
-                ready = {fd for fd, _ in poller.poll()}
+                ready = dict(poller.poll())
                 if self._wake_read in ready:
                     return
                 if self.pidfd in ready:  # the worker died: end the channel so the caller learns it now
                     return
-                if self.conn.fileno() in ready:
+                events = ready.get(self.conn.fileno(), 0)
+                if events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR):
                     self.on_hangup()
                     return
+                if events & select.EPOLLIN:
+                    self.last_arrival = time.monotonic()
         finally:
+            poller.close()
             self._close()
 
     def _close(self) -> None:

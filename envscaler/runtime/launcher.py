@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
+from envscaler.protocol.identities import SANDBOX_UID, SERVER_UID
 from envscaler.runtime import confine
 
-SERVER_UID, SANDBOX_UID = 10001, 10002
 SPLIT_ENV = "ENVSCALER_SANDBOX_UID"  # tells the server it was launched split, and the sandbox uid
 WORKER_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "HOME")
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2

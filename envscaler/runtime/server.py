@@ -37,16 +37,16 @@ from envscaler.protocol.sessions import (
     session_kind,
     sessions_full,
 )
-from envscaler.runtime import confine
+from envscaler.runtime import confine, wire
 from envscaler.runtime.calls import call_arguments, parse_json
-from envscaler.runtime.channel import RawJSON
 from envscaler.runtime.confine import Isolation
-from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind, kind_of
+from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind
 from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, scenario_checks
 from envscaler.runtime.session_socket import SessionSocket
 from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
+from envscaler.v1 import worker_pb2 as wpb
 
 SERVICE_NAME = "envscaler.v1.EnvService"
 MAX_SESSIONS = 4  # open Session streams; each holds a server thread
@@ -70,12 +70,8 @@ class ServerConfig:
     reflection: bool = False
 
 
+GET_STATE = wpb.WorkerRequest(state=wpb.WorkerGetState())
 _CHECK_OUTCOMES = {"PASS": pb.PASS, "FAIL": pb.FAIL, "ERROR": pb.ERROR}
-
-
-def _error_of(reply: dict[str, Any]) -> pb.ToolError:
-    kind, message = kind_of(reply)
-    return pb.ToolError(kind=kind, message=message)
 
 
 def _tool_error(kind: WorkerKind, message: str, broken: bool = False,
@@ -134,6 +130,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         self.socket_dir = ""  # where routes go, when the server listens on a Unix socket
         self.route: SessionSocket | None = None
         self.dirty = False  # a worker broke since the last EndEpisode
+        # An EndEpisode is under way: what fails now was cut short by the release itself and says nothing of the
+        # sandbox (whose teardown is verified); set without the lock, since the release does not wait for it.
+        self.ending = False
         self.resets = 0  # Resets since the last EndEpisode (this lease's)
         self.episode: EpisodeWorker | None = None
         self.episode_id = ""
@@ -187,7 +186,10 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def _sandbox_fault(self, exc: WorkerError, timeout: float, own: float | None = None) -> bool:
         """Whether a broken episode says something about the sandbox (it is replaced on release): not when the worker
         was killed at a deadline the caller chose shorter than the server's own: that call fails for that caller
-        alone, and a 1 ms deadline cannot make a pool destroy a healthy container."""
+        alone, and a 1 ms deadline cannot make a pool destroy a healthy container. Nor a request the release cut
+        short (see EndEpisode)."""
+        if self.ending:
+            return False
         if exc.kind != "DEADLINE_EXCEEDED":
             return True
         return timeout >= (self.config.call_timeout if own is None else own) - Margin.ANSWER_FIRST.value
@@ -207,7 +209,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetResponse:
         target = request.WhichOneof("target")
         scenario_id, task = "", ""
-        init_config: Any = {}  # a JSON object, or a bundle's JSON text passed on unparsed (RawJSON)
+        init_config: dict[str, Any] | bytes = {}  # a JSON object, or a bundle's JSON text passed on unparsed
         if target == "scenario_id":
             scenario = self._read_scenario(request.scenario_id)
             if scenario is None:
@@ -215,8 +217,6 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.NOT_FOUND,
                               f"unknown scenario {request.scenario_id[:80]!r} for {self.spec.env_id} (known: {known})")
             scenario_id, task, init_config = scenario
-            if isinstance(init_config, bytes):
-                init_config = RawJSON(init_config)
         elif target == "init_config_json":
             try:
                 init_config = parse_json(request.init_config_json, "init_config_json")
@@ -242,9 +242,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             if self.zygote.wants_next():  # a lease has begun: the next lease's zygote interpreter starts meanwhile
                 threading.Thread(target=self.zygote.prestart, daemon=True, name="prestart").start()
             response = pb.ResetResponse(episode_id=self.episode_id, scenario_id=scenario_id, task=task,
-                                        state_json=first["state"], state_sha256=first["sha256"])
-            if isinstance(first.get("state_error"), dict):  # the episode runs; only its state has no JSON
-                response.state_error.CopyFrom(_error_of(first["state_error"]))
+                                        state_json=first.state_json, state_sha256=first.sha256)
+            if first.HasField("state_error"):  # the episode runs; only its state has no JSON
+                response.state_error.CopyFrom(wire.to_pb(first.state_error))
             return response
 
     def CallTool(self, request: pb.CallToolRequest, context: grpc.ServicerContext) -> pb.CallToolResponse:
@@ -257,14 +257,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "call", "name": name, "arguments": arguments}, timeout,
-                                       f"tool {name!r}", expect=("result", "observation"))
+                reply = worker.request(wpb.WorkerRequest(call=wpb.WorkerCall(
+                    name=name, arguments_json=json.dumps(arguments).encode())), timeout,
+                    f"tool {name!r}", ("result",))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 return _tool_error(exc.kind, exc.message, broken=True, started=started)
-        if not reply.get("ok"):
-            return _tool_error(*kind_of(reply), started=started)
-        return pb.CallToolResponse(result_json=reply["result"], observation=reply["observation"],
+        if reply.HasField("failure"):
+            return _tool_error(*wire.failure_of(reply.failure), started=started)
+        return pb.CallToolResponse(result_json=reply.result.result_json, observation=reply.result.observation,
                                    duration_us=int((time.perf_counter() - started) * 1e6))
 
     def GetState(self, request: pb.GetStateRequest, context: grpc.ServicerContext) -> pb.GetStateResponse:
@@ -272,15 +273,15 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         with self.lock:
             worker = self._current(context, request.episode_id)
             try:
-                reply = worker.request({"op": "state"}, timeout, "GetState", expect=("state", "sha256"))
+                reply = worker.request(GET_STATE, timeout, "GetState", ("state",))
             except WorkerError as exc:
                 self.dirty |= self._sandbox_fault(exc, timeout)
                 raise RequestError(grpc.StatusCode.ABORTED, exc.message) from None
-        if not reply.get("ok"):
-            if reply.get("kind") in IN_BAND_STATE_ERRORS:
-                return pb.GetStateResponse(error=_error_of(reply))
-            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(reply.get("message")))
-        return pb.GetStateResponse(state_json=reply["state"], sha256=reply["sha256"])
+        if reply.HasField("failure"):
+            if wire.failure_of(reply.failure)[0] in IN_BAND_STATE_ERRORS:
+                return pb.GetStateResponse(error=wire.to_pb(reply.failure))
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, reply.failure.message)
+        return pb.GetStateResponse(state_json=reply.state.state_json, sha256=reply.state.sha256)
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:
         if request.checks:
@@ -317,25 +318,40 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         return response
 
     def EndEpisode(self, request: pb.EndEpisodeRequest, context: grpc.ServicerContext) -> pb.EndEpisodeResponse:
-        """The end of a lease: nothing of it may reach the next (see Zygote.sweep)."""
-        with self.lock:
-            if self.episode is not None:
-                self.episode.close()
-                self.episode = None
-            self.episode_id = self.scenario_id = ""
-            self.resets = 0
-            dirty, self.dirty = self.dirty, False
+        """The end of a lease: nothing of it may reach the next (see Zygote.renew). It waits for no request of the
+        lease still in flight (a lessee's call on its direct route, an Evaluate, a probe: each may hold the lock for
+        as long as its own deadline): the route closes, and in a sandbox every process of the lease ends now, so
+        the release takes the teardown's time, whatever deadline a lessee chose. What that cuts short is not the
+        sandbox's fault."""
+        self.ending = True
+        try:
+            route = self.route
+            if route is not None:
+                route.close()  # no request of the lease starts any more
+            self.zygote.end_now()
+            with self.lock:
+                return self._end_lease()
+        finally:
+            self.ending = False
+
+    def _end_lease(self) -> pb.EndEpisodeResponse:
+        if self.episode is not None:
+            self.episode.close()
+            self.episode = None
+        self.episode_id = self.scenario_id = ""
+        self.resets = 0
+        dirty, self.dirty = self.dirty, False
+        try:
+            self.zygote.renew()
+        except WorkerError as exc:  # no clean zygote for the next lease: this sandbox is done
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the sandbox cannot serve another lease: "
+                                                            f"{exc.message}") from None
+        route = self._next_route()
+        if not self.zygote.alive():
             try:
-                self.zygote.renew()
-            except WorkerError as exc:  # no clean zygote for the next lease: this sandbox is done
-                raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the sandbox cannot serve another lease: "
-                                                                f"{exc.message}") from None
-            route = self._next_route()
-            if not self.zygote.alive():
-                try:
-                    self.zygote.start()
-                except WorkerError as exc:
-                    raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
+                self.zygote.start()
+            except WorkerError as exc:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, exc.message) from None
         return pb.EndEpisodeResponse(dirty=dirty, route=route)
 
     def EpisodeChannel(self, request: pb.EpisodeChannelRequest, context: Any) -> pb.EpisodeChannelResponse:
@@ -353,11 +369,16 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
                 raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "this episode has no channel")
             seconds = request.overran_ms / 1000
             if request.failed == pb.DEADLINE_EXCEEDED:
-                # The caller's word is checked before it can retire the sandbox: a worker that answers a ping at
-                # once was not stuck in a call.
-                stuck = worker.stuck(Margin.PROBE.value)
+                # A caller's own shorter deadline ends its episode and judges nothing. Past the server's own, the
+                # caller's word alone cannot retire the sandbox: the server's clock and the worker decide. The
+                # worker answers a ping between two calls, so it is stuck only if it does not answer by the server's
+                # own deadline for the call it runs, counted from that call's arrival on the channel (seen by the
+                # server: ChannelWatch.time_left). A busy honest worker ends its call, and answers, by then.
+                own = self.config.call_timeout
+                claimed = seconds >= own - Margin.ANSWER_FIRST.value
+                stuck = claimed and worker.stuck(worker.watch.time_left(own) + Margin.HOP.value)
                 exc = worker.channel_failed("DEADLINE_EXCEEDED", seconds)
-                self.dirty |= stuck and self._sandbox_fault(exc, seconds)
+                self.dirty |= stuck and self._sandbox_fault(exc, own)
             else:
                 worker.channel_failed("PROTOCOL_ERROR", seconds)
                 # The pool's word retires the sandbox; a lessee's alone (on its route) cannot.

@@ -21,14 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envscaler.runtime import channel, procfs, teardown
+from envscaler.runtime import channel, procfs, teardown, wire
 from envscaler.runtime.channel_watch import ChannelWatch
 from envscaler.runtime.launcher import worker_argv, worker_env
-from envscaler.runtime.messages import CHANNEL_FAILURES, WORKER_KINDS, WorkerKind, kind_of
+from envscaler.runtime.messages import CHANNEL_FAILURES, WorkerKind
+from envscaler.runtime.wire import ReplyKind
+from envscaler.v1 import worker_pb2 as wpb
 
 CONTROL_FRAME_BYTES = 64 << 10
 SWEEP_SECONDS = 2.0  # for the zygote to end and verify what an episode left (the server's teardown past it)
 CHECK_RESULT_BYTES = 64 << 10  # one check's result line: an outcome and a clipped message
+# The requests without fields, encoded once.
+PING = wire.encode(wpb.WorkerRequest(ping=wpb.WorkerPing()))
+NEXT = wire.encode(wpb.WorkerRequest(next=wpb.WorkerNext()))
+SPAWN = wpb.WorkerRequest(spawn=wpb.WorkerSpawn())
+RENEW = wpb.WorkerRequest(renew=wpb.WorkerRenew())
 
 
 class WorkerError(Exception):
@@ -62,34 +69,13 @@ class WorkerSettings:
         # A result and its observation, or a state, with JSON escaping.
         return max(4 * self.max_result_bytes, 2 * self.max_state_bytes) + (64 << 10)
 
-    def load_message(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "class_name": self.class_name,
-            "env_id": self.env_id,
-            "tools": list(self.tools),
-            "settings": {
-                "observation": self.observation,
-                "sandbox": self.sandbox,
-                "max_result_bytes": self.max_result_bytes,
-                "max_state_bytes": self.max_state_bytes,
-                "limits": {"memory_bytes": self.memory_bytes, "file_bytes": self.file_bytes,
-                           "open_files": self.open_files},
-            },
-        }
-
-
-def reply_problem(reply: dict[str, Any], expect: tuple[str, ...]) -> str:
-    """What is wrong with the shape of a worker's reply, or "" (the worker is untrusted: check before use)."""
-    ok = reply.get("ok")
-    if ok is True:
-        missing = [key for key in expect if not isinstance(reply.get(key), str)]
-        return f"a reply without {', '.join(missing)}" if missing else ""
-    if ok is False:
-        if not (isinstance(reply.get("kind"), str) and isinstance(reply.get("message"), str)):
-            return "an error reply without a kind and a message"
-        return "" if reply["kind"] in WORKER_KINDS else f"an error reply of an unknown kind ({reply['kind'][:40]!r})"
-    return "a reply that is neither ok nor an error"
+    def load_message(self) -> bytes:
+        return wire.encode(wpb.WorkerRequest(load=wpb.WorkerLoad(
+            code=self.code, class_name=self.class_name, env_id=self.env_id, tools=list(self.tools),
+            observation=self.observation, sandbox=self.sandbox, max_result_bytes=self.max_result_bytes,
+            max_state_bytes=self.max_state_bytes,
+            limits=wpb.WorkerLimits(memory_bytes=self.memory_bytes, file_bytes=self.file_bytes,
+                                    open_files=self.open_files))))
 
 
 def _kill_group(pid: int) -> None:
@@ -155,8 +141,11 @@ class EpisodeWorker:
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
-            self.request({"op": "attach", "episode_id": episode_id, "max_argument_bytes": max_argument_bytes},
-                         timeout, "the episode channel's hand-over", fds=[conn.fileno()])
+            reply = self.request(wpb.WorkerRequest(attach=wpb.WorkerAttach(
+                episode_id=episode_id, max_argument_bytes=max_argument_bytes)), timeout,
+                "the episode channel's hand-over", ("done",), fds=[conn.fileno()])
+            if reply.HasField("failure"):
+                raise self._fail("PROTOCOL_ERROR", "the episode channel's hand-over", detail=reply.failure.message)
         except WorkerError:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -173,10 +162,10 @@ class EpisodeWorker:
     def stuck(self, probe: float) -> bool:
         """Whether the worker is inside a call: it does not answer a ping within `probe` seconds."""
         try:
-            reply = channel.exchange(self.sock, {"op": "ping"}, CONTROL_FRAME_BYTES, time.monotonic() + probe)
+            body = channel.exchange(self.sock, PING, CONTROL_FRAME_BYTES, time.monotonic() + probe)
+            return wire.read_reply(body, ("done",)).HasField("failure")
         except channel.FrameError as exc:
-            return exc.reason == "timeout"
-        return reply.get("ok") is not True
+            return exc.reason != "eof"  # a worker that died was not stuck; one that answers amiss is no better
 
     def channel_failed(self, kind: WorkerKind, seconds: float) -> WorkerError:
         """The caller's call on the channel overran its deadline, or got an answer no channel may carry: the episode
@@ -196,22 +185,19 @@ class EpisodeWorker:
         if self.watch is not None:
             self.watch.stop()
 
-    def request(self, message: dict[str, Any], timeout: float, what: str,
-                expect: tuple[str, ...] = (), fds: list[int] | None = None) -> dict[str, Any]:
-        """One exchange. A reply is {"ok": true, <each of `expect` a string>} or {"ok": false, "kind": str,
-        "message": str}; any other shape is the worker breaking the protocol (it is killed)."""
+    def request(self, message: wpb.WorkerRequest, timeout: float, what: str, expect: tuple[ReplyKind, ...],
+                fds: list[int] | None = None) -> wpb.WorkerReply:
+        """One exchange: a reply of a kind in `expect`, or a failure (wire.read_reply); anything else is the worker
+        breaking the protocol (it is killed)."""
         if self.broken:
             raise WorkerError("EPISODE_BROKEN", self.broken)
         try:
-            reply = channel.exchange(self.sock, message, self.zygote.settings.max_frame_bytes,
-                                     time.monotonic() + timeout, fds)
+            body = channel.exchange(self.sock, wire.encode(message), self.zygote.settings.max_frame_bytes,
+                                    time.monotonic() + timeout, fds)
+            return wire.read_reply(body, expect)
         except channel.FrameError as exc:
             kind = CHANNEL_FAILURES[exc.reason]
             raise self._fail(kind, what, timeout, str(exc)) from None
-        problem = reply_problem(reply, expect)
-        if problem:
-            raise self._fail("PROTOCOL_ERROR", what, timeout, problem)
-        return reply
 
     def _fail(self, kind: WorkerKind, what: str, timeout: float = 0.0, detail: str = "") -> WorkerError:
         died_by_itself = self.pidfd is not None and bool(select.select([self.pidfd], [], [], 0)[0])
@@ -262,24 +248,28 @@ class EpisodeWorker:
         results: list[dict[str, Any]] = []
         try:
             channel.set_deadline(self.sock, deadline)
-            channel.send(self.sock, {"op": "evaluate", "checks": checks})
+            channel.send(self.sock, wire.encode(wpb.WorkerRequest(evaluate=wpb.WorkerEvaluate(checks=checks))))
             for _ in checks:
-                reply, fds = channel.recv_with_fds(self.sock, CONTROL_FRAME_BYTES, 1, deadline)
-                if not reply.get("ok") or len(fds) != 1:
+                body, fds = channel.recv_with_fds(self.sock, CONTROL_FRAME_BYTES, 1, deadline)
+                try:
+                    reply = wire.read_reply(body, ("check",))
+                    if reply.HasField("failure") or len(fds) != 1:
+                        raise channel.FrameError("protocol", reply.failure.message or "no result channel for a check")
+                except channel.FrameError:
                     for fd in fds:
                         os.close(fd)
-                    raise channel.FrameError("protocol", str(reply.get("message") or "no result channel for a check"))
+                    raise
                 try:
                     results.append(read_check_result(fds[0], min(check_timeout, deadline - time.monotonic())))
                 finally:
                     os.close(fds[0])
                 channel.set_deadline(self.sock, deadline)
-                channel.send(self.sock, {"op": "next"})
-            done = channel.recv(self.sock, CONTROL_FRAME_BYTES, deadline)
+                channel.send(self.sock, NEXT)
+            done = wire.read_reply(channel.recv(self.sock, CONTROL_FRAME_BYTES, deadline), ("done",))
         except channel.FrameError as exc:
             kind = CHANNEL_FAILURES[exc.reason]
             raise self._fail(kind, "Evaluate", timeout, str(exc)) from None
-        if not done.get("ok"):
+        if done.HasField("failure"):
             raise self._fail("PROTOCOL_ERROR", "Evaluate", detail="no end of evaluation")
         return results
 
@@ -359,34 +349,41 @@ class Zygote:
         self.process, self.control = launched
         self.pid = self.process.pid
         try:
-            reply = channel.exchange(self.control, self.settings.load_message(), CONTROL_FRAME_BYTES,
-                                     time.monotonic() + self.settings.load_timeout)
+            reply = wire.read_reply(channel.exchange(self.control, self.settings.load_message(), CONTROL_FRAME_BYTES,
+                                                     time.monotonic() + self.settings.load_timeout), ("done",))
         except channel.FrameError as exc:
             self._give_up("its module load failed")
             reason = f"took longer than {self.settings.load_timeout:g}s" if exc.reason == "timeout" else str(exc)
             raise WorkerError("LOAD_FAILED", f"the environment module failed to load: {reason}") from None
-        if not reply.get("ok"):
+        if reply.HasField("failure"):
             self._give_up("its module load failed")
-            raise WorkerError("LOAD_FAILED", str(reply.get("message", "unknown load failure")))
+            raise WorkerError("LOAD_FAILED", reply.failure.message or "unknown load failure")
         self.untouched = bool(self.settings.sandbox)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def _control_request(self, message: dict[str, Any], timeout: float,
-                         max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
+    def _control_request(self, message: wpb.WorkerRequest, timeout: float, expect: tuple[ReplyKind, ...],
+                         max_fds: int = 0) -> tuple[wpb.WorkerReply, list[int]]:
+        """One exchange with the zygote: a reply of a kind in `expect` or a failure (wire.read_reply), and the
+        descriptors that came with it (closed here if the reply is not one)."""
         assert self.control is not None
         deadline = time.monotonic() + timeout
-        if max_fds:
-            channel.set_deadline(self.control, deadline)
-            channel.send(self.control, message)
-            return channel.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline)
-        return channel.exchange(self.control, message, CONTROL_FRAME_BYTES, deadline), []
+        channel.set_deadline(self.control, deadline)
+        channel.send(self.control, wire.encode(message))
+        body, fds = channel.recv_with_fds(self.control, CONTROL_FRAME_BYTES, max_fds, deadline) if max_fds \
+            else (channel.recv(self.control, CONTROL_FRAME_BYTES, deadline, deadline_set=True), [])
+        try:
+            return wire.read_reply(body, expect), fds
+        except channel.FrameError:
+            for fd in fds:
+                os.close(fd)
+            raise
 
     def _handed_over(self) -> EpisodeWorker:
         """Under the lock: the zygote's next worker (it forks another behind it), checked against the kernel."""
         try:
-            reply, fds = self._control_request({"op": "spawn"}, 10.0, max_fds=2)
+            reply, fds = self._control_request(SPAWN, 10.0, ("spawned",), max_fds=2)
         except (channel.FrameError, OSError) as exc:
             self._give_up(f"it failed while handing over a worker: {exc}")
             raise WorkerError("WORKER_CRASHED", f"the zygote failed while forking a worker: {exc}") from None
@@ -396,7 +393,7 @@ class Zygote:
                 os.close(fd)
             self._give_up(f"it handed over no valid worker: {problem}")
             raise WorkerError("PROTOCOL_ERROR", f"the zygote did not hand over a worker ({problem}); it was ended")
-        return EpisodeWorker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
+        return EpisodeWorker(self, reply.spawned.pid, socket.socket(fileno=fds[0]), fds[1])
 
     def _take_ready(self) -> EpisodeWorker | None:
         """Under the lock: the worker taken ahead (refill), if it still lives."""
@@ -435,28 +432,31 @@ class Zygote:
         if worker is not None:
             worker.close()
 
-    def spawn(self, init_config: dict[str, Any], seed: int, timeout: float) -> tuple[EpisodeWorker, dict[str, Any]]:
-        """A fresh worker (taken ahead, or handed over now) with the environment instantiated in it; returns it and
-        its initial state."""
+    def spawn(self, init_config: dict[str, Any] | bytes, seed: int,
+              timeout: float) -> tuple[EpisodeWorker, wpb.WorkerState]:
+        """A fresh worker (taken ahead, or handed over now) with the environment instantiated in it (`init_config`:
+        an object, or its JSON text as a bundle holds it); returns it and its initial state."""
         with self.lock:
             if not self.alive():
                 self.start()
             self.untouched = False
             worker = self._take_ready() or self._handed_over()
-        first = worker.request({"op": "reset", "init_config": init_config, "seed": seed}, timeout, "reset",
-                               expect=("state", "sha256"))
-        if not first.get("ok"):
+        config = init_config if isinstance(init_config, bytes) else json.dumps(init_config).encode()
+        first = worker.request(wpb.WorkerRequest(reset=wpb.WorkerReset(init_config_json=config, seed=seed)),
+                               timeout, "reset", ("state",))
+        del config
+        if first.HasField("failure"):
             worker.close()
-            raise WorkerError(*kind_of(first))
-        return worker, first
+            raise WorkerError(*wire.failure_of(first.failure))
+        return worker, first.state
 
-    def _handover_problem(self, reply: dict[str, Any], fds: list[int]) -> str:
+    def _handover_problem(self, reply: wpb.WorkerReply, fds: list[int]) -> str:
         """The zygote runs environment code: its word is checked against the kernel's. The worker must come with a
         pidfd, for the pid it claims, of a process of the sandbox's uid whose parent is the zygote; only then does
         the server (which may signal any process) ever signal it."""
-        if reply.get("ok") is not True or len(fds) != 2 or not isinstance(reply.get("pid"), int):
+        if not reply.HasField("spawned") or len(fds) != 2 or not reply.spawned.pidfd:
             return "a reply without a worker socket, a pidfd and a pid"
-        pid = reply["pid"]
+        pid = reply.spawned.pid
         # Read as bytes: a worker names itself (a name that is not UTF-8 must not make the check fail open or raise).
         if procfs.pidfd_pid(fds[1]) != pid:
             return f"a pidfd that is not of process {pid}"
@@ -480,13 +480,14 @@ class Zygote:
             if not self.alive():
                 return
             try:  # the worker taken ahead is the next episode's: kept
-                reply, _ = self._control_request({"op": "sweep", "keep": [self.ready.pid] if self.ready else []},
-                                                 SWEEP_SECONDS + 2.0)
+                keep = [self.ready.pid] if self.ready else []
+                reply, _ = self._control_request(wpb.WorkerRequest(sweep=wpb.WorkerSweep(keep=keep)),
+                                                 SWEEP_SECONDS + 2.0, ("done",))
             except (channel.FrameError, OSError) as exc:
                 self._give_up(f"it failed the sweep between episodes: {exc}")
                 return
-            if reply.get("ok") is not True:  # it could not verify the sweep: the kernel's teardown does it
-                self._give_up(f"its sweep between episodes left processes: {str(reply.get('message'))[:200]}")
+            if reply.HasField("failure"):  # it could not verify the sweep: the kernel's teardown does it
+                self._give_up(f"its sweep between episodes left processes: {reply.failure.message[:200]}")
 
     def renew(self) -> None:
         """Between leases. In a sandbox: end the zygote and every process of its uid, verified (teardown.py), then
@@ -507,10 +508,10 @@ class Zygote:
             if not self.alive():
                 return
             try:
-                reply, _ = self._control_request({"op": "renew"}, 10.0)
+                renewed = self._control_request(RENEW, 10.0, ("done",))[0].HasField("done")
             except (channel.FrameError, OSError):
-                reply = {}
-            if not reply.get("ok"):
+                renewed = False
+            if not renewed:
                 self._give_up("it failed to renew between leases")
 
     def reap(self, pid: int) -> str:
@@ -519,11 +520,19 @@ class Zygote:
             if not self.alive():
                 return "its zygote is gone too"
             try:
-                reply, _ = self._control_request({"op": "reap", "pid": pid}, 5.0)
+                reply, _ = self._control_request(wpb.WorkerRequest(reap=wpb.WorkerReap(pid=pid)), 5.0, ("reaped",))
             except (channel.FrameError, OSError) as exc:
                 self._give_up(f"it failed to say how a worker ended: {exc}")
                 return "status unknown"
-        return str(reply.get("status", "status unknown"))
+        return reply.reaped.status or "status unknown"
+
+    def end_now(self) -> None:
+        """From any thread, at a release: every process of the lease ends now by the kernel's teardown, so no
+        request in flight holds the release back (it fails at once); `renew` then verifies the uid empty. A zygote
+        no episode has touched is left be (a pool's first EndEpisode); on a host there is no sandbox uid to end."""
+        process = self.process
+        if self.settings.sandbox and not self.untouched and process is not None:
+            self._end_sandbox(process)
 
     def _give_up(self, why: str) -> None:
         """End a zygote that failed the server, and say so on the server's stderr (the container's log): the one

@@ -31,20 +31,21 @@ class ToolChannel:
         self.sock = sock
         self.episode_id = episode_id
         self.max_argument_bytes = max_argument_bytes
-        self.reader = framing.FrameReader(sock)
+        # One frame at a time: a request the caller sent ahead stays on the socket, where the server sees it
+        # (ChannelWatch.time_left) until this worker takes it.
+        self.reader = framing.FrameReader(sock, greedy=False)
         self.pid = os.getpid()
 
     def serve(self, call: Call, tools: Collection[str]) -> bool:
-        """Answer every request the caller has sent (at least one: the channel was readable); False when the
-        channel is gone (the server then ends the episode)."""
+        """Answer the caller's next request (the channel was readable); False when the channel is gone (the server
+        then ends the episode). One at a time: the server's ping on the control socket is answered between two
+        calls, so a busy worker is not taken for a stuck one."""
         try:
-            while True:
-                answer = self.answer(self.reader.read(), call, tools)
-                if os.getpid() != self.pid:  # a tool forked: only the worker itself may answer
-                    os._exit(0)
-                self.sock.sendall(answer)
-                if not self._complete_frame_buffered():
-                    return True
+            answer = self.answer(self.reader.read(), call, tools)
+            if os.getpid() != self.pid:  # a tool forked: only the worker itself may answer
+                os._exit(0)
+            self.sock.sendall(answer)
+            return True
         except framing.FrameError as exc:
             last = tool_wire.session_error(INVALID_ARGUMENT, f"{exc}; closing") if exc.reason == "too_large" else b""
             self.close(last)
@@ -52,11 +53,6 @@ class ToolChannel:
         except OSError:
             self.close()
             return False
-
-    def _complete_frame_buffered(self) -> bool:
-        buffer = self.reader.buffer
-        return len(buffer) >= framing.HEADER.size \
-            and len(buffer) >= framing.HEADER.size + framing.HEADER.unpack_from(buffer)[0]
 
     def answer(self, body: bytes | bytearray, call: Call, tools: Collection[str]) -> bytes:
         started = time.perf_counter()

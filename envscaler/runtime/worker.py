@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
-import ctypes
 import functools
 import gc
 import inspect
@@ -22,19 +21,18 @@ import pickle
 import random
 import resource
 import select
-import shutil
 import signal
 import socket
-import stat
 import sys
 import time
 import types
 from typing import Any
 
 from envscaler.protocol import framing
-from envscaler.runtime import channel, codec, confine, procfs
-from envscaler.runtime.messages import WorkerKind, failure
+from envscaler.runtime import channel, codec, confine, procfs, worker_wire
+from envscaler.runtime.messages import KIND_NUMBERS, WorkerKind, failure
 from envscaler.runtime.tool_channel import ToolChannel
+from envscaler.runtime.wipe import clean_sandbox, empty_directory, remove_ipc
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
 READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
@@ -308,21 +306,24 @@ class Episode:
                 run_check_process(source, final_state, self.initial_state, write_fd)
             os.close(write_fd)
             try:
-                channel.send(sock, {"ok": True, "check": pid}, fds=[read_fd])
+                channel.send(sock, worker_wire.reply("check", pid=pid), fds=[read_fd])
             finally:
                 os.close(read_fd)
             try:
-                channel.recv(sock, MAX_REQUEST_BYTES)  # {"op": "next"}: the server has its result
+                expect_request(channel.recv(sock, MAX_REQUEST_BYTES), "next")  # the server has its result
             finally:
                 _end_group(pid)
         return {"ok": True}
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
         """One request's reply; whatever escapes (but sys.exit) is a WORKER_ERROR reply, never the worker's end."""
-        op = request.get("op")
         try:
             if op == "call":
-                return self.call(request.get("name"), request.get("arguments"))
+                try:
+                    arguments = json.loads(request["arguments_json"] or b"{}")
+                except (ValueError, RecursionError):
+                    return _error("INVALID_ARGUMENTS", "the arguments are not JSON")
+                return self.call(request["name"], arguments)
             if op == "state":
                 return self.encode_state()
             if op == "ping":  # the server asks whether we are inside a call (envscaler/runtime/supervisor.py: stuck)
@@ -331,7 +332,32 @@ class Episode:
             raise
         except BaseException as exc:
             return _failure("WORKER_ERROR", f"{op} failed in the worker: {_described(exc)}")
-        return _error("PROTOCOL_ERROR", f"unknown op {op!r}")
+        return _error("PROTOCOL_ERROR", f"a {op} request is not one an episode's worker answers")
+
+
+def expect_request(body: bytes, kind: str) -> dict[str, Any]:
+    """The trusted server's request of `kind`; anything else is the end of this channel (FrameError)."""
+    try:
+        found, fields = worker_wire.read_request(body)
+    except worker_wire.WireError as exc:
+        raise channel.FrameError("protocol", f"not a WorkerRequest: {exc}") from None
+    if found != kind:
+        raise channel.FrameError("protocol", f"a {found} request where {kind} was due")
+    return fields
+
+
+def encoded(reply: dict[str, Any]) -> bytes:
+    """A reply of this module's (failure, state, result, or a bare ok) as its WorkerReply."""
+    if not reply.get("ok"):
+        return worker_wire.reply("failure", kind=KIND_NUMBERS[reply["kind"]], message=reply["message"])
+    if "state" in reply:
+        error = reply.get("state_error")
+        return worker_wire.reply("state", state_json=reply["state"], sha256=reply["sha256"],
+                                 state_error=None if error is None else
+                                 {"kind": KIND_NUMBERS[error["kind"]], "message": error["message"]})
+    if "result" in reply:
+        return worker_wire.reply("result", result_json=reply["result"], observation=reply["observation"])
+    return worker_wire.reply("done")
 
 
 def _descriptor_limit() -> int:
@@ -395,7 +421,7 @@ def warm_up(cls: type | None = None) -> None:
     touch (without running) the environment class's functions and their code, which the reset will."""
     sample = {"k": [1, 2.5, "x", None, {"n": True}]}
     codec.sha256(codec.dumps(copy.deepcopy(sample)))
-    channel.encode(sample)
+    encoded({"ok": True, "result": json.dumps(sample), "observation": str(sample)})
     json.loads(json.dumps(sample))
     str(sample)
     if cls is not None:  # plain functions only: nothing of the environment's runs before its episode
@@ -414,14 +440,15 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     # KeyboardInterrupt wherever it lands, mid-frame included: ignored, it cannot end the worker unexplained.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        request = channel.recv(sock, MAX_REQUEST_BYTES)
+        request = expect_request(channel.recv(sock, MAX_REQUEST_BYTES), "reset")
     except channel.FrameError:
         return
-    seed = request.get("seed") or 0
+    seed = request["seed"]
     if seed:
         random.seed(seed)
     try:
-        episode = Episode(instantiate(cls, request.pop("init_config", None) or {}), tools, settings)
+        init_config = json.loads(request.pop("init_config_json") or b"{}")
+        episode = Episode(instantiate(cls, init_config), tools, settings)
         reply = episode.reset_reply()
     except SystemExit:
         raise
@@ -432,11 +459,12 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
     tool_channel: ToolChannel | None = None  # the episode channel, once the server hands one over
 
     def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        return episode.handle({"op": "call", "name": name, "arguments": arguments})
+        return episode.handle("call", {"name": name, "arguments_json": json.dumps(arguments).encode()})
 
     waiting = select.poll()  # the control socket, and the episode channel once there is one
     waiting.register(sock, select.POLLIN)
     while True:
+        # The control socket first, then one call on the channel: a ping is answered between two calls.
         if tool_channel is not None and all(fd != sock.fileno() for fd, _ in waiting.poll()):
             channel_fd = tool_channel.sock.fileno()
             if not tool_channel.serve(call, episode.tools):
@@ -444,13 +472,18 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
                 tool_channel = episode.channel = None  # the caller closed it: the server ends the episode
             continue
         try:
-            message, fds = channel.recv_with_fds(sock, MAX_REQUEST_BYTES, 1, first_read=framing.FIRST_READ)
+            body, fds = channel.recv_with_fds(sock, MAX_REQUEST_BYTES, 1, first_read=framing.FIRST_READ)
         except channel.FrameError:
             return
-        if message.get("op") == "attach":
+        try:
+            op, message = worker_wire.read_request(body)
+        except worker_wire.WireError as exc:
+            op, message = "", {"problem": str(exc)}
+        del body
+        if op == "attach":
             if tool_channel is None and len(fds) == 1:
-                tool_channel = ToolChannel(socket.socket(fileno=fds[0]), str(message.get("episode_id", "")),
-                                    int(message.get("max_argument_bytes", 1 << 20)))
+                tool_channel = ToolChannel(socket.socket(fileno=fds[0]), message["episode_id"],
+                                           message["max_argument_bytes"] or 1 << 20)
                 episode.channel = tool_channel.sock
                 waiting.register(tool_channel.sock, select.POLLIN)
                 reply = {"ok": True}
@@ -463,15 +496,17 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
             continue
         for fd in fds:  # only a hand-over carries a descriptor
             os.close(fd)
-        if message.get("op") == "evaluate":
+        if op == "evaluate":
             try:
-                reply = episode.evaluate(sock, list(message.get("checks") or []))
+                reply = episode.evaluate(sock, message["checks"])
             except channel.FrameError:
                 return
             except Exception as exc:  # e.g. fork() refused: said, not an unexplained exit
                 reply = _failure("WORKER_ERROR", f"evaluate failed in the worker: {_described(exc)}")
+        elif op:
+            reply = episode.handle(op, message)
         else:
-            reply = episode.handle(message)
+            reply = _error("PROTOCOL_ERROR", f"not a WorkerRequest: {message['problem']}")
         if os.getpid() != episode.pid:  # a tool forked: only the worker itself may answer
             os._exit(0)
         if not _send(sock, reply):
@@ -481,12 +516,13 @@ def run_episode(sock: socket.socket, cls: type, tools: Tools, settings: dict[str
 def _send(sock: socket.socket, reply: dict[str, Any]) -> bool:
     """Send a reply; one that cannot be framed goes as a WORKER_ERROR saying why. False: the channel is gone."""
     try:
-        channel.send(sock, reply)
+        channel.send(sock, encoded(reply))
     except channel.FrameError:
         return False
     except Exception as exc:
         try:
-            channel.send(sock, _failure("WORKER_ERROR", f"the worker's reply could not be sent: {_described(exc)}"))
+            channel.send(sock, encoded(_failure("WORKER_ERROR", f"the worker's reply could not be sent: "
+                                                                f"{_described(exc)}")))
         except channel.FrameError:
             return False
     return True
@@ -563,7 +599,7 @@ class Spare:
 
     def hand_over(self, control: socket.socket) -> None:
         fds = [self.sock.fileno()] + ([self.pidfd] if self.pidfd >= 0 else [])
-        channel.send(control, {"ok": True, "pid": self.pid, "pidfd": self.pidfd >= 0}, fds=fds)
+        channel.send(control, worker_wire.reply("spawned", pid=self.pid, pidfd=self.pidfd >= 0), fds=fds)
         self.discard()
 
     def discard(self) -> None:
@@ -578,86 +614,6 @@ def kill_others(keep: set[int], seconds: float = 2.0) -> str:
     """End every other process of our uid but `keep` (an episode's daemons, whatever /proc says of them: read as
     bytes, zombies included until reaped), and verify it; "" when none is left, else what is."""
     return procfs.end_pids(os.getuid(), frozenset(keep), time.monotonic() + seconds, reap_finished)
-
-
-def empty_directory(path: str) -> None:
-    """Best effort (between two episodes of one lease, by a zygote that runs environment code)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(path):
-            target = os.path.join(path, name)
-            try:
-                if os.path.isdir(target) and not os.path.islink(target):
-                    shutil.rmtree(target, ignore_errors=True)
-                else:
-                    os.unlink(target)
-            except OSError:
-                continue
-
-
-def wipe(path: str, seconds: float = 5.0) -> list[str]:
-    """Empty `path` whatever was left in it (directories without permissions, chains thousands deep), without
-    recursion: each pass unlinks files, removes empty directories and lifts the children of the others one level up.
-    Returns what is still there (empty: clean)."""
-    if not os.path.isdir(path):
-        return []
-    deadline, lifted = time.monotonic() + seconds, 0
-    while time.monotonic() < deadline:
-        names = os.listdir(path)
-        if not names:
-            return []
-        for name in names:
-            target = os.path.join(path, name)
-            try:
-                if not stat.S_ISDIR(os.lstat(target).st_mode):
-                    os.unlink(target)
-                    continue
-                os.chmod(target, 0o700)
-                children = os.listdir(target)
-                if not children:
-                    os.rmdir(target)
-                for child in children:
-                    lifted += 1
-                    os.rename(os.path.join(target, child), os.path.join(path, f".wiped-{lifted}"))
-            except OSError:
-                continue
-    return sorted(os.listdir(path))[:5]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def remove_ipc() -> int:
-    """Remove the System V shared memory, message queues and semaphores a lease left: they outlive processes."""
-    libc = _libc()
-    removed = 0
-    for kind, call in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
-        try:
-            with open(f"/proc/sysvipc/{kind}") as table:
-                rows = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 1 and fields[1].isdigit():
-                ident = int(fields[1])
-                result = call(ident, 0, 0) if kind == "sem" else call(ident, 0, None)  # IPC_RMID is 0
-                removed += result == 0
-    return removed
-
-
-def clean_sandbox() -> str:
-    """The first thing a lease's fresh zygote does, before it loads any environment code (so no environment code has
-    touched it yet): empty every place the sandbox user can write, remove every System V IPC object, and say what
-    could not be cleaned ("" when nothing)."""
-    left = {path: wipe(path) for path in ("/tmp", "/dev/shm", "/dev/mqueue")}
-    remove_ipc()
-    for kind in ("shm", "msg", "sem"):
-        with contextlib.suppress(OSError), open(f"/proc/sysvipc/{kind}") as table:
-            if table.read().splitlines()[1:]:
-                left[f"System V {kind}"] = ["objects"]
-    return "; ".join(f"{place}: {', '.join(names)}" for place, names in left.items() if names)
 
 
 def clean_between_episodes(sandbox: str, keep: set[int]) -> str:
@@ -737,48 +693,55 @@ def reap_finished() -> None:
             REAPED.pop(next(iter(REAPED)))
 
 
+def _say(control: socket.socket, reply: dict[str, Any]) -> None:
+    channel.send(control, encoded(reply))
+
+
 def serve(control: socket.socket, load: dict[str, Any]) -> None:
-    settings = load.get("settings") or {}
-    sandbox = str(settings.get("sandbox", ""))
+    """The zygote: `load` is the WorkerLoad it was started with; then spawn, reap, sweep and renew, until EOF."""
+    sandbox = load["sandbox"]
+    settings = {key: load[key] for key in ("observation", "max_result_bytes", "max_state_bytes") if load[key]}
     if sandbox:
         dirty = clean_sandbox()
         if dirty:
-            channel.send(control, _error("LOAD_FAILED", f"the sandbox could not be cleaned for a new lease ({dirty}); "
-                                                        "it must be replaced"))
+            _say(control, _error("LOAD_FAILED", f"the sandbox could not be cleaned for a new lease ({dirty}); "
+                                                "it must be replaced"))
             return
-    apply_limits(settings.get("limits") or {})
+    apply_limits(load["limits"] or {})
     try:
-        cls = load_class(load["code"], load["class_name"], load.get("env_id", "env"))
+        cls = load_class(load["code"], load["class_name"], load["env_id"] or "env")
         problems = load_problems(control.fileno())
         if problems:
             raise RuntimeError("the module is refused: " + "; ".join(problems))
     except BaseException as exc:
-        channel.send(control, _error("LOAD_FAILED", f"the environment module failed to load: "
-                                                    f"{_describe_exception(exc)}"))
+        _say(control, _error("LOAD_FAILED", f"the environment module failed to load: {_describe_exception(exc)}"))
         return
-    tools = tool_signatures(cls, [str(name) for name in load.get("tools") or []])
+    tools = tool_signatures(cls, list(load["tools"]))
     gc.freeze()  # keep the collector from writing to shared pages in every forked worker
     spare = Spare(control, cls, tools, settings)
     # Loaded, and the first episode's worker is ready: the lease can begin.
-    channel.send(control, {"ok": True} if spare.proven_ready(READY_TIMEOUT)
-                 else _error("LOAD_FAILED", "the first worker did not become ready"))
+    _say(control, {"ok": True} if spare.proven_ready(READY_TIMEOUT)
+         else _error("LOAD_FAILED", "the first worker did not become ready"))
     while True:
         try:
-            request = channel.recv(control, MAX_REQUEST_BYTES)
+            body = channel.recv(control, MAX_REQUEST_BYTES)
         except channel.FrameError:
             return
-        op = request.get("op")
+        try:
+            op, request = worker_wire.read_request(body)
+        except worker_wire.WireError as exc:
+            _say(control, _error("PROTOCOL_ERROR", f"not a WorkerRequest: {exc}"))
+            continue
         if op == "spawn":
             spare.hand_over(control)
             reap_finished()
             spare = Spare(control, cls, tools, settings)
         elif op == "reap":
-            channel.send(control, {"ok": True, "status": reap(int(request.get("pid", 0)))})
+            channel.send(control, worker_wire.reply("reaped", status=reap(request["pid"])))
         elif op == "sweep":  # between two episodes of one lease; `keep`: the next episode's worker, taken ahead
-            keep = {pid for pid in request.get("keep") or [] if isinstance(pid, int)}
-            left = clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid, *keep})
+            left = clean_between_episodes(sandbox, {1, os.getpid(), os.getppid(), spare.pid, *request["keep"]})
             reap_finished()
-            channel.send(control, _error("WORKER_ERROR", left) if left else {"ok": True})
+            _say(control, _error("WORKER_ERROR", left) if left else {"ok": True})
         elif op == "renew":
             # Between leases: the spare lived beside the lease that ends, so replace it, and answer only once the
             # new one is ready.
@@ -788,16 +751,16 @@ def serve(control: socket.socket, load: dict[str, Any]) -> None:
             left = clean_between_episodes(sandbox, {1, os.getpid(), os.getppid()})
             reap_finished()
             if left:
-                channel.send(control, _error("WORKER_ERROR", left))
+                _say(control, _error("WORKER_ERROR", left))
                 return
             if len(os.listdir("/proc/self/task")) > 1:
-                channel.send(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
+                _say(control, _error("PROTOCOL_ERROR", "a thread appeared in the zygote"))
                 return
             spare = Spare(control, cls, tools, settings)
             ready = spare.proven_ready(READY_TIMEOUT)
-            channel.send(control, {"ok": True} if ready else _error("PROTOCOL_ERROR", "the next worker is not ready"))
+            _say(control, {"ok": True} if ready else _error("PROTOCOL_ERROR", "the next worker is not ready"))
         else:
-            channel.send(control, _error("PROTOCOL_ERROR", f"unknown op {op!r}"))
+            _say(control, _error("PROTOCOL_ERROR", f"a {op} request is not one the zygote answers"))
 
 
 def main() -> None:
@@ -813,7 +776,7 @@ def main() -> None:
     # that ends that lease's processes.
     confine.set_non_dumpable()
     try:
-        load = channel.recv(control, MAX_REQUEST_BYTES)
+        load = expect_request(channel.recv(control, MAX_REQUEST_BYTES), "load")
     except channel.FrameError:
         return
     if len(sys.argv) > 3 and sys.argv[2] == "--as":  # started by a server that holds CAP_SETUID: drop it all first

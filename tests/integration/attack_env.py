@@ -32,8 +32,11 @@ def _after_fork_in_child():
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
-def _frame(message):
-    body = json.dumps(message).encode()
+def _frame(kind, **fields):
+    """A well-formed WorkerReply (proto/envscaler/v1/worker.proto), framed: what the server takes from a worker."""
+    from envscaler.runtime import worker_wire
+
+    body = worker_wire.reply(kind, **fields)
     return struct.pack("!I", len(body)) + body
 
 
@@ -116,10 +119,10 @@ class Attack:
         dummy_r, dummy_w = os.pipe()
         x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # The reset reply waits in x's queue; y rides on it, so the server's writes to x still succeed.
-        socket.send_fds(y, [_frame({"ok": True, "state": state, "sha256": "0" * 64})], [y.fileno()])
+        socket.send_fds(y, [_frame("state", state_json=state, sha256="0" * 64)], [y.fileno()])
         # Each frame carries a descriptor, so the server's read stops at its end (no 'more than one frame').
-        socket.send_fds(ctl, [_frame({"ok": True})], [dummy_r])  # read as the reply to `renew`
-        socket.send_fds(ctl, [_frame({"ok": True, "pid": pid, "pidfd": False})], [x.fileno()])  # to `spawn`
+        socket.send_fds(ctl, [_frame("done")], [dummy_r])  # read as the reply to a `sweep` or `renew`
+        socket.send_fds(ctl, [_frame("spawned", pid=pid)], [x.fileno()])  # to `spawn`
         for s in (x, y, ctl):
             s.close()
         os.close(dummy_r)
@@ -128,23 +131,24 @@ class Attack:
 
     def plant_episode(self, state: str, frames: int = 8) -> str:
         """Like plant_control, but the socket handed to the server holds `frames` replies that fit every request the
-        server sends a worker: reset, call, state, each check of an evaluation (with a result channel that says PASS)
-        and its end. The next lease's whole episode is answered by this lease."""
+        server sends a worker, in order: reset, a call, each check of an evaluation (with a result channel that says
+        PASS) and its end. The next lease's whole episode is answered by this lease."""
         ctl = socket.socket(fileno=os.dup(CONTROL))
         dummy_r, dummy_w = os.pipe()
         x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        universal = _frame({"ok": True, "state": state, "sha256": "0" * 64, "result": json.dumps("forged by lease A"),
-                            "observation": "forged by lease A", "check": 1})
-        for n in range(frames):
+        replies = [_frame("state", state_json=state, sha256="0" * 64),
+                   _frame("result", result_json=json.dumps("forged by lease A"), observation="forged by lease A")]
+        replies += [_frame("check", pid=1)] * (frames - 3) + [_frame("done")]
+        for n, universal in enumerate(replies):
             r, w = os.pipe()
             os.write(w, b'{"outcome": "PASS", "message": "forged by lease A"}\n')
             os.close(w)
             # Each frame carries a descriptor (the read stops at its end); the last also carries y, so the server's
             # writes to x succeed until then.
-            socket.send_fds(y, [universal], [r, y.fileno()] if n == frames - 1 else [r])
+            socket.send_fds(y, [universal], [r, y.fileno()] if n == len(replies) - 1 else [r])
             os.close(r)
-        socket.send_fds(ctl, [_frame({"ok": True})], [dummy_r])
-        socket.send_fds(ctl, [_frame({"ok": True, "pid": 99999, "pidfd": False})], [x.fileno()])
+        socket.send_fds(ctl, [_frame("done")], [dummy_r])
+        socket.send_fds(ctl, [_frame("spawned", pid=99999)], [x.fileno()])
         for s in (x, y, ctl):
             s.close()
         os.close(dummy_r)

@@ -42,7 +42,7 @@ if hasattr(_zygote, "Episode"):
         for _ in checks:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ours.send(b"x", socket.MSG_OOB)
-            _zygote.channel.send(sock, {"ok": True, "check": os.getpid()}, fds=[theirs.fileno()])
+            _zygote.channel.send(sock, _zygote.worker_wire.reply("check", pid=os.getpid()), fds=[theirs.fileno()])
             theirs.close()
             WEDGES.append(ours)
             _zygote.channel.recv(sock, 1 << 20)

@@ -150,10 +150,16 @@ class Hostile:
         return {"success": True}
 
     def forge_reply(self, shape: str) -> dict:
-        """Write a well-formed frame of the wrong shape to the server, ahead of the real reply."""
-        import json
+        """Write a well-formed WorkerReply that is wrong (proto/envscaler/v1/worker.proto) to the server, ahead of
+        the real reply: a `done` where a result is due, a failure of a kind proto does not define, a result with a
+        field the wire does not define, or the old JSON wire's reply."""
         import struct
-        body = json.dumps({"ok": True} if shape == "no_result" else {"ok": 1, "result": 5}).encode()
+
+        from envscaler.runtime import worker_wire
+        body = {"no_result": worker_wire.reply("done"),
+                "wrong_types": worker_wire.reply("failure", kind=99, message="forged"),
+                "unknown_field": worker_wire.reply("result", result_json="{}") + b"\x98\x01\x05",
+                "json": b'{"ok": true, "result": "5", "observation": "5"}'}[shape]
         self._write_to_every_stream(struct.pack("!I", len(body)) + body)
         return {"success": True}
 

@@ -116,6 +116,18 @@ class Survivor:
         time.sleep(0.3)
         return kind
 
+    def work(self, seconds: float = 1.0) -> str:
+        """An honest call that takes `seconds` of CPU (under the server's own call deadline)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return "worked"
+
+    def hang(self) -> str:
+        """A call stuck for good (past the server's own call deadline)."""
+        while True:
+            pass
+
     def survivors(self, wait: float = 1.5) -> dict:
         """After `wait` seconds (a survivor would have planted by then): every process with a thread named MARK,
         every process of this uid that is neither this worker, its zygote nor the zygote's children, and every file

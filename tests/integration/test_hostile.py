@@ -194,7 +194,7 @@ def test_tampering_with_the_channel(hostile: PoolSession) -> None:
     assert hostile.call("note", {"text": "done"}).ok
 
 
-@pytest.mark.parametrize("shape", ["no_result", "wrong_types"])
+@pytest.mark.parametrize("shape", ["no_result", "wrong_types", "unknown_field", "json"])
 def test_wrong_shaped_frames_from_a_worker(hostile: PoolSession, shape: str) -> None:
     result = hostile.call("forge_reply", {"shape": shape})
     assert result.error_kind == "PROTOCOL_ERROR" and result.episode_broken, result

@@ -8,6 +8,9 @@ SECURITY.md lists them."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +18,11 @@ from pathlib import Path
 import docker
 import pytest
 
+from envscaler.client.errors import EnvClientError
 from envscaler.containers.hardening import Hardening
 from envscaler.pool.runner import LocalPool, PoolOptions
+from envscaler.protocol import episode_channel, framing
+from envscaler.v1 import env_pb2 as pb
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +150,92 @@ def test_workers_renamed_after_the_readiness_check(engine: docker.DockerClient, 
     finally:
         session.release()
     _next_lease_finds_nothing(recycled, "env_renaming", slot)
+
+
+# Lessees that would retire healthy containers (a denial of service against the pool): each container stays in the
+# pool, recycled, and serves the next lease.
+
+def _replaced(pool: LocalPool) -> int:
+    return pool.pool.stats().replaced
+
+
+def test_a_release_during_a_long_honest_direct_call_keeps_the_container(recycled: LocalPool) -> None:
+    """A 7 s honest call on the lessee's direct route (unseen by the pool) while the lease is released: EndEpisode
+    does not wait for it past the pool's limit (5 s), so the container is not retired; the call fails at once."""
+    replaced = _replaced(recycled)
+    session = recycled.pool.acquire("env_survivor", "t1", wait=120, direct=True)
+    slot = _slot(recycled, session)
+    assert session.direct is not None
+    failed: list[BaseException] = []
+
+    def long_call() -> None:
+        try:
+            session.call("work", {"seconds": 7.0})
+        except BaseException as exc:  # cut short by the release: any failure is fine, a hang is not
+            failed.append(exc)
+
+    caller = threading.Thread(target=long_call)
+    caller.start()
+    time.sleep(1.0)
+    direct = session.direct
+    session.direct = None  # release through the pool while the direct call runs
+    session.release()
+    caller.join(30)
+    assert not caller.is_alive()
+    direct.close()
+    assert _replaced(recycled) == replaced
+    _next_lease_finds_nothing(recycled, "env_survivor", slot)
+
+
+def _channel_call_with_a_report(route: str, episode_id: str, tool: str, arguments: str) -> None:
+    """On the lessee's own route: open an episode channel, start `tool` on it, then claim on the session's own
+    connection that the call overran a deadline as long as the server's own (the server answers)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as chan, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as own:
+        chan.connect(route)
+        chan.sendall(episode_channel.open_request(episode_id))
+        opened = episode_channel.opened(framing.FrameReader(chan).read())
+        assert isinstance(opened, episode_channel.Opened), opened
+        request = pb.CallToolRequest(episode_id=episode_id, name=tool, arguments_json=arguments)
+        chan.sendall(framing.frame(pb.SessionRequest(call_tool=request)))
+        time.sleep(0.5)
+        own.connect(route)
+        own.sendall(framing.frame(episode_channel.failure_report(request, pb.DEADLINE_EXCEEDED,
+                                                                 opened.call_timeout + 1)))
+        framing.set_timeouts(own, 30)
+        answer = pb.SessionResponse.FromString(bytes(framing.FrameReader(own).read()))
+    assert answer.WhichOneof("response") == "episode_channel", answer
+
+
+def test_a_false_deadline_report_on_a_busy_honest_worker_retires_nothing(recycled: LocalPool) -> None:
+    """A lessee claims that its channel call overran the server's own deadline while the worker is busy in an
+    honest 4 s call: the server asks the worker itself, under its own call deadline, and the worker answers once
+    the call ends. The episode ends (as the caller asked), the container is not retired."""
+    replaced = _replaced(recycled)
+    session = recycled.pool.acquire("env_survivor", "t1", wait=120, direct=True)
+    slot = _slot(recycled, session)
+    try:
+        _channel_call_with_a_report(session.direct_session_socket, session.episode_id, "work", '{"seconds": 4}')
+        with pytest.raises(EnvClientError, match="broken"):
+            session.call("note", {"text": "x"})
+        session.reset("t1")
+        assert session.call("note", {"text": "x"}).ok
+    finally:
+        session.release()
+    assert _replaced(recycled) == replaced
+    _next_lease_finds_nothing(recycled, "env_survivor", slot)
+
+
+def test_a_worker_stuck_past_the_servers_own_deadline_is_still_judged(recycled: LocalPool) -> None:
+    """The same report on a worker that is really stuck: it does not answer by the server's own call deadline,
+    counted by the server's clock from the call's arrival (so the report's answer waits that long), and the release
+    says the sandbox is dirty: the pool replaces the container (the check is not toothless)."""
+    session = recycled.pool.acquire("env_survivor", "t1", wait=120, direct=True)
+    slot_id = _slot(recycled, session)
+    try:
+        _channel_call_with_a_report(session.direct_session_socket, session.episode_id, "hang", "{}")
+    finally:
+        session.release()
+    assert recycled.manager is not None
+    slot = recycled.manager.slots.get(slot_id)
+    assert slot is None or slot.state == "removing"

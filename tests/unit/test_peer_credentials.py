@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from envscaler.containers.hardening import SERVER_UID
 from envscaler.containers.launch import EnvContainer, peer_uid, verify_server
 from envscaler.images.engine import EngineError
+from envscaler.protocol.identities import SANDBOX_UID, SERVER_UID
 
 
 def listening_as(uid: int, directory: Path) -> int:
@@ -43,7 +43,7 @@ def listening_as(uid: int, directory: Path) -> int:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="starting listeners under other uids needs root")
-@pytest.mark.parametrize("uid", [SERVER_UID, 10002])
+@pytest.mark.parametrize("uid", [SERVER_UID, SANDBOX_UID])
 def test_only_the_servers_uid_is_trusted(uid: int) -> None:
     tmp_path = Path(tempfile.mkdtemp(prefix="envscaler-peer-"))  # pytest's own is 0700: other uids cannot bind there
     tmp_path.chmod(0o777)
