@@ -50,6 +50,7 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextlib.contextmanager
 def pool_serving(options: PoolOptions, root: Path) -> Iterator[str]:
     """serve_pool in a thread of its own (its own loop), on the fake backend; yields the address it serves on."""
+    root.mkdir(parents=True, exist_ok=True)
     backend = FakeBackend(root)
     ready = threading.Event()
     state: dict[str, object] = {}
