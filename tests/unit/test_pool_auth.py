@@ -207,3 +207,24 @@ def test_the_pool_command_refuses_an_exposed_address_before_building_anything() 
     assert done.stderr.strip().splitlines() == [
         "envscaler-runtime pool: 0.0.0.0:50999 is reachable from other machines: add --token-file PATH and "
         "--tls-cert/--tls-key (or listen on 127.0.0.1 or a unix: socket)"]
+
+
+def test_a_ray_node_pool_listens_with_its_own_token_and_certificate(ip: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What envscaler.ray.node_pool does before it serves on the node's IP; clients trust only that certificate."""
+    from envscaler.ray.actor import TOKEN_ENV as NODE_TOKEN_ENV
+    from envscaler.ray.node_pool import secure
+
+    options = PoolOptions(size=1, listen=f"tcp:{ip}:0", fresh_per_lease=False)
+    monkeypatch.delenv(NODE_TOKEN_ENV, raising=False)
+    with pytest.raises(ValueError, match="is not set: a node pool listens on the node's IP only with a token"):
+        secure(options, tmp_path)
+    monkeypatch.setenv(NODE_TOKEN_ENV, TOKEN)
+    certificate = secure(options, tmp_path)
+    assert (tmp_path / "key.pem").stat().st_mode & 0o077 == 0 and (tmp_path / "token").stat().st_mode & 0o077 == 0
+    with pool_serving(options, tmp_path / "sandboxes") as address:
+        with Pool(address, token=TOKEN, root_certificates=certificate.encode(), ca_file="") as pool:
+            assert [e.env_id for e in pool.list_envs().envs] == ["env_1"]
+        with Pool(address, token="not-the-token-0123456789", root_certificates=certificate.encode()) as pool, \
+                pytest.raises(EnvClientError, match="UNAUTHENTICATED"):
+            pool.list_envs()
