@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.protocol import framing
 from envscaler.protocol.addresses import NO_REUSEPORT, bind_failure, ensure_free, grpc_address, session_socket_path
+from envscaler.protocol.auth import TokenInterceptor
 from envscaler.protocol.deadlines import Deadline, Margin
 from envscaler.protocol.framing import MAX_FRAME
 from envscaler.protocol.services import service_handler
@@ -68,6 +69,9 @@ class ServerConfig:
     allow_client_checks: bool = True
     # gRPC server reflection (host-side `serve` only: the runtime image does not ship grpcio-reflection).
     reflection: bool = False
+    # Who may call over TCP (envscaler/protocol/auth.py): a bearer token ('' : none) and TLS (None: plaintext).
+    token: str = ""
+    credentials: grpc.ServerCredentials | None = None
 
 
 _CHECK_OUTCOMES = {"PASS": pb.PASS, "FAIL": pb.FAIL, "ERROR": pb.ERROR}
@@ -120,7 +124,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         self.config = config
         self.tools = spec.tools
         self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
-        sandbox = "split" if sandbox_uid is not None else "container" if config.sweep else ""
+        # The uid-wide sweeps are a container's only: on a host (`serve` as root) the sandbox uid is not ours alone.
+        sandbox = ("split" if sandbox_uid is not None else "container") if config.sweep else ""
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
@@ -518,6 +523,7 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
         options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap),
                  NO_REUSEPORT],
+        interceptors=[TokenInterceptor(config.token)] if config.token else None,
     )
     server.add_generic_rpc_handlers([service_handler(pb.DESCRIPTOR.services_by_name["EnvService"], servicer, False)])
     health_servicer = health.HealthServicer()
@@ -527,7 +533,8 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
 
         enable_reflection(server, SERVICE_NAME)
     try:
-        bound = server.add_insecure_port(address)
+        bound = server.add_secure_port(address, config.credentials) if config.credentials is not None \
+            else server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
         raise bind_failure(address, exc) from None
     if not address.startswith("unix:") and bound == 0:
