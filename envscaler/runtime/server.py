@@ -476,7 +476,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             return ""
         if self.config.sweep:
             with contextlib.suppress(OSError):
-                os.chmod(self.route.path, 0o666)  # the directory is the fence (see start_server)
+                os.chmod(self.route.path, 0o666)  # its random name is the fence: the directory is not listable
         return os.path.basename(self.route.path)
 
     def close(self) -> None:
@@ -554,11 +554,11 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
         session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
         servicer.socket_dir = os.path.dirname(address[5:])
         if config.sweep:
-            # In a sandbox the directory is the fence (0710: the server's, and root's to traverse for the image's
-            # HEALTHCHECK; the sandbox uid has no way in), so the sockets themselves may be open to whoever gets in.
+            # In a sandbox the directory may be traversed by anyone (a lessee's route: envscaler/containers/launch.py)
+            # and is listed by none; the stable sockets are the pool's: the server's uid and group root only.
             for path in (address[5:], session_socket.path):
                 with contextlib.suppress(OSError):
-                    os.chmod(path, 0o666)
+                    os.chmod(path, 0o660)
     server.start()
     if not address.startswith("unix:"):
         host = address.rsplit(":", 1)[0]

@@ -169,6 +169,10 @@ class FakeBackend:
         return SandboxAddress(f"unix:{sandbox.directory}/env.sock", str(sandbox.directory / "env.session.sock"),
                               str(sandbox.directory))
 
+    def verify_route(self, sandbox: FakeSandbox, path: str) -> None:
+        if Path(path).parent != sandbox.directory:  # the fake's routes are names only: where they are is checked
+            raise RuntimeError(f"{path} is not in {sandbox.name}'s directory")
+
     def died_before_serving(self, sandbox: FakeSandbox) -> StartFailed:
         return StartFailed(f"{sandbox.name} exited with status 3 before serving: boom",
                            StartFailure("exited", exit_code=3, logs="boom"))
