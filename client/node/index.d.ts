@@ -81,9 +81,16 @@ export class PoolSession {
   release(): Promise<void>;
 }
 
+export interface PoolOptions {
+  /** The pool's bearer token (`pool --token-file`); default: ENVSCALER_TOKEN. */
+  token?: string;
+  /** PEM file of the CA that signed the pool's TLS certificate; turns TLS on. Default: ENVSCALER_CA_FILE. */
+  caFile?: string;
+}
+
 /** A client of a running pool: "tcp:HOST:PORT", "HOST:PORT" or "unix:/path". */
 export class Pool {
-  constructor(address: string);
+  constructor(address: string, options?: PoolOptions);
   acquire(envId: string, options?: AcquireOptions): Promise<PoolSession>;
   listEnvs(): Promise<EnvSummary[]>;
   close(): void;

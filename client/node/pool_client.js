@@ -93,10 +93,51 @@ class PoolSession {
   }
 }
 
+function isLoopback(address) {
+  if (address.startsWith("unix:")) return true;
+  const host = address.replace(/^tcp:/, "").replace(/:[^:]*$/, "").replace(/^\[|\]$/g, "");
+  return host === "localhost" || /^127\./.test(host) || host === "::1";
+}
+
+// TLS when given a CA (caFile, or ENVSCALER_CA_FILE); the pool's bearer token (token, or ENVSCALER_TOKEN) on every
+// call. A token goes in the clear only to this machine, as in the Python client (envscaler/client/auth.py).
+function credentialsFor(address, { token, caFile } = {}) {
+  token = (token === undefined ? process.env.ENVSCALER_TOKEN || "" : token).trim();
+  caFile = caFile === undefined ? process.env.ENVSCALER_CA_FILE || "" : caFile;
+  if (!caFile) {
+    if (token && !isLoopback(address)) {
+      throw new Error(`a token goes to ${address} only over TLS: pass caFile (or set ENVSCALER_CA_FILE) with the CA ` +
+        "that signed the server's certificate");
+    }
+    if (!token) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  }
+  let channel = grpc.credentials.createInsecure();
+  if (caFile) {
+    let ca;
+    try {
+      ca = fs.readFileSync(caFile);
+    } catch (error) {
+      throw new Error(`caFile ${caFile}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+    }
+    channel = grpc.credentials.createSsl(ca);
+  }
+  // grpc-js attaches call credentials only to secure channels: on a plaintext one (this machine only) the token
+  // rides in an interceptor instead.
+  const withToken = (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set("authorization", `Bearer ${token}`);
+      next(metadata, listener);
+    },
+  });
+  return { credentials: channel, options: token ? { interceptors: [withToken] } : {} };
+}
+
 class Pool {
-  constructor(address) {
+  /** options: { token, caFile } (defaults: ENVSCALER_TOKEN, ENVSCALER_CA_FILE). */
+  constructor(address, options = {}) {
     const v1 = loadPackage();
-    this.client = new v1.PoolService(target(address), grpc.credentials.createInsecure());
+    const { credentials, options: clientOptions } = credentialsFor(address, options);
+    this.client = new v1.PoolService(target(address), credentials, clientOptions);
   }
 
   async acquire(envId, { scenario = "", ttlSeconds = 0, waitSeconds = 60, seed = 0 } = {}) {

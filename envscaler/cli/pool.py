@@ -30,6 +30,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
     from envscaler.images.engine import EngineError
     from envscaler.pool.runner import PoolOptions, build_images, serve_pool
     from envscaler.pool.status import status_line, status_table
+    from envscaler.protocol.addresses import grpc_address
+    from envscaler.protocol.auth import server_security
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
@@ -38,10 +40,15 @@ def cmd_pool(args: argparse.Namespace) -> int:
     except SpecError as exc:
         raise CliError(str(exc)) from None
     left_out = drop_bad_scenarios(corpus, args.only)
+    try:  # before any image is built: an exposed address without a token and TLS is refused at once
+        server_security(grpc_address(args.listen), args.token_file or "", args.tls_cert or "", args.tls_key or "")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     options = PoolOptions(size=args.size, listen=args.listen, metrics_listen=args.metrics_listen,
                           min_idle=args.min_idle, lease_ttl=args.lease_ttl, acquire_wait=args.acquire_wait,
                           hardening=hardening_of(args), base=args.base, only=args.only,
-                          tool_schemas=args.tool_schemas, fresh_per_lease=not args.recycle)
+                          tool_schemas=args.tool_schemas, fresh_per_lease=not args.recycle,
+                          token_file=args.token_file or "", tls_cert=args.tls_cert or "", tls_key=args.tls_key or "")
     client = docker_engine()
     try:
         with progress_bar("environment images", len(args.only or corpus.envs)) as advance:
@@ -100,6 +107,12 @@ def register(sub: Any) -> None:
     tool_schemas_arg(p)
     p.add_argument("--size", type=int, default=8, help="hard cap on containers (8)")
     p.add_argument("--listen", default="tcp:127.0.0.1:50051", help="tcp:HOST:PORT or unix:/path (tcp:127.0.0.1:50051)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="a bearer token (one line) every RPC must carry; clients pass token= or set ENVSCALER_TOKEN. "
+                        "Required, with --tls-cert/--tls-key, on an address other machines can reach")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain); clients trust its CA "
+                                                     "with ca_file= or ENVSCALER_CA_FILE")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--metrics-listen", default="127.0.0.1:9464",
                    help="Prometheus metrics HOST:PORT (127.0.0.1:9464); '' for none")
     p.add_argument("--min-idle", type=int, help="warm containers kept per environment (size / environments)")

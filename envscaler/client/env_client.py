@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import grpc
-import grpc.aio
-
+from envscaler.client.auth import open_aio_channel, open_channel, security_of
 from envscaler.client.models import EnvInfo, Evaluation, ResetResult, StateSnapshot, ToolResult
 from envscaler.client.session_socket import AsyncSocketSession, SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
@@ -138,11 +136,13 @@ class EnvClient(EnvMethods):
     """Blocking client of one server: `with EnvClient("unix:/tmp/env.sock") as env: env.reset(...)`.
     With `session_socket` (same host), calls go over that socket instead of a gRPC stream, and each episode's tool
     calls on its episode channel, answered by the episode's worker itself (proto: EpisodeChannelRequest; this client
-    then enforces each call's deadline); `episode_channel=False` keeps every call on the server's own path."""
+    then enforces each call's deadline); `episode_channel=False` keeps every call on the server's own path.
+    `token` (default ENVSCALER_TOKEN) is sent on every call; `ca_file` (default ENVSCALER_CA_FILE) turns on TLS,
+    trusting that CA (envscaler/client/auth.py)."""
 
     def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None,
-                 episode_channel: bool = True) -> None:
-        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+                 episode_channel: bool = True, token: str | None = None, ca_file: str | None = None) -> None:
+        self.channel = open_channel(target_of(address), security_of(address, token, ca_file), CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
         self.stream: SessionStream | SocketSession = \
             SocketSession(session_socket, channels=episode_channel) if session_socket \
@@ -169,8 +169,8 @@ class AsyncEnvClient(AsyncEnvMethods):
     """asyncio client of one server, with the same methods as EnvClient, awaited."""
 
     def __init__(self, address: str, *, timeout: float = 30.0, session_socket: str | None = None,
-                 episode_channel: bool = True) -> None:
-        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+                 episode_channel: bool = True, token: str | None = None, ca_file: str | None = None) -> None:
+        self.channel = open_aio_channel(target_of(address), security_of(address, token, ca_file), CHANNEL_OPTIONS)
         self.stub = pb_grpc.EnvServiceStub(self.channel)
         self.stream: AsyncSessionStream | AsyncSocketSession = \
             AsyncSocketSession(session_socket, channels=episode_channel) if session_socket \

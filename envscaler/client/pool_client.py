@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from envscaler.client.auth import open_aio_channel, open_channel, security_of
 from envscaler.client.env_client import (
     CHANNEL_OPTIONS,
     AsyncEnvClient,
@@ -101,11 +102,14 @@ class PoolSession(EnvMethods):
 
 class Pool:
     """`transport`: how sessions reach the pool (envscaler/client/transport.py): "auto" (a session socket when the pool
-    is on this host by its address, else a gRPC stream), "socket" or "stream"."""
+    is on this host by its address, else a gRPC stream), "socket" or "stream". `token` (default ENVSCALER_TOKEN): the
+    pool's bearer token; `ca_file` (default ENVSCALER_CA_FILE) or `root_certificates` (PEM): TLS, trusting that CA."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto") -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto",
+                 token: str | None = None, ca_file: str | None = None, root_certificates: bytes | None = None) -> None:
         self.address = address
-        self.channel = grpc.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        security = security_of(address, token, ca_file, root_certificates)
+        self.channel = open_channel(target_of(address), security, CHANNEL_OPTIONS)
         self.stub = ppb_grpc.PoolServiceStub(self.channel)
         self.timeout = timeout
         self.transport = transport
@@ -193,9 +197,11 @@ class AsyncPoolSession(AsyncEnvMethods):
 class AsyncPool:
     """The same as Pool, for asyncio."""
 
-    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto") -> None:
+    def __init__(self, address: str, *, timeout: float = 30.0, transport: TransportChoice = "auto",
+                 token: str | None = None, ca_file: str | None = None, root_certificates: bytes | None = None) -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(target_of(address), options=CHANNEL_OPTIONS)
+        security = security_of(address, token, ca_file, root_certificates)
+        self.channel = open_aio_channel(target_of(address), security, CHANNEL_OPTIONS)
         self.stub = ppb_grpc.PoolServiceStub(self.channel)
         self.timeout = timeout
         self.transport = transport

@@ -64,9 +64,12 @@ class EnvContainer:
 
 # The socket directory is the one host path a sandbox can write to. As root it is a tmpfs of its own this
 # small, so a hostile environment cannot fill the host's disk through it (sockets take no space).
-# Owned by the server's uid; group root may only traverse it (the image's HEALTHCHECK runs as the container's root,
-# which has no CAP_DAC_OVERRIDE); environment code (uid and gid 10002) cannot even look inside.
-SOCKET_DIR_TMPFS = f"size=256k,nr_inodes=64,mode=0710,uid={SERVER_UID},gid=0"
+# Owned by the server's uid. Everyone else may only traverse it, never list it (0711): a lessee of another uid
+# reaches its lease's route by the random name it was given, and no other name. The server's stable sockets are
+# 0660 and, through the setgid bit, of group root: the pool (root) and the image's HEALTHCHECK (the container's root,
+# which has no CAP_DAC_OVERRIDE) connect to them; environment code (uid and gid 10002) and host users cannot.
+SOCKET_DIR_MODE = 0o2711
+SOCKET_DIR_TMPFS = f"size=256k,nr_inodes=64,mode={SOCKET_DIR_MODE:o},uid={SERVER_UID},gid=0"
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MNT_DETACH = 2, 4, 8, 2
 
 
@@ -75,17 +78,21 @@ def _libc() -> ctypes.CDLL:
 
 
 def socket_directory() -> Path:
-    """A private parent (0700) with a leaf the sandbox user can write; only the leaf is mounted."""
+    """A parent others may traverse but not list (0711) with a leaf the server's uid owns; only the leaf is
+    mounted. Not root: a private parent (0700) and a leaf open to the server's uid through its mode."""
     parent = Path(tempfile.mkdtemp(prefix="envscaler-"))
     leaf = parent / "sock"
     leaf.mkdir()
-    if os.geteuid() == 0 and _libc().mount(b"tmpfs", str(leaf).encode(), b"tmpfs",
-                                           _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, SOCKET_DIR_TMPFS.encode()) == 0:
-        return leaf
+    if os.geteuid() == 0:
+        parent.chmod(0o711)
+        if _libc().mount(b"tmpfs", str(leaf).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                         SOCKET_DIR_TMPFS.encode()) == 0:
+            return leaf
     try:
         os.chown(leaf, SERVER_UID, 0)
-        leaf.chmod(0o710)
+        leaf.chmod(SOCKET_DIR_MODE)
     except PermissionError:  # not root: let the sandbox user in through the mode instead
+        parent.chmod(0o700)
         leaf.chmod(0o777)
     return leaf
 
@@ -125,10 +132,18 @@ def peer_uid(path: Path) -> int:
 def verify_server(env: EnvContainer) -> None:
     """Both sockets are the trusted server's own (its uid), not a listener that sandbox code put in their place."""
     for path in (env.socket_dir / "env.sock", Path(env.session_socket)):
+        verify_socket(env, path)
+
+
+def verify_socket(env: EnvContainer, path: Path) -> None:
+    """A socket in the container's directory (a stable one, or a lease's route) is the server's (SO_PEERCRED)."""
+    try:
         uid = peer_uid(path)
-        if uid != SERVER_UID:
-            raise EngineError(f"container {env.container.name}: {path.name} is served by uid {uid}, not the server's "
-                              f"uid {SERVER_UID}; the container is not trusted")
+    except OSError as exc:
+        raise EngineError(f"container {env.container.name}: {path.name} does not answer: {exc}") from None
+    if uid != SERVER_UID:
+        raise EngineError(f"container {env.container.name}: {path.name} is served by uid {uid}, not the server's "
+                          f"uid {SERVER_UID}; the container is not trusted")
 
 
 def seal(socket_dir: Path) -> bool:
@@ -137,7 +152,7 @@ def seal(socket_dir: Path) -> bool:
     the split the directory is the server's alone (0700) from the start, and stays so. Only as root."""
     try:
         os.chown(socket_dir, 0, 0)
-        socket_dir.chmod(0o755)
+        socket_dir.chmod(0o711)  # traversable (a lessee's route), never listable
     except PermissionError:
         return False
     return True

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc.aio
 from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -38,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from envscaler.client.auth import open_aio_channel, security_of
 from envscaler.client.env_client import CHANNEL_OPTIONS, target_of
 from envscaler.client.errors import EnvClientError
 from envscaler.frontdoor.cli import LOOPBACK
@@ -328,7 +328,7 @@ def build_app(config: FrontDoorConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        channel = grpc.aio.insecure_channel(target_of(config.pool), options=CHANNEL_OPTIONS)
+        channel = open_aio_channel(target_of(config.pool), security_of(config.pool), CHANNEL_OPTIONS)
         state["leases"] = Leases(ppb_grpc.PoolServiceStub(channel), config)
         async with manager.run():
             reaper = asyncio.create_task(leases().reap())

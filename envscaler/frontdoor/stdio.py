@@ -17,6 +17,7 @@ import anyio.abc
 import grpc.aio
 from mcp.server.stdio import stdio_server
 
+from envscaler.client.auth import open_aio_channel, security_of
 from envscaler.client.env_client import CHANNEL_OPTIONS, target_of
 from envscaler.client.errors import EnvClientError
 from envscaler.frontdoor.tools import Handle, LeaseGone, acquire, build_server
@@ -61,7 +62,7 @@ async def _until_signal(held: _Held, *,
 async def serve_stdio(pool: str, env_id: str, scenario_id: str | None, init_config: dict[str, Any] | None,
                       *, wait: float = 60.0, seed: int = 0) -> None:
     """Hold one lease and serve it over stdio until stdin closes or a signal comes; EnvClientError if no lease."""
-    channel = grpc.aio.insecure_channel(target_of(pool), options=CHANNEL_OPTIONS)
+    channel = open_aio_channel(target_of(pool), security_of(pool), CHANNEL_OPTIONS)
     held = _Held()
     try:
         await _serve(channel, pool, held, env_id, scenario_id, init_config, wait, seed)

@@ -70,6 +70,11 @@ class SandboxBackend(Protocol[SandboxT]):
 
     def address(self, sandbox: SandboxT) -> SandboxAddress: ...
 
+    def verify_route(self, sandbox: SandboxT, path: str) -> None:
+        """The route (a lease's direct session socket) at `path` is served by the sandbox's trusted server; raises
+        (any exception, its message the reason) when it is not."""
+        ...
+
     def died_before_serving(self, sandbox: SandboxT) -> StartFailed:
         """Why a sandbox that the engine reported dead during its start died (OOM, exit status, last output)."""
         ...

@@ -4,6 +4,7 @@ envscaler/containers/owners.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -50,6 +51,10 @@ class DockerBackend:
 
     def address(self, sandbox: launch.EnvContainer) -> SandboxAddress:
         return SandboxAddress(sandbox.address, sandbox.session_socket, str(sandbox.socket_dir))
+
+    def verify_route(self, sandbox: launch.EnvContainer, path: str) -> None:
+        if sandbox.privilege_split:  # without it the server's uid is the sandbox's: nothing to tell apart
+            launch.verify_socket(sandbox, Path(path))
 
     def died_before_serving(self, sandbox: launch.EnvContainer) -> StartFailed:
         sandbox.container.reload()

@@ -354,6 +354,9 @@ class PoolManager:
         if not slot.at(SlotState.STARTING):
             return
         slot.route = routing.direct_route(address, ended.route)
+        if not await self._route_trusted(slot):
+            self._start_failed(slot, RuntimeError(f"its first lease's route is not its server's: {slot.cause}"))
+            return
         self._fire(slot, SlotEvent.READY)
         self._notify()
         self.kick()
@@ -548,10 +551,25 @@ class PoolManager:
             return
         if slot.address is not None:
             slot.route = routing.direct_route(slot.address, ended.route)
+        if not await self._route_trusted(slot):
+            self._fire(slot, SlotEvent.RETIRE, replaced="tainted")
+            return
         if slot.at(SlotState.RELEASING):  # not died meanwhile
             self._fire(slot, SlotEvent.RELEASED)
             self._notify()
         self.kick()
+
+    async def _route_trusted(self, slot: Slot) -> bool:
+        """The next lease's route is its sandbox's server's (a peer check), or there is none; else `slot.cause`."""
+        if not slot.route:
+            return True
+        try:
+            await asyncio.to_thread(self.backend.verify_route, slot.env, slot.route)
+        except Exception as exc:  # a listener of another uid, or none: never handed to a lessee
+            slot.cause = f"its next lease's route failed the peer check: {exc}"
+            log.warning("%s: %s", slot.id, slot.cause)
+            return False
+        return True
 
     @staticmethod
     def _close_upstreams(slot: Slot) -> None:

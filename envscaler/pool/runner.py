@@ -29,6 +29,7 @@ from envscaler.containers.hardening import Hardening
 from envscaler.images.build import build_envs, ensure_runtime
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import event_loop, session_socket
+from envscaler.pool.backend import SandboxBackend
 from envscaler.pool.docker_backend import DockerBackend
 from envscaler.pool.manager import PoolConfig, PoolManager
 from envscaler.pool.service import PoolServicer
@@ -40,6 +41,7 @@ from envscaler.protocol.addresses import (
     in_use,
     session_socket_path,
 )
+from envscaler.protocol.auth import AsyncTokenInterceptor, read_token, server_security
 from envscaler.protocol.reflection import enable_reflection
 from envscaler.protocol.services import service_handler
 from envscaler.spec.loader import Corpus, load_corpus
@@ -63,6 +65,11 @@ class PoolOptions:
     tool_schemas: str = "derived"  # envscaler/spec/toolschema.py served_tools: "derived" or "record"
     pool_id: str | None = None  # its containers' owner label; None: a random one
     fresh_per_lease: bool = True  # False: recycle released containers (`pool --recycle`; SECURITY.md)
+    # A bearer token every RPC must carry, and TLS: both required on an address other machines can reach
+    # (envscaler/protocol/auth.py).
+    token_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 def build_images(client: docker.DockerClient, corpus: Corpus, options: PoolOptions, log: Path,
@@ -92,21 +99,29 @@ def _start_metrics(listen: str, manager: PoolManager) -> Any:
     return server
 
 
-async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[str, str], options: PoolOptions,
-                     stop: asyncio.Event, started: Callable[[PoolManager, str], None] = lambda *_: None) -> None:
-    """Serve until `stop` is set; then drain and remove every container of this pool."""
+async def serve_pool(client: docker.DockerClient | None, corpus: Corpus, images: dict[str, str],
+                     options: PoolOptions, stop: asyncio.Event,
+                     started: Callable[[PoolManager, str], None] = lambda *_: None,
+                     backend: SandboxBackend[Any] | None = None) -> None:
+    """Serve until `stop` is set; then drain and remove every container of this pool. The sandboxes are Docker
+    containers of `client`'s engine unless a `backend` is given."""
+    if backend is None:
+        assert client is not None, "serve_pool needs a Docker client or a backend"
+        backend = DockerBackend(client)
     config = PoolConfig(size=options.size, images=images, min_idle=options.min_idle, lease_ttl=options.lease_ttl,
                         acquire_wait=options.acquire_wait, hardening=options.hardening,
                         fresh_per_lease=options.fresh_per_lease)
-    manager = PoolManager(DockerBackend(client), config, options.pool_id)  # starts nothing until manager.start()
+    manager = PoolManager(backend, config, options.pool_id)  # starts nothing until manager.start()
     address = grpc_address(options.listen)
     try:  # both addresses before anything starts: a refused pool leaves no container and no lock behind
+        security = server_security(address, options.token_file, options.tls_cert, options.tls_key)
         ensure_free(address)
         metrics_server = _start_metrics(options.metrics_listen, manager)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise EngineError(str(exc)) from None
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MESSAGE_CAP),
-                                      ("grpc.max_send_message_length", MESSAGE_CAP), NO_REUSEPORT])
+                                      ("grpc.max_send_message_length", MESSAGE_CAP), NO_REUSEPORT],
+                             interceptors=[AsyncTokenInterceptor(security.token)] if security.token else None)
     session_path = session_socket_path(address) if address.startswith("unix:") else ""
     servicer = PoolServicer(manager, corpus, session_path, options.tool_schemas)
     server.add_generic_rpc_handlers([service_handler(ppb.DESCRIPTOR.services_by_name["PoolService"], servicer, True)])
@@ -115,7 +130,8 @@ async def serve_pool(client: docker.DockerClient, corpus: Corpus, images: dict[s
     enable_reflection(server, SERVICE_NAME)  # any language: clients can build messages from what it serves
     reason: object = "no port bound"
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, security.credentials) if security.credentials is not None \
+            else server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
         port, reason = 0, exc
     if port == 0:
@@ -156,8 +172,13 @@ class LocalPool:
     """
 
     def __init__(self, size: int = 4, envs: Path | None = None, scenarios: Path | None = None,
-                 options: PoolOptions | None = None, ready_timeout: float = 300.0) -> None:
+                 options: PoolOptions | None = None, ready_timeout: float = 300.0, *, listen: str = "",
+                 ca_file: str | None = None) -> None:
+        """`listen`: an address of your choice instead of the private Unix socket (with `options`' token and TLS;
+        `ca_file`: the CA this process's `pool` client trusts)."""
         self.options = options if options is not None else PoolOptions(size=size)
+        self.listen = listen
+        self.ca_file = ca_file
         self.corpus = load_corpus(envs, scenarios)
         self.ready_timeout = ready_timeout
         self.manager: PoolManager | None = None
@@ -179,12 +200,13 @@ class LocalPool:
         if failed:
             raise EngineError("; ".join(f"{r.env_id}: {r.message}" for r in failed))
         self._tmp = tempfile.mkdtemp(prefix="envscaler-localpool-")
-        self.options.listen = f"unix:{self._tmp}/pool.sock"
+        self.options.listen = self.listen or f"unix:{self._tmp}/pool.sock"
         self._thread = threading.Thread(target=self._run, args=(client, images), daemon=True, name="local-pool")
         self._thread.start()
         if not self._started.wait(timeout=60) or self._error:
             raise EngineError(f"the local pool did not start: {self._error}")
-        self.pool = Pool(self.address)
+        token = read_token(self.options.token_file) if self.options.token_file else None
+        self.pool = Pool(self.address, token=token, ca_file=self.ca_file)
         if self.ready_timeout > 0:  # 0: do not wait for warm containers (they may never come)
             self.wait_ready(min(self.options.size, len(images)), self.ready_timeout)
         return self

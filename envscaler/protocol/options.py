@@ -23,12 +23,30 @@ class ServerOptions:
     max_state_bytes: int = 48 << 20
     memory_bytes: int = 0  # RLIMIT_AS per worker; 0: none
     reflection: bool = False  # gRPC reflection: host-side `serve` only (the image lacks grpcio-reflection)
+    # Host-side `serve` only: who may call over TCP (envscaler/protocol/auth.py), and the uid environment code runs
+    # as when the server is root (never root itself).
+    token_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    sandbox_uid: int | None = None
 
     def to_argv(self) -> list[str]:
         argv = ["--call-timeout", repr(self.call_timeout), "--observation", self.observation,
                 "--max-result-bytes", str(self.max_result_bytes), "--max-state-bytes", str(self.max_state_bytes),
                 "--memory-bytes", str(self.memory_bytes)]
+        for flag, value in (("--token-file", self.token_file), ("--tls-cert", self.tls_cert),
+                            ("--tls-key", self.tls_key)):
+            argv += [flag, value] if value else []
+        argv += ["--sandbox-uid", str(self.sandbox_uid)] if self.sandbox_uid is not None else []
         return [*argv, "--reflection"] if self.reflection else argv
+
+
+def add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """serve_bundle's flags for a server on a host (`serve`), besides add_arguments'."""
+    parser.add_argument("--token-file", default="", help="a bearer token every RPC must carry")
+    parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate")
+    parser.add_argument("--tls-key", default="", help="the private key of --tls-cert")
+    parser.add_argument("--sandbox-uid", type=int, help="run environment code as this uid (a root server)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,4 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_args(args: argparse.Namespace) -> ServerOptions:
     return ServerOptions(call_timeout=args.call_timeout, observation=args.observation,
                          max_result_bytes=args.max_result_bytes, max_state_bytes=args.max_state_bytes,
-                         memory_bytes=args.memory_bytes, reflection=bool(getattr(args, "reflection", False)))
+                         memory_bytes=args.memory_bytes, reflection=bool(getattr(args, "reflection", False)),
+                         token_file=getattr(args, "token_file", "") or "", tls_cert=getattr(args, "tls_cert", "") or "",
+                         tls_key=getattr(args, "tls_key", "") or "", sandbox_uid=getattr(args, "sandbox_uid", None))

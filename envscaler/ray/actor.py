@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+TOKEN_ENV = "ENVSCALER_NODE_POOL_TOKEN"  # the node pool's token (envscaler/ray/node_pool.py reads it)
 NAMESPACE = "envscaler"
 NAME_PREFIX = "envscaler-pool-"
 START_ATTEMPTS = 3
@@ -39,6 +41,9 @@ class NodeInfo:
     pool_id: str
     envs: tuple[str, ...]
     failed: dict[str, str]  # environments whose image could not be built here, with why
+    # Its pool listens on the node's IP: clients send this token and trust exactly this certificate (PEM).
+    token: str = ""
+    certificate: str = ""
 
 
 def _lines(stream: IO[str], lines: queue.Queue[str]) -> None:
@@ -58,6 +63,7 @@ class NodePoolActor:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.ip = ray.util.get_node_ip_address()
         self.pool_id = pool_id_for(self.node_id)
+        self.token = secrets.token_urlsafe(32)  # this incarnation's; handed to clients by info(), over Ray
         self.stopping = False
         self.log = Path(tempfile.gettempdir()) / f"envscaler-{self.pool_id}.log"
         spec = {**config, "pool_id": self.pool_id, "listen": f"tcp:{self.ip}:0"}
@@ -71,13 +77,14 @@ class NodePoolActor:
                                    f"{error[-1] if error else '(no output)'}")
         started = json.loads(line)
         self.info_ = NodeInfo(self.node_id, self.ip, started["address"], self.pool_id, tuple(started["envs"]),
-                              started["failed"])
+                              started["failed"], self.token, started["certificate"])
         threading.Thread(target=self._watch_child, daemon=True, name="pool-watch").start()
 
     def _spawn(self, spec: dict[str, Any], ready_timeout: float) -> str:
         """Start the pool; its first line once it serves, or '' when it exited first."""
         with self.log.open("w") as log:  # the pool's own messages, kept on its node (the cause when it fails)
             self.child = subprocess.Popen([sys.executable, "-m", "envscaler.ray.node_pool", json.dumps(spec)],
+                                          env=os.environ | {TOKEN_ENV: self.token},
                                           stdout=subprocess.PIPE, stderr=log, text=True,
                                           start_new_session=True)  # a Ctrl-C to the driver is not the pool's
         lines: queue.Queue[str] = queue.Queue()

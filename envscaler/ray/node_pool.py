@@ -2,7 +2,10 @@
 node's own Docker engine, with the pool's hardening. It prints one JSON line once it serves ({"address", "pool_id"}) and
 drains (removing its containers) on SIGTERM or as soon as its parent, the actor, is gone.
 
-    python -m envscaler.ray.node_pool '{"pool_id": ..., "listen": "tcp:10.0.0.5:0", "size": 8, ...}'
+    ENVSCALER_NODE_POOL_TOKEN=... python -m envscaler.ray.node_pool '{"pool_id": ..., "listen": "tcp:10.0.0.5:0", ...}'
+
+It listens on the node's IP, so with a bearer token (from the environment, not the command line that every local
+user can read) and TLS under a certificate it makes for that IP; its first line carries the certificate.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from envscaler.containers.hardening import Hardening
 from envscaler.images.engine import EngineError, connect
 from envscaler.pool import event_loop
 from envscaler.pool.runner import PoolOptions, build_images, serve_pool
+from envscaler.protocol.addresses import grpc_address
+from envscaler.ray.actor import TOKEN_ENV
+from envscaler.ray.tls import self_signed
 from envscaler.spec.loader import SpecError, load_corpus
 
 
@@ -30,6 +36,20 @@ def options_of(config: dict[str, Any]) -> PoolOptions:
                        acquire_wait=float(config.get("acquire_wait", 30)), hardening=hardening,
                        only=config.get("only"), pool_id=config["pool_id"],
                        tool_schemas=config.get("tool_schemas", "derived"))
+
+
+def secure(options: PoolOptions, folder: Path) -> str:
+    """Token and TLS for the pool's listen address (written to `folder`, 0600); returns the certificate (PEM)."""
+    token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        raise ValueError(f"{TOKEN_ENV} is not set: a node pool listens on the node's IP only with a token")
+    token_file = folder / "token"
+    token_file.touch(mode=0o600)
+    token_file.write_text(token)
+    ip = grpc_address(options.listen).rsplit(":", 1)[0].strip("[]")
+    cert, key = self_signed(ip, folder)
+    options.token_file, options.tls_cert, options.tls_key = str(token_file), str(cert), str(key)
+    return cert.read_text()
 
 
 def corpus_files(config: dict[str, Any], folder: Path) -> tuple[Path | None, Path | None]:
@@ -61,6 +81,7 @@ def main(argv: list[str]) -> int:
         config = json.loads(argv[0])
         options = options_of(config)
         with tempfile.TemporaryDirectory(prefix="envscaler-ray-") as folder:
+            certificate = secure(options, Path(folder))
             envs, scenarios = corpus_files(config, Path(folder))
             corpus = load_corpus(envs, scenarios, strict=False)
             client = connect()
@@ -69,7 +90,7 @@ def main(argv: list[str]) -> int:
             if not images:
                 reasons = "; ".join(f"{r.env_id}: {r.message}" for r in failed) or "no environment"
                 raise EngineError(f"no environment image could be built on this node: {reasons}")
-            event_loop.run(serve(client, corpus, images, options, failed, parent))
+            event_loop.run(serve(client, corpus, images, options, failed, parent, certificate))
     except (EngineError, SpecError, OSError, KeyError, ValueError) as exc:
         print(f"envscaler node pool: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -77,7 +98,7 @@ def main(argv: list[str]) -> int:
 
 
 async def serve(client: Any, corpus: Any, images: dict[str, str], options: PoolOptions, failed: list[Any],
-                parent: int) -> None:
+                parent: int, certificate: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,7 +107,7 @@ async def serve(client: Any, corpus: Any, images: dict[str, str], options: PoolO
 
     def started(_manager: object, address: str) -> None:
         print(json.dumps({"address": address, "pool_id": options.pool_id, "envs": sorted(images),
-                          "failed": {r.env_id: r.message for r in failed}}), flush=True)
+                          "failed": {r.env_id: r.message for r in failed}, "certificate": certificate}), flush=True)
 
     await serve_pool(client, corpus, images, options, stop, started)
 

@@ -52,6 +52,12 @@ def _alive_nodes() -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
 
 
+def _security(info: NodeInfo) -> dict[str, Any]:
+    """A node pool's token, and its own certificate as the only one trusted (never the environment's defaults)."""
+    return {"token": info.token, "root_certificates": info.certificate.encode() if info.certificate else None,
+            "ca_file": ""}
+
+
 @dataclass
 class _Node:
     info: NodeInfo
@@ -62,7 +68,7 @@ class _Node:
     def async_pool(self, timeout: float) -> AsyncPool:
         loop = id(asyncio.get_running_loop())
         if loop not in self.aio:
-            self.aio[loop] = AsyncPool(self.info.address, timeout=timeout)
+            self.aio[loop] = AsyncPool(self.info.address, timeout=timeout, **_security(self.info))
         return self.aio[loop]
 
 
@@ -77,7 +83,8 @@ class RayPool:
         self.timeout = timeout
         self.acquire_wait = acquire_wait
         self.owned = owned  # started by this handle: shutdown() stops the pools
-        self.nodes = {info.node_id: _Node(info, actor, Pool(info.address, timeout=timeout)) for info, actor in nodes}
+        self.nodes = {info.node_id: _Node(info, actor, Pool(info.address, timeout=timeout, **_security(info)))
+                      for info, actor in nodes}
         self.caller_node = ray.get_runtime_context().get_node_id()
 
     # ------------------------------------------------------------ placing and finding the pools
@@ -327,7 +334,8 @@ class RayPool:
                 continue
             if info.address != node.info.address:
                 node.pool.close()
-                self.nodes[node_id] = _Node(info, node.actor, Pool(info.address, timeout=self.timeout))
+                self.nodes[node_id] = _Node(info, node.actor,
+                                            Pool(info.address, timeout=self.timeout, **_security(info)))
 
     def shutdown(self) -> None:
         """Stop every pool (each drains and removes its containers), then remove what pools that were lost on these

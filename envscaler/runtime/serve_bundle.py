@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envscaler.protocol.options import CLIENT_CHECKS_ENV, ServerOptions, add_arguments, from_args
+from envscaler.protocol.options import CLIENT_CHECKS_ENV, ServerOptions, add_arguments, add_host_arguments, from_args
 from envscaler.runtime import confine, launcher
 from envscaler.runtime.served import load_bundle
 
@@ -25,14 +25,18 @@ if TYPE_CHECKING:
     from envscaler.runtime.server import ServerConfig
 
 
-def server_config(options: ServerOptions) -> ServerConfig:
+def server_config(options: ServerOptions, listen: str = "unix:") -> ServerConfig:
+    """ValueError (one line) for a token or TLS files that cannot be used, or an exposed address without them."""
+    from envscaler.protocol.addresses import grpc_address
+    from envscaler.protocol.auth import server_security
     from envscaler.runtime.server import ServerConfig
 
+    security = server_security(grpc_address(listen), options.token_file, options.tls_cert, options.tls_key)
     return ServerConfig(call_timeout=options.call_timeout, reset_timeout=max(options.call_timeout, 10.0),
                         observation=options.observation, max_result_bytes=options.max_result_bytes,
                         memory_bytes=options.memory_bytes, max_state_bytes=options.max_state_bytes,
                         allow_client_checks=os.environ.get(CLIENT_CHECKS_ENV, "1") == "1",
-                        reflection=options.reflection)
+                        reflection=options.reflection, token=security.token, credentials=security.credentials)
 
 
 def _return_large_buffers() -> None:
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reflection", action="store_true",
                         help="serve gRPC reflection (host-side `serve` only: the image lacks grpcio-reflection)")
     add_arguments(parser)
+    add_host_arguments(parser)
     args = parser.parse_args(argv)
     try:
         env, scenarios = load_bundle(args.bundle)
@@ -74,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             os.close(int(str(args.bundle).rsplit("/", 1)[1]))
     from envscaler.runtime.server import serve_forever
 
+    options = from_args(args)
+    if split is None and options.sandbox_uid is not None:  # a root server on a host: environment code is not root
+        split = options.sandbox_uid
     try:
-        return serve_forever(env, scenarios, args.listen, server_config(from_args(args)), split, args.prog)
+        return serve_forever(env, scenarios, args.listen, server_config(options, args.listen), split, args.prog)
     except (OSError, ValueError) as exc:  # the address is in use, cannot be bound or is malformed: one line
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return 2

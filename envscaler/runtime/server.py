@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from envscaler.protocol import framing
 from envscaler.protocol.addresses import NO_REUSEPORT, bind_failure, ensure_free, grpc_address, session_socket_path
+from envscaler.protocol.auth import TokenInterceptor
 from envscaler.protocol.deadlines import Deadline, Margin
 from envscaler.protocol.framing import MAX_FRAME
 from envscaler.protocol.services import service_handler
@@ -68,6 +69,9 @@ class ServerConfig:
     allow_client_checks: bool = True
     # gRPC server reflection (host-side `serve` only: the runtime image does not ship grpcio-reflection).
     reflection: bool = False
+    # Who may call over TCP (envscaler/protocol/auth.py): a bearer token ('' : none) and TLS (None: plaintext).
+    token: str = ""
+    credentials: grpc.ServerCredentials | None = None
 
 
 GET_STATE = wpb.WorkerRequest(state=wpb.WorkerGetState())
@@ -116,7 +120,8 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         self.config = config
         self.tools = spec.tools
         self.tool_set = frozenset(t["function"]["name"] for t in self.tools)
-        sandbox = "split" if sandbox_uid is not None else "container" if config.sweep else ""
+        # The uid-wide sweeps are a container's only: on a host (`serve` as root) the sandbox uid is not ours alone.
+        sandbox = ("split" if sandbox_uid is not None else "container") if config.sweep else ""
         self.zygote = Zygote(WorkerSettings(
             env_id=spec.env_id, code=spec.env_class_code, class_name=spec.env_class_name,
             tools=tuple(sorted(self.tool_set)), observation=config.observation,
@@ -492,7 +497,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
             return ""
         if self.config.sweep:
             with contextlib.suppress(OSError):
-                os.chmod(self.route.path, 0o666)  # the directory is the fence (see start_server)
+                os.chmod(self.route.path, 0o666)  # its random name is the fence: the directory is not listable
         return os.path.basename(self.route.path)
 
     def close(self) -> None:
@@ -539,6 +544,7 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
         futures.ThreadPoolExecutor(max_workers=config.max_workers),
         options=[("grpc.max_receive_message_length", message_cap), ("grpc.max_send_message_length", message_cap),
                  NO_REUSEPORT],
+        interceptors=[TokenInterceptor(config.token)] if config.token else None,
     )
     server.add_generic_rpc_handlers([service_handler(pb.DESCRIPTOR.services_by_name["EnvService"], servicer, False)])
     health_servicer = health.HealthServicer()
@@ -548,7 +554,8 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
 
         enable_reflection(server, SERVICE_NAME)
     try:
-        bound = server.add_insecure_port(address)
+        bound = server.add_secure_port(address, config.credentials) if config.credentials is not None \
+            else server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc's "Failed to bind": taken since ensure_free looked, or not bindable
         raise bind_failure(address, exc) from None
     if not address.startswith("unix:") and bound == 0:
@@ -568,11 +575,11 @@ def start_server(spec: ServedEnv, scenarios: Mapping[str, ServedScenario], liste
         session_socket = SessionSocket(servicer, session_socket_path(address), MAX_FRAME).start()
         servicer.socket_dir = os.path.dirname(address[5:])
         if config.sweep:
-            # In a sandbox the directory is the fence (0710: the server's, and root's to traverse for the image's
-            # HEALTHCHECK; the sandbox uid has no way in), so the sockets themselves may be open to whoever gets in.
+            # In a sandbox the directory may be traversed by anyone (a lessee's route: envscaler/containers/launch.py)
+            # and is listed by none; the stable sockets are the pool's: the server's uid and group root only.
             for path in (address[5:], session_socket.path):
                 with contextlib.suppress(OSError):
-                    os.chmod(path, 0o666)
+                    os.chmod(path, 0o660)
     server.start()
     if not address.startswith("unix:"):
         host = address.rsplit(":", 1)[0]

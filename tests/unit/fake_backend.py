@@ -131,6 +131,7 @@ class FakeBackend:
         self.started = 0
         self.reset_delay = 0.0  # given to every sandbox started from now on
         self.removed: list[str] = []
+        self.untrusted_routes = False  # verify_route fails (a listener of another uid in the route's place)
         self.reaped: list[dict[str, str]] = []
         self._names = itertools.count(1)
         self._lock = threading.Lock()
@@ -168,6 +169,12 @@ class FakeBackend:
     def address(self, sandbox: FakeSandbox) -> SandboxAddress:
         return SandboxAddress(f"unix:{sandbox.directory}/env.sock", str(sandbox.directory / "env.session.sock"),
                               str(sandbox.directory))
+
+    def verify_route(self, sandbox: FakeSandbox, path: str) -> None:
+        if self.untrusted_routes:
+            raise RuntimeError(f"{Path(path).name} is served by uid 10002, not the server's uid 10001")
+        if Path(path).parent != sandbox.directory:  # the fake's routes are names only: where they are is checked
+            raise RuntimeError(f"{path} is not in {sandbox.name}'s directory")
 
     def died_before_serving(self, sandbox: FakeSandbox) -> StartFailed:
         return StartFailed(f"{sandbox.name} exited with status 3 before serving: boom",

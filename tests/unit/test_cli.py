@@ -85,6 +85,8 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path_factory: pytest.TempPathFac
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
+        assert process.stdout.readline().startswith("envscaler-runtime serve: a process sandbox on this host, not a "
+                                                     "container")
         assert "serving env_3" in process.stdout.readline()
         with EnvClient(f"unix:{sock}") as client:
             client.reset("0402-163011")
@@ -109,7 +111,8 @@ def test_serve_time_to_stop_is_short(tmp_path_factory: pytest.TempPathFactory) -
     process = subprocess.Popen([*CLI, "serve", "--env", "env_8", "--listen", f"unix:{sock}"],
                                stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert process.stdout is not None
-    process.stdout.readline()
+    process.stdout.readline()  # the sandbox notice
+    process.stdout.readline()  # serving
     with EnvClient(f"unix:{sock}") as client:
         client.reset("0915-080130")
     children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()

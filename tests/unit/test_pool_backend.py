@@ -17,7 +17,7 @@ METHODS = sorted(name for name, value in vars(SandboxBackend).items()
 
 def test_the_protocol_is_what_the_pool_needs() -> None:
     assert METHODS == ["address", "died_before_serving", "events", "list_running", "reap", "reap_orphans", "remove",
-                       "start", "wait_ready"]
+                       "start", "verify_route", "wait_ready"]
 
 
 @pytest.mark.parametrize("backend", [DockerBackend, FakeBackend])

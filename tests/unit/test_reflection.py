@@ -23,7 +23,8 @@ def test_serve_lists_its_services_and_a_protoless_client_solves_a_scenario(sock_
                                 f"unix:{sock}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert process.stdout is not None and "serving env_2" in process.stdout.readline()
+        assert process.stdout is not None and "not a container" in process.stdout.readline()
+        assert "serving env_2" in process.stdout.readline()
         with grpc.insecure_channel(f"unix:{sock}") as channel:
             assert sorted(ProtoReflectionDescriptorDatabase(channel).get_services()) == [
                 "envscaler.v1.EnvService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import grpc.aio
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,6 +35,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from envscaler.client.auth import open_aio_channel, security_of
 from envscaler.client.env_client import CHANNEL_OPTIONS, target_of
 from envscaler.frontdoor.cli import LOOPBACK
 from envscaler.frontdoor.http import ApiError, read_body
@@ -449,7 +449,7 @@ def build_app(config: OpenEnvConfig, envs: dict[str, EnvEntry]) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        channel = grpc.aio.insecure_channel(target_of(config.pool), options=CHANNEL_OPTIONS)
+        channel = open_aio_channel(target_of(config.pool), security_of(config.pool), CHANNEL_OPTIONS)
         link = PoolLink(stub=ppb_grpc.PoolServiceStub(channel), address=config.pool,
                         acquire_wait=config.acquire_wait, timeout=config.timeout)
         held[:] = [Sessions(link, config.max_sessions, config.session_timeout)]
