@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
-import difflib
+import dataclasses
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from envscaler.spec.loader import (
     RawRecord,
     Severity,
     SpecError,
+    as_path,
     bundled_envs_path,
     bundled_scenarios_path,
     iter_records,
@@ -25,6 +27,8 @@ from envscaler.spec.loader import (
     parse_envs,
     read_records,
 )
+from envscaler.spec.fields import did_you_mean
+from envscaler.spec.lint import documentation_findings
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import (
     SchemaError,
@@ -159,7 +163,21 @@ def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
     if spec.tools is not None:
         problems += _tool_shape_problems(location, spec.tools)
         problems += _tools_agreement(location, spec.tools, derived)
+    if spec.environment_introduction.strip() in ("", spec.env_class_name):
+        problems.append(Problem(location, "environment_introduction", "says nothing about the environment (empty or "
+                                "only the class name), and it opens the agent's system prompt", "warning"))
+    try:
+        problems += [Problem(location, where, message, "warning")
+                     for where, message in documentation_findings(spec.env_class_code, spec.env_class_name,
+                                                                  spec.tools)]
+    except SchemaError as exc:
+        problems.append(Problem(location, "env_class_code", str(exc)))
     return problems
+
+
+def strictly(problems: list[Problem]) -> list[Problem]:
+    """--strict: every warning is an error."""
+    return [dataclasses.replace(p, severity="error") for p in problems]
 
 
 def check_func_problem(source: str) -> str | None:
@@ -276,8 +294,7 @@ def unknown_init_config_keys(location: str, scenario: Scenario, env: EnvSpec,
     for key in scenario.init_config:
         if key in known:
             continue
-        close = difflib.get_close_matches(str(key), sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (state attributes: {', '.join(sorted(known))})"
+        hint = did_you_mean(str(key), known).replace(" (known:", " (state attributes:")
         problems.append(Problem(location, f"init_config.{key}", f"{key!r} is not a state attribute of "
                                                                  f"{env.env_class_name!r}{hint}", severity))
     return problems
@@ -300,11 +317,15 @@ def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec
     return problems
 
 
-def _group(kind: Kind, location: str, record_id: str, problems: list[Problem]) -> RecordReport:
-    return RecordReport(kind, location, record_id, [p for p in problems if p.record == location])
+def validate_files(envs_path: str | os.PathLike[str] | None = None,
+                   scenarios_path: str | os.PathLike[str] | None = None, *, strict: bool = False) -> ValidationReport:
+    """Every record's problems; `strict`: warnings are errors."""
 
+    def _group(kind: Kind, location: str, record_id: str, problems: list[Problem]) -> RecordReport:
+        mine = [p for p in problems if p.record == location]
+        return RecordReport(kind, location, record_id, strictly(mine) if strict else mine)
 
-def validate_files(envs_path: Path | None = None, scenarios_path: Path | None = None) -> ValidationReport:
+    envs_path, scenarios_path = as_path(envs_path, "envs"), as_path(scenarios_path, "scenarios")
     report = ValidationReport()
     env_file = envs_path or bundled_envs_path()
     scen_file = scenarios_path if scenarios_path is not None else (bundled_scenarios_path() if envs_path is None

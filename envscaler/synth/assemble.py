@@ -18,7 +18,15 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from envscaler.spec.toolschema import SchemaError, class_methods, derive_tools, index_module, is_tool, parse_module
+from envscaler.spec.toolschema import (
+    ModuleIndex,
+    SchemaError,
+    class_methods,
+    derive_tools,
+    index_module,
+    is_tool,
+    parse_module,
+)
 
 QUERY_PREFIXES = ("get_", "list_", "search_", "find_", "check_", "show_", "view_")
 
@@ -27,11 +35,27 @@ class AssembleError(ValueError):
     """A source that cannot become EnvScaler metadata; the message says which and why."""
 
 
-def state_space(tree: ast.Module) -> list[dict[str, str]]:
+def _state_types(index: ModuleIndex, class_name: str) -> set[str]:
+    """The TypedDicts the class's state is made of: those its `self.x: T` annotations name, and theirs in turn
+    (a TypedDict that only types a tool's arguments is not state)."""
+    pending = [n.id for method in class_methods(class_name, index).values() for stmt in ast.walk(method)
+               if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Attribute)
+               for n in ast.walk(stmt.annotation) if isinstance(n, ast.Name)]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in index.typeddict_nodes and name not in found:
+            found.add(name)
+            pending += [n.id for n in ast.walk(index.typeddict_nodes[name]) if isinstance(n, ast.Name)]
+    return found
+
+
+def state_space(tree: ast.Module, class_name: str | None = None) -> list[dict[str, str]]:
     index = index_module(tree)
+    state = _state_types(index, class_name) if class_name in index.classes else set()
     entities = []
     for name, node in index.typeddict_nodes.items():
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, ast.ClassDef) and (not state or name in state):
             keys = [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)
                     and isinstance(item.target, ast.Name)]
             entities.append({"entity": name, "attributes": ", ".join(keys),
@@ -56,7 +80,7 @@ def env_record(code: str, class_name: str, meta: dict[str, Any]) -> dict[str, An
         "env_id": meta["env_id"],
         "environment_summary": meta["environment_summary"],
         "environment_introduction": meta["environment_introduction"],
-        "state_space_definition": state_space(tree),
+        "state_space_definition": state_space(tree, class_name),
         "constraints_rules": meta["constraints_rules"],
         "operation_list": operations(code, tree, class_name),
         "env_class_name": class_name,
