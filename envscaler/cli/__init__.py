@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import envscaler
-from envscaler.cli import check, console, corpus, engine, images, k8s, mcp, pool, replay, rollout, serve, synth
+from envscaler.cli import check, console, corpus, engine, images, k8s, mcp, openenv, pool, replay, rollout, serve, synth
 from envscaler.cli.common import CliError, merge_corpus_files
 
 # In the order `--help` lists them.
-COMMANDS = (corpus, serve, engine, images, pool, rollout, check, synth, mcp, console, k8s, replay)
+COMMANDS = (corpus, serve, engine, images, pool, rollout, check, synth, mcp, openenv, console, k8s, replay)
 DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled services: validate and build a corpus, "
                "serve a pool of warm hardened containers, roll out agents, and check scenarios.")
 
@@ -21,7 +21,8 @@ DESCRIPTION = ("Run EnvScaler-style tool environments as sandboxed, pooled servi
 EXTRA_OF = {"docker": "server", "rich": "server", "jsonschema": "server", "docstring_parser": "server",
             "prometheus_client": "server", "grpc_health": "server", "grpc_reflection": "server", "uvloop": "server",
             "yaml": "server", "starlette": "console", "uvicorn": "console", "jinja2": "console", "pygments": "console",
-            "multipart": "console", "mcp": "mcp", "openai": "rollout", "ray": "ray", "testcontainers": "testing"}
+            "multipart": "console", "websockets": "openenv", "mcp": "mcp", "openai": "rollout", "ray": "ray",
+            "testcontainers": "testing"}
 
 
 def missing_extra(exc: ModuleNotFoundError) -> str | None:

@@ -6,20 +6,23 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from envscaler.client.replay import ReplayReport
-from envscaler.images.build import BuildResult
-from envscaler.rollout.report import Report
-from envscaler.rollout.runner import INFRASTRUCTURE, Summary
-from envscaler.rollout.trajectory import TrajectoryRecord
-from envscaler.spec.validate import ValidationReport
-from envscaler.synth.check import ScenarioCheck
-from envscaler.synth.llm import Usage
+from envscaler.rollout.trajectory import INFRASTRUCTURE
+
+if TYPE_CHECKING:  # printing a result needs only the result: no command pays for another's dependencies
+    from envscaler.client.replay import ReplayReport
+    from envscaler.images.build import BuildResult
+    from envscaler.rollout.report import Report
+    from envscaler.rollout.runner import Summary
+    from envscaler.rollout.trajectory import TrajectoryRecord
+    from envscaler.spec.validate import ValidationReport
+    from envscaler.synth.check import ScenarioCheck
+    from envscaler.synth.llm import Usage
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "ok": "green",
                 "warning": "yellow", "error": "bold red", "PASS": "green", "FAIL": "red",

@@ -30,20 +30,26 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def read_token(path: Path | None) -> str | None:
+    """The first line of --token-file (at least 16 characters); None without one. ValueError names the file."""
+    if path is None:
+        return None
+    try:
+        token = path.read_text().strip().splitlines()[0].strip()
+    except (OSError, IndexError) as exc:
+        raise ValueError(f"--token-file {path}: cannot read a token ({exc})") from None
+    if len(token) < 16:
+        raise ValueError(f"--token-file {path}: the token is shorter than 16 characters")
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
     if args.stdio:
         return _run_stdio(args)
     from envscaler.frontdoor.http import FrontDoorConfig, serve_http
 
     host, port = _listen(args.listen)
-    token = None
-    if args.token_file is not None:
-        try:
-            token = args.token_file.read_text().strip().splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise ValueError(f"--token-file {args.token_file}: cannot read a token ({exc})") from None
-        if len(token) < 16:
-            raise ValueError(f"--token-file {args.token_file}: the token is shorter than 16 characters")
+    token = read_token(args.token_file)
     if host not in LOOPBACK and token is None:
         raise ValueError(f"--listen {args.listen}: a non-loopback address needs --token-file")
     if args.max_leases < 1 or args.max_body < 1024:

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -161,8 +162,8 @@ class Leases:
             await self.release(lease_id)
 
 
-async def _json_body(request: Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object, read no further than `limit` bytes."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, read no further than `limit` bytes (ApiError 413 past it)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body of {declared} bytes is over the limit of {limit}")
@@ -171,6 +172,12 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
         body += chunk
         if len(body) > limit:
             raise ApiError(413, f"request body is over the limit of {limit} bytes")
+    return bytes(body)
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object, read no further than `limit` bytes."""
+    body = await read_body(request, limit)
     if not body:
         return {}
     try:
@@ -351,26 +358,30 @@ class _GuardMiddleware(Guard):
         super().__init__(app, token)
 
 
-def serve_http(config: FrontDoorConfig) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn runs the lifespan, which releases every lease on the way out.
-    OSError (one line) when the address cannot be had: bound here, not by uvicorn, which would log and exit."""
-    import socket
-
-    import uvicorn
-
+def bind(host: str, port: int) -> tuple[socket.socket, str]:
+    """A listening socket and its address as HOST:PORT. OSError (one line) when the address cannot be had: bound
+    here, not by uvicorn, which would log and exit."""
     from envscaler.protocol.addresses import ensure_free
 
-    address = f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     ensure_free(address)
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((config.host, config.port))
+        sock.bind((host, port))
         sock.listen(512)
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    return sock, address
+
+
+def serve_http(config: FrontDoorConfig) -> None:
+    """Serve until SIGINT/SIGTERM; uvicorn runs the lifespan, which releases every lease on the way out."""
+    import uvicorn
+
+    sock, address = bind(config.host, config.port)
     print(f"envscaler-runtime mcp: http://{address}/v1/leases (pool {config.pool})", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", timeout_graceful_shutdown=5,
                                            limit_concurrency=max(64, config.max_leases * 4)))

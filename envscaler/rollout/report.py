@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envscaler.rollout.runner import INFRASTRUCTURE, read_records
+from envscaler.rollout.runner import read_records
+from envscaler.rollout.trajectory import INFRASTRUCTURE
 
 REWARD_BINS = [f"[{i / 10:.1f}, {(i + 1) / 10:.1f})" for i in range(10)] + ["1.0"]
 

@@ -23,10 +23,9 @@ from openai import AsyncOpenAI
 from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool, AsyncPoolSession
 from envscaler.rollout.agent import AgentOptions, run_episode
-from envscaler.rollout.trajectory import TaskInfo, TrajectoryRecord
+from envscaler.rollout.trajectory import INFRASTRUCTURE, TaskInfo, TrajectoryRecord
 from envscaler.spec.models import Scenario
 
-INFRASTRUCTURE = frozenset({"llm_error", "env_error"})
 Key = tuple[str, str, int]
 
 

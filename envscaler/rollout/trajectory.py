@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+# Error kinds that are the infrastructure's fault, not the agent's: such a record is retried on resume.
+INFRASTRUCTURE = frozenset({"llm_error", "env_error"})
+
 
 class Action(BaseModel):
     name: str

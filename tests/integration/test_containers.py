@@ -98,7 +98,8 @@ def test_replay_runs_in_a_container_and_leaves_nothing(engine: docker.DockerClie
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
     assert "hardened container" not in done.stderr
-    assert [c for c in engine.containers.list(all=True) if c.labels.get(OWNER_LABEL, "").startswith("replay-")] == []
+    assert [c for c in engine.containers.list(ignore_removed=True,
+            all=True) if c.labels.get(OWNER_LABEL, "").startswith("replay-")] == []
 
 
 def test_every_lease_gets_a_route_however_many_leases(engine: docker.DockerClient,
@@ -135,4 +136,4 @@ def test_a_process_killed_with_its_containers_running_leaves_them_to_the_next_st
     left = engine.containers.get(name)
     assert left.labels[owners.POOL_LABEL].startswith("process-")
     assert owners.reap_dead(engine) >= 1
-    assert not engine.containers.list(all=True, filters={"name": name})
+    assert not engine.containers.list(ignore_removed=True, all=True, filters={"name": name})

@@ -16,7 +16,7 @@ def test_every_lease_gets_a_container_no_one_used(engine: docker.DockerClient, e
         for _ in range(3):
             with local.pool.session("env_1", "0115-091204", wait=120) as session:
                 assert session.call("find_member_by_name", {"name": "Ana Ruiz"}).ok
-                running = {c.name for c in engine.containers.list(
+                running = {c.name for c in engine.containers.list(ignore_removed=True,
                     filters={"label": f"{POOL_LABEL}={local.manager.pool_id}"})}
                 leased = [slot.env.name for slot in list(local.manager.slots.values())
                           if slot.state.value == "leased"]

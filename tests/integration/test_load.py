@@ -88,13 +88,13 @@ def test_64_concurrent_sessions(engine: docker.DockerClient, example_images: dic
     pool_id = ""
     try:
         wait_until_warm(f"unix:{sock}", SESSIONS, timeout=240)
-        containers = engine.containers.list(filters={"label": POOL_LABEL})
+        containers = engine.containers.list(ignore_removed=True, filters={"label": POOL_LABEL})
         pool_id = containers[0].labels[POOL_LABEL]
         before = memory_of(containers)
         started = time.monotonic()
         counts = asyncio.run(drive(f"unix:{sock}", SECONDS))
         elapsed = time.monotonic() - started
-        after = memory_of(engine.containers.list(filters={"label": POOL_LABEL}))
+        after = memory_of(engine.containers.list(ignore_removed=True, filters={"label": POOL_LABEL}))
         with capsys.disabled():
             print(f"\nload: {SESSIONS} sessions for {elapsed:.1f} s: {counts['calls']} calls "
                   f"({counts['calls'] / elapsed:.0f}/s), {counts['episodes']} episodes, {counts['errors']} errors; "
@@ -106,4 +106,4 @@ def test_64_concurrent_sessions(engine: docker.DockerClient, example_images: dic
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=120)
-    assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
+    assert engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []

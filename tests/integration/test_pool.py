@@ -50,7 +50,8 @@ def local_pool(engine: docker.DockerClient, example_images: dict[str, str],
     options = PoolOptions(size=8, lease_ttl=60, acquire_wait=60, fresh_per_lease=False)
     with LocalPool(envs=envs, scenarios=scenarios, options=options) as local:
         yield local
-    assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={local.manager.pool_id}"}) == []
+    assert engine.containers.list(ignore_removed=True,
+            all=True, filters={"label": f"{POOL_LABEL}={local.manager.pool_id}"}) == []
 
 
 def solve(pool: Pool, path: Path) -> float:
@@ -175,10 +176,10 @@ def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docke
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    leftovers = engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
+    leftovers = engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
     assert len(leftovers) == 2  # SIGKILL leaves them; the next pool start reaps them
     assert reap_dead_pools(engine) >= 2
-    assert engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
+    assert engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
 
 
 def test_replay_through_the_pool(local_pool: LocalPool) -> None:

@@ -40,7 +40,8 @@ def pool_command(listen: str, metrics: str) -> list[str]:
 
 
 def pool_ids(engine: docker.DockerClient) -> set[str]:
-    return {c.labels[POOL_LABEL] for c in engine.containers.list(all=True, filters={"label": POOL_LABEL})}
+    return {c.labels[POOL_LABEL] for c in engine.containers.list(ignore_removed=True,
+            all=True, filters={"label": POOL_LABEL})}
 
 
 def lock_files() -> set[str]:

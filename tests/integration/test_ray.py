@@ -61,7 +61,7 @@ def pool(cluster: Cluster, example_images: dict[str, str]) -> Iterator[RayPool]:
 
 
 def ray_containers(engine: docker.DockerClient, node_id: str) -> list[Any]:
-    return [c for c in engine.containers.list(all=True, filters={"label": POOL_LABEL})
+    return [c for c in engine.containers.list(ignore_removed=True, all=True, filters={"label": POOL_LABEL})
             if c.labels[POOL_LABEL].startswith(f"ray-{node_id[:16]}-")]
 
 
@@ -186,7 +186,8 @@ def test_restarted_actor_reaps_its_predecessors_containers(pool: RayPool, cluste
         time.sleep(0.5)
     after = pool.nodes[node_id].info
     assert after.pool_id != before.pool_id and after.pool_id.startswith(f"ray-{node_id[:16]}-")
-    left = {c.name for c in engine.containers.list(all=True, filters={"label": f"{POOL_LABEL}={before.pool_id}"})}
+    left = {c.name for c in engine.containers.list(ignore_removed=True,
+            all=True, filters={"label": f"{POOL_LABEL}={before.pool_id}"})}
     assert left == set()  # reaped by the new pool as it started
     pool.wait_ready(timeout=120)
     assert {c.labels[POOL_LABEL] for c in ray_containers(engine, node_id)} == {after.pool_id}

@@ -251,11 +251,10 @@ def test_a_pool_that_does_not_serve_the_corpus_fails_the_preflight(rollout_pool:
     assert not (tmp_path / "traj.jsonl").exists()
 
 
-def leased(pool: LocalPool) -> int:
-    from envscaler.client.pool_client import Pool
-
-    with Pool(pool.address) as client:
-        return sum(e.leased for e in client.stats().envs)
+def lease_ids(pool: LocalPool) -> set[str]:
+    """The leases the pool holds now (a killed run's stay until their TTL: the test before this one kills one)."""
+    assert pool.manager is not None
+    return set(pool.manager.leases.copy())
 
 
 def test_sigint_releases_every_lease_and_the_run_resumes(rollout_pool: LocalPool, tmp_path: Path) -> None:
@@ -265,24 +264,24 @@ def test_sigint_releases_every_lease_and_the_run_resumes(rollout_pool: LocalPool
     out = tmp_path / "traj.jsonl"
     command = [sys.executable, "-m", "envscaler.cli", "rollout", "--pool", rollout_pool.address, "--model",
                "scripted", "--out", str(out), "--concurrency", "3", "--only", "env_3", "env_4"]
-    assert leased(rollout_pool) == 0, "a lease left over from an earlier test"
+    earlier = lease_ids(rollout_pool)
     with ScriptedLLM(scripts, delay=0.3) as llm:
         run = subprocess.Popen([*command, "--base-url", llm.base_url], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (leased(rollout_pool) < 2 or not out.exists()
+        while time.monotonic() < deadline and (len(lease_ids(rollout_pool) - earlier) < 2 or not out.exists()
                                                or not out.read_text()):
             time.sleep(0.05)
-        assert leased(rollout_pool) >= 2
+        assert len(lease_ids(rollout_pool) - earlier) >= 2
         run.send_signal(signal.SIGINT)
         _, stderr = run.communicate(timeout=60)
         assert run.returncode == 130, stderr
         assert "Traceback" not in stderr and stderr.count("\n") == 1 and "stopped by SIGINT" in stderr, stderr
         assert "the same command resumes" in stderr
         released = time.monotonic() + 5  # at once, not after the lease TTL (600 s)
-        while leased(rollout_pool) and time.monotonic() < released:
+        while lease_ids(rollout_pool) - earlier and time.monotonic() < released:
             time.sleep(0.1)
-        assert leased(rollout_pool) == 0
+        assert lease_ids(rollout_pool) - earlier == set()
         written = len(records(out))
         assert 1 <= written < len(scenarios)
         done = subprocess.run([*command, "--base-url", llm.base_url], capture_output=True, text=True, timeout=600,

@@ -102,7 +102,7 @@ def test_a_user_test_passes_against_hardened_containers(tmp_path: Path, engine: 
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "4 passed" in done.stdout  # ours and the README's, verbatim
-    leftovers = [c.name for c in engine.containers.list(all=True, filters={"label": OWNER_LABEL})
+    leftovers = [c.name for c in engine.containers.list(ignore_removed=True, all=True, filters={"label": OWNER_LABEL})
                  if c.attrs["Config"]["Image"].startswith("envscaler-env/env_todo")]
     assert leftovers == []  # the session's pool removed its containers
 
@@ -127,4 +127,4 @@ def test_a_crashed_test_process_leaves_nothing_for_long(engine: docker.DockerCli
     container_id = done.stdout.strip()
     assert engine.containers.get(container_id).status == "running"  # left behind by the crash
     reap_dead_pools(engine)
-    assert [c for c in engine.containers.list(all=True) if c.id == container_id] == []
+    assert [c for c in engine.containers.list(ignore_removed=True, all=True) if c.id == container_id] == []
