@@ -11,13 +11,20 @@ import ast
 import inspect
 from typing import Any
 
-import docstring_parser
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as JsonSchemaError
 
-from envscaler.spec.toolschema import ModuleIndex, class_methods, index_module, is_tool, parse_module, served_tools
+from envscaler.spec.toolschema import (
+    ModuleIndex,
+    class_methods,
+    index_module,
+    is_tool,
+    parse_docstring,
+    parse_module,
+    served_tools,
+)
 
-Finding = tuple[str, str]  # (field, message)
+Finding = tuple[str, int, str]  # (field, line in the code, message)
 
 
 def documentation_findings(code: str, class_name: str, tools: list[dict[str, Any]] | None) -> list[Finding]:
@@ -37,28 +44,35 @@ def _tool_findings(node: ast.FunctionDef, served: dict[str, Any], index: ModuleI
     name = node.name
     where = f"env_class_code.{name}"
     findings: list[Finding] = []
+
+    def add(message: str) -> None:
+        findings.append((where, node.lineno, message))
+
     parameters = served.get("parameters") or {}
     properties: dict[str, Any] = parameters.get("properties") or {}
     description = str(served.get("description") or "").strip()
     if not description or description == name:
-        findings.append((where, f"tool {name!r} has no docstring: the agent sees only its name"))
+        add(f"tool {name!r} has no docstring: the agent sees only its name")
     undocumented = [p for p, schema in properties.items() if not str(schema.get("description") or "").strip()]
     if undocumented:
-        findings.append((where, f"tool {name!r}: parameter{'s' if len(undocumented) > 1 else ''} "
-                                f"{', '.join(map(repr, undocumented))} not described (add an Args: section to its "
-                                "docstring)"))
-    doc = ast.get_docstring(node, clean=False)
-    documented = [p.arg_name for p in docstring_parser.parse(inspect.cleandoc(doc)).params] if doc else []
+        add(f"tool {name!r}: parameter{'s' if len(undocumented) > 1 else ''} "
+            f"{', '.join(map(repr, undocumented))} not described (add an Args: section to its docstring)")
+    doc = inspect.cleandoc(ast.get_docstring(node, clean=False) or "")
+    parsed = parse_docstring(doc)
+    if doc.strip() and parsed is None:
+        add(f"tool {name!r}: its docstring is in none of the styles read (Google, ReST, NumPy, Epydoc), "
+            "so its parameters go undescribed")
+    documented = [p.arg_name for p in parsed.params] if parsed else []
     strays = [p for p in documented if p not in properties and p.lstrip("*") not in properties]
     if strays:
-        findings.append((where, f"tool {name!r}: its docstring describes {', '.join(map(repr, strays))}, which "
-                                f"{'is not a parameter' if len(strays) == 1 else 'are not parameters'}"))
+        add(f"tool {name!r}: its docstring describes {', '.join(map(repr, strays))}, which "
+            f"{'is not a parameter' if len(strays) == 1 else 'are not parameters'}")
     for param, schema in properties.items():
         if "default" in schema:
             bare = {k: v for k, v in schema.items() if k not in ("default", "description")}
             if problem := _misfit(bare, schema["default"]):
-                findings.append((where, f"tool {name!r}: parameter {param!r} defaults to {schema['default']!r}, "
-                                        f"which its annotation does not allow ({problem})"))
+                add(f"tool {name!r}: parameter {param!r} defaults to {schema['default']!r}, "
+                    f"which its annotation does not allow ({problem})")
     findings += _unread_required_keys(node, properties, index)
     return findings
 
@@ -121,11 +135,11 @@ def _loop_variables(body: ast.FunctionDef, param: str, parents: dict[int, ast.AS
         if isinstance(parent, ast.For | ast.comprehension) and parent.iter is node and \
                 isinstance(parent.target, ast.Name):
             names.append(parent.target.id)
-        elif isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id in ("len", "isinstance"):
-            continue
-        elif isinstance(parent, ast.If | ast.While | ast.IfExp | ast.BoolOp | ast.UnaryOp) or \
-                (isinstance(parent, ast.Compare) and all(isinstance(op, ast.Is | ast.IsNot) for op in parent.ops)):
-            continue
+        elif (isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name)
+              and parent.func.id in ("len", "isinstance")) \
+                or isinstance(parent, ast.If | ast.While | ast.IfExp | ast.BoolOp | ast.UnaryOp) \
+                or (isinstance(parent, ast.Compare) and all(isinstance(op, ast.Is | ast.IsNot) for op in parent.ops)):
+            continue  # measured, type-tested or tested for truth
         else:
             return None
     return names
@@ -166,7 +180,7 @@ def _unread_required_keys(node: ast.FunctionDef, properties: dict[str, Any], ind
             unread = [k for k in shape["required"] if k not in reads]
             if reads and unread:
                 typed = _typeddict_name(annotations.get(param), index)
-                findings.append((f"env_class_code.{node.name}", f"tool {node.name!r}: its schema requires "
+                findings.append((f"env_class_code.{node.name}", node.lineno, f"tool {node.name!r}: its schema requires "
                                  f"{', '.join(f'{path}.{k}' for k in unread)}{f' (from {typed})' if typed else ''}, "
                                  "which the code never reads: a caller must invent it; give the parameter a "
                                  "TypedDict of what the caller supplies, or mark the key NotRequired"))

@@ -30,6 +30,7 @@ class Problem:
     field: str
     message: str
     severity: Severity = "error"
+    line: int = 0  # in env_class_code (or the environment's source), when the problem has one
 
     def __str__(self) -> str:
         where = f"{self.record}: {self.field}" if self.field else self.record
@@ -173,15 +174,17 @@ def parse_record(model: type[M], record: RawRecord, defaults: dict[str, Any]) ->
     if not isinstance(record.data, dict):
         return None, [Problem(record.location, "", f"expected a JSON object, got {type(record.data).__name__}")]
     data = {**defaults, **record.data}
-    # A misspelt field is the cause of what would follow (a scenario without checks, an empty init_config):
-    # the record is refused, its field named first.
-    problems = [Problem(record.location, where, message) for where, message in misspelt_fields(model, data)]
+    # A misspelt field is the cause of what would follow (a scenario without checks, an empty init_config): the
+    # record is refused and the misspelling named, not the symptom (a "Field required" for the field it meant).
+    findings = misspelt_fields(model, data)
+    problems = [Problem(record.location, f.path, f.message, f.severity) for f in findings]
+    meant = {f.meant for f in findings if f.meant}
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        return None, problems + [Problem(record.location, _field_path(err["loc"]), err["msg"])
-                                 for err in exc.errors()]
-    return (None, problems) if problems else (parsed, [])
+        return None, problems + [Problem(record.location, path, err["msg"]) for err in exc.errors()
+                                 if (path := _field_path(err["loc"])) not in meant]
+    return (None, problems) if any(p.severity == "error" for p in problems) else (parsed, problems)
 
 
 def parse_envs(records: Iterable[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]], list[Problem]]:

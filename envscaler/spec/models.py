@@ -1,7 +1,8 @@
 """Pydantic models of EnvScaler's environment metadata and scenario records.
 
-EnvScaler's analysis by-products (`env_class_def`, `env_structure`, `env_func_details`) and the author's own `x_`
-fields are kept, so a record round-trips unchanged; any other field is a mistake (`misspelt_fields`).
+EnvScaler's pipeline by-products (`env_class_def`, `env_structure`, `env_func_details`, SkelBuilder's scores and
+test results) and the author's own `x_` fields are kept, so a record round-trips unchanged; any other field is
+reported (`misspelt_fields`): an error when it stands in for a field the record lacks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from envscaler.spec.fields import unknown_fields
+from envscaler.spec.fields import FieldFinding, unknown_fields
 
 
 class Record(BaseModel):
@@ -29,9 +30,9 @@ class Record(BaseModel):
         return frozenset(cls.model_fields) | cls.by_products
 
 
-def misspelt_fields(model: type[Record], data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """(field path, "unknown field ...; did you mean ...?") for every field of a raw record, nested lists of
-    records included, that the model does not know."""
+def misspelt_fields(model: type[Record], data: dict[str, Any], prefix: str = "") -> list[FieldFinding]:
+    """A finding for every field of a raw record, nested lists of records included, that the model does not
+    know."""
     found = unknown_fields(data, model.known_fields(), model.aliases, prefix)
     for name, item_model in model.nested.items():
         items = data.get(name)
@@ -54,8 +55,9 @@ class Operation(Record):
     operation_type: str = ""
     code: str = ""
 
-    aliases: ClassVar[dict[str, str]] = {"name": "operation_name", "description": "operation_description",
-                                         "type": "operation_type", "source": "code"}
+    # SkelBuilder's stage-2 records call the description `description`.
+    by_products: ClassVar[frozenset[str]] = frozenset({"description"})
+    aliases: ClassVar[dict[str, str]] = {"name": "operation_name", "type": "operation_type", "source": "code"}
 
 
 class EnvSpec(Record):
@@ -70,10 +72,14 @@ class EnvSpec(Record):
     # OpenAI function schemas as published; None when the record has none.
     tools: list[dict[str, Any]] | None = None
 
-    by_products: ClassVar[frozenset[str]] = frozenset({"env_class_def", "env_structure", "env_func_details"})
+    # What SkelBuilder's stages add (its README's formats): the analysis, the seed task and its scores, the test
+    # configs and results.
+    by_products: ClassVar[frozenset[str]] = frozenset({
+        "env_class_def", "env_structure", "env_func_details", "task", "task_from", "usefulness", "modelability",
+        "init_config_list", "func_test_result"})
     aliases: ClassVar[dict[str, str]] = {
         "id": "env_id", "summary": "environment_summary", "introduction": "environment_introduction",
-        "description": "environment_introduction", "state_space": "state_space_definition",
+        "state_space": "state_space_definition",
         "rules": "constraints_rules", "constraints": "constraints_rules", "operations": "operation_list",
         "class_name": "env_class_name", "class": "env_class_name", "code": "env_class_code",
         "class_code": "env_class_code", "functions": "tools"}
