@@ -46,8 +46,8 @@ def print_validation(report: ValidationReport, show_all: bool = False) -> None:
     console = _console()
     lines = []
     for record in report.records:
-        where = f"{record.location} ({record.record_id})" if record.record_id not in record.location \
-            else record.location
+        where = f"{record.location} ({record.record_id})" if record.record_id not in record.location else \
+            record.location  # a record that did not load has no id: its location says where
         for problem in record.problems:
             field = f"{problem.field}{f' (line {problem.line})' if problem.line else ''}: " if problem.field else ""
             lines.append((problem.severity != "error", f"[{STATUS_STYLE[problem.severity]}]{problem.severity}[/]: "
@@ -196,16 +196,20 @@ def print_report(report: Report, html: Path | None) -> None:
 
 
 def print_checks(rows: list[ScenarioCheck], unloaded: list[str]) -> None:
+    """One line per problem: the records that did not load first (their cause comes before any symptom), then each
+    scenario's errors in the order found (static ones before what running showed), then its warnings."""
     console = _console()
-    table = Table(title="scenarios run in the sandbox")
-    for column in ("env", "scenario", "status", "solution", "problems"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        problems = "\n".join([*r.errors, *(f"(warning) {w}" for w in r.warnings)])
-        table.add_row(r.env_id, r.task_id, f"[{STATUS_STYLE[r.status]}]{r.status}", r.solution, _clip(problems, 600))
-    console.print(table)
     for line in unloaded:
-        console.print(f"[bold red]not loaded:[/] {line}", highlight=False)
+        console.print(f"[bold red]error[/]: not loaded: {escape(line)}", highlight=False, soft_wrap=True)
+    for r in rows:
+        for severity, problems in (("error", r.errors), ("warning", r.warnings)):
+            for problem in problems:
+                console.print(f"[{STATUS_STYLE[severity]}]{severity}[/]: {escape(r.env_id)}/{escape(r.task_id)}: "
+                              f"{escape(problem)}", highlight=False, soft_wrap=True)
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "warning", "error")}
     console.print(f"{len(rows)} scenarios: {counts['ok']} ok, {counts['warning']} with warnings, "
                   f"{counts['error']} with errors", highlight=False)
+    solved = sum(r.solution == "replayed: reward 1.0" for r in rows)
+    missing = sum(r.solution == "none" for r in rows)
+    console.print(f"reference solutions: {solved} replayed to reward 1.0, {missing} none, "
+                  f"{len(rows) - solved - missing} failing", highlight=False)

@@ -50,7 +50,9 @@ def suggestion(name: str, known: Iterable[str], aliases: Mapping[str, str] | Non
         longer = [k for k in names if k.lower().startswith(name.lower())]
         if longer:
             return min(longer, key=len)
-    return None
+    tails = {k.rsplit("_", 1)[-1]: k for k in names if "_" in k}  # `sumary` for environment_summary
+    close = difflib.get_close_matches(name.lower(), sorted(tails), n=1, cutoff=LIKELY)
+    return tails[close[0]] if close else None
 
 
 def did_you_mean(name: str, known: Iterable[str], aliases: Mapping[str, str] | None = None,

@@ -459,13 +459,17 @@ def misspelt_entity_keys(location: str, scenario: Scenario, env: EnvSpec,
 
 
 def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec],
-                      guesses: Severity = "warning") -> list[Problem]:
+                      guesses: Severity = "warning", unloaded: dict[str, str] | None = None) -> list[Problem]:
     """The scenario's problems. `guesses`: the severity of what the code's text suggests but cannot prove (an
     init_config key nothing reads, a misspelt entity key, a check's undefined name): warnings here (a static
-    guess must not stop a build, and EnvScaler's own files have them); `check` and --strict make them errors."""
+    guess must not stop a build, and EnvScaler's own files have them); `check` and --strict make them errors.
+    `unloaded`: env_id -> where the environment that did not load is, so that its scenarios point at the cause."""
     problems: list[Problem] = _unicode_problem(location, scenario.model_dump(mode="json"))
     env = envs.get(scenario.env_id)
-    if env is None:
+    if env is None and unloaded and scenario.env_id in unloaded:
+        problems.append(Problem(location, "env_id", f"its environment {scenario.env_id!r} did not load (see "
+                                                     f"{unloaded[scenario.env_id]})"))
+    elif env is None:
         problems.append(Problem(location, "env_id", f"unknown env_id {scenario.env_id!r}"))
     elif scenario.env_class_name and scenario.env_class_name != env.env_class_name:
         problems.append(Problem(location, "env_class_name", f"{scenario.env_class_name!r} differs from the "
@@ -500,17 +504,22 @@ def validate_files(envs_path: str | os.PathLike[str] | None = None,
     parsed_envs, load_problems = parse_envs(env_records)
     specs = {spec.env_id: spec for _, spec in parsed_envs}
     parsed_ids = {id(record): spec for record, spec in parsed_envs}
+    unloaded: dict[str, str] = {}
     for record in env_records:
         spec = parsed_ids.get(id(record))
         problems = load_problems + (validate_env(record.location, spec) if spec else [])
-        record_id = spec.env_id if spec else (record.key or "?")
+        raw_id = record.data.get("env_id") if isinstance(record.data, dict) else None
+        record_id = spec.env_id if spec else str(record.key or raw_id or "")
+        if spec is None and record_id:
+            unloaded.setdefault(record_id, record.location)
         report.records.append(_group("env", record.location, record_id, problems))
     if scen_file is None:
         return report
     try:  # one scenario at a time: a file of hundreds of megabytes is never held whole
         for record, scenario, load_problems in iter_scenarios(iter_records(scen_file)):
-            problems = load_problems + (validate_scenario(record.location, scenario, specs) if scenario else [])
-            record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else "?"
+            problems = load_problems + (validate_scenario(record.location, scenario, specs, unloaded=unloaded)
+                                        if scenario else [])
+            record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else ""
             report.records.append(_group("scenario", record.location, record_id, problems))
     except SpecError as exc:
         report.records.append(RecordReport("file", str(scen_file), scen_file.name,

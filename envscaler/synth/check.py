@@ -95,7 +95,7 @@ def _run(client: object, env: EnvSpec, task_id: str, row: ScenarioCheck, tools: 
     if evaluation.total and evaluation.passed == evaluation.total:
         row.errors.append("already solved: every check passes on the initial state")
     if not evaluation.total:
-        row.errors.append("no check functions: nothing to reward")
+        row.errors.append("checklist_with_func is empty: no check functions, nothing to reward")
     path = solutions / f"{env.env_id}__{task_id}.jsonl" if solutions is not None else None
     if path is None or not path.exists():
         row.solution = "none"
@@ -124,8 +124,10 @@ def _run(client: object, env: EnvSpec, task_id: str, row: ScenarioCheck, tools: 
                           f"{broken.error_message}")
         row.solution = "broke the episode"
     elif report.evaluation.reward != 1.0:
-        failing = [c.check_item for c in report.evaluation.checks if c.outcome != "PASS"]
-        row.errors.append(f"solution: reward {report.evaluation.reward:g}; not passing: {'; '.join(failing)}")
+        failing = [f"check {c.index} ({c.check_item!r}) {c.outcome}{': ' + c.message if c.message else ''}"
+                   for c in report.evaluation.checks if c.outcome != "PASS"]
+        why = f"not passing: {'; '.join(failing)}" if failing else "no check functions"
+        row.errors.append(f"solution: reward {report.evaluation.reward:g}; {why}")
         row.solution = f"reward {report.evaluation.reward:g}"
     else:
         row.solution = "replayed: reward 1.0"
