@@ -99,3 +99,21 @@ def test_assemble_refuses_a_misspelt_field_in_one_line(tmp_path: Path) -> None:
     assert done.stderr == ("envscaler-runtime assemble: pad_scenarios.py: scenario t1: unknown field "
                            "'init_configs'; did you mean 'init_config'?\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_corpus_is_named_once_by_environment_variables(tmp_path: Path) -> None:
+    scenarios = json.loads(bundled_scenarios_path().read_text())
+    (tmp_path / "a.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_1"]))
+    (tmp_path / "b.json").write_text(json.dumps([s for s in scenarios if s["env_id"] == "env_2"]))
+    env = {**os.environ, "ENVSCALER_ENVS": str(bundled_envs_path()),
+           "ENVSCALER_SCENARIOS": os.pathsep.join([str(tmp_path / "a.json"), str(tmp_path / "b.json")])}
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "validate"], capture_output=True, text=True,
+                          timeout=120, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "8 environments, 6 scenarios: 14 ok, 0 with warnings, 0 with errors"
+    flag = subprocess.run([sys.executable, "-m", "envscaler.cli", "validate", "--scenarios", str(tmp_path / "a.json")],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert flag.stdout.splitlines()[-1].startswith("8 environments, 3 scenarios")  # the flag wins
+    shown = subprocess.run([sys.executable, "-m", "envscaler.cli", "validate", "--help"], capture_output=True,
+                           text=True, timeout=120, check=False, env={**env, "COLUMNS": "200"})
+    assert "$ENVSCALER_ENVS" in shown.stdout and "$ENVSCALER_SCENARIOS" in shown.stdout
