@@ -43,10 +43,10 @@ def cmd_assemble(args: argparse.Namespace) -> int:
         done = assemble(args.env_py, args.out, args.class_name, args.scenarios, args.env_id, strict=args.strict)
     except AssembleError as exc:
         raise CliError(str(exc)) from None
-    for problem in done["problems"]:
-        print(located(problem))
     print(f"{done['env_id']}: class {done['class']}, {done['tools']} tools, {done['scenarios']} scenarios, "
           f"{done['solutions']} reference solutions -> {args.out}")
+    for problem in done["problems"]:  # warnings (an error refuses the whole): --strict refuses them too
+        print(located(problem))
     scenarios = f" --scenarios {args.out / 'scenarios.json'}" if args.scenarios else ""
     solutions = f" --solutions {args.out / 'solutions'}" if done["solutions"] else ""
     print(f"next: envscaler-runtime check --envs {args.out / 'env_metadata.json'}{scenarios}{solutions}")
