@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import envscaler
 from envscaler.cli import check, console, corpus, engine, images, k8s, mcp, openenv, pool, replay, rollout, serve, synth
-from envscaler.cli.common import CliError, merge_corpus_files
+from envscaler.cli.common import CliError, apply_corpus_defaults, merge_corpus_files
 
 # In the order `--help` lists them.
 COMMANDS = (corpus, serve, engine, images, pool, rollout, check, synth, mcp, openenv, console, k8s, replay)
@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown and not getattr(args, "lenient", False):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
+        apply_corpus_defaults(args)
         if isinstance(getattr(args, "envs", None), list) or isinstance(getattr(args, "scenarios", None), list):
             merge_corpus_files(args)
         return int(args.func(args))

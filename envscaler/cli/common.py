@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +23,35 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+ENVS_VARIABLE, SCENARIOS_VARIABLE = "ENVSCALER_ENVS", "ENVSCALER_SCENARIOS"
+
+
+def _from_environment(name: str) -> list[Path] | None:
+    """A corpus named once for every command: the variable's files, separated like PATH."""
+    value = os.environ.get(name, "")
+    return [Path(part) for part in value.split(os.pathsep) if part] or None
+
+
 def corpus_args(parser: argparse.ArgumentParser) -> None:
+    # The flag, when given, replaces the variable's files (argparse's extend would add to them).
     parser.add_argument("--envs", type=Path, nargs="+", action="extend", metavar="FILE",
                         help="env metadata (EnvScaler's 191_env_metadata.json layout), one file or several; "
-                             "default: the bundled examples")
+                             f"default: ${ENVS_VARIABLE} (files separated by {os.pathsep!r}), else the bundled "
+                             "examples")
     parser.add_argument("--scenarios", type=Path, nargs="+", action="extend", metavar="FILE",
-                        help="scenarios (JSON list or JSONL), one file or several; default: the bundled "
-                             "examples when --envs is not given")
+                        help=f"scenarios (JSON list or JSONL), one file or several; default: ${SCENARIOS_VARIABLE}, "
+                             "else the bundled examples when no env metadata is given")
+    parser.set_defaults(corpus_defaults=True)
+
+
+def apply_corpus_defaults(args: argparse.Namespace) -> None:
+    """ENVSCALER_ENVS / ENVSCALER_SCENARIOS for the flags not given."""
+    if not getattr(args, "corpus_defaults", False):
+        return
+    if args.envs is None:
+        args.envs = _from_environment(ENVS_VARIABLE)
+    if args.scenarios is None:
+        args.scenarios = _from_environment(SCENARIOS_VARIABLE)
 
 
 def records_of(path: Path) -> list[Any]:

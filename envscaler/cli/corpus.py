@@ -14,7 +14,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from envscaler.cli.output import print_validation
     from envscaler.spec.validate import validate_files
 
-    report = validate_files(args.envs, args.scenarios)
+    report = validate_files(args.envs, args.scenarios, strict=args.strict)
     if args.json:
         print(json.dumps([{"kind": r.kind, "record": r.location, "id": r.record_id, "status": r.status,
                            "problems": [{"field": p.field, "severity": p.severity, "message": p.message}
@@ -37,18 +37,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_assemble(args: argparse.Namespace) -> int:
-    from envscaler.synth.assemble import AssembleError, assemble
+    from envscaler.synth.assemble import AssembleError, assemble, located
 
     try:
-        done = assemble(args.env_py, args.out, args.class_name, args.scenarios, args.env_id)
+        done = assemble(args.env_py, args.out, args.class_name, args.scenarios, args.env_id, strict=args.strict)
     except AssembleError as exc:
         raise CliError(str(exc)) from None
     print(f"{done['env_id']}: class {done['class']}, {done['tools']} tools, {done['scenarios']} scenarios, "
           f"{done['solutions']} reference solutions -> {args.out}")
+    for problem in done["problems"]:  # warnings (an error refuses the whole): --strict refuses them too
+        print(located(problem))
     scenarios = f" --scenarios {args.out / 'scenarios.json'}" if args.scenarios else ""
     solutions = f" --solutions {args.out / 'solutions'}" if done["solutions"] else ""
     print(f"next: envscaler-runtime check --envs {args.out / 'env_metadata.json'}{scenarios}{solutions}")
     return 0
+
+
+def strict_arg(p: Any) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="every warning is an error (a tool without a docstring, an undescribed parameter, an "
+                        "init_config key no code reads, a check's undefined name, an unknown field)")
 
 
 def register(sub: Any) -> None:
@@ -56,6 +64,7 @@ def register(sub: Any) -> None:
     corpus_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--all", action="store_true", help="list every record, not only those with problems")
+    strict_arg(p)
 
     p = add_command(sub, "schema", cmd_schema, "print an environment's tools in OpenAI format")
     corpus_args(p)
@@ -73,4 +82,5 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="directory for env_metadata.json, scenarios.json and solutions/; this environment's "
                         "records are added to, or replace theirs in, files already there")
+    strict_arg(p)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,20 +41,21 @@ def _clip(text: str, limit: int = 160) -> str:
 
 
 def print_validation(report: ValidationReport, show_all: bool = False) -> None:
+    """One line per problem, as a compiler prints them: severity, file and record, the record's id, the field,
+    what is wrong. Errors first, so that the cause is read before what it leads to."""
     console = _console()
-    rows = [r for r in report.records if show_all or r.problems]
-    if rows:
-        table = Table(title="validation", show_lines=False)
-        for column in ("record", "id", "status", "field", "problem"):
-            table.add_column(column, overflow="fold")
-        for record in rows:
-            style = STATUS_STYLE[record.status]
-            if not record.problems:
-                table.add_row(record.location, record.record_id, f"[{style}]{record.status}", "", "")
-            for problem in record.problems:
-                table.add_row(record.location, record.record_id, f"[{STATUS_STYLE[problem.severity]}]"
-                              f"{problem.severity}", problem.field, problem.message)
-        console.print(table)
+    lines = []
+    for record in report.records:
+        where = f"{record.location} ({record.record_id})" if record.record_id not in record.location else \
+            record.location  # a record that did not load has no id: its location says where
+        for problem in record.problems:
+            field = f"{problem.field}{f' (line {problem.line})' if problem.line else ''}: " if problem.field else ""
+            lines.append((problem.severity != "error", f"[{STATUS_STYLE[problem.severity]}]{problem.severity}[/]: "
+                                                       f"{escape(where)}: {escape(field + problem.message)}"))
+        if show_all and not record.problems:
+            lines.append((True, f"[green]ok[/]: {escape(where)}"))
+    for _, line in sorted(lines, key=lambda item: item[0]):
+        console.print(line, highlight=False, soft_wrap=True)
     envs = sum(r.kind == "env" for r in report.records)
     scenarios = sum(r.kind == "scenario" for r in report.records)
     console.print(f"{envs} environments, {scenarios} scenarios: [green]{report.count('ok')} ok[/], "
@@ -194,16 +196,20 @@ def print_report(report: Report, html: Path | None) -> None:
 
 
 def print_checks(rows: list[ScenarioCheck], unloaded: list[str]) -> None:
+    """One line per problem: the records that did not load first (their cause comes before any symptom), then each
+    scenario's errors in the order found (static ones before what running showed), then its warnings."""
     console = _console()
-    table = Table(title="scenarios run in the sandbox")
-    for column in ("env", "scenario", "status", "solution", "problems"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        problems = "\n".join([*r.errors, *(f"(warning) {w}" for w in r.warnings)])
-        table.add_row(r.env_id, r.task_id, f"[{STATUS_STYLE[r.status]}]{r.status}", r.solution, _clip(problems, 600))
-    console.print(table)
     for line in unloaded:
-        console.print(f"[bold red]not loaded:[/] {line}", highlight=False)
+        console.print(f"[bold red]error[/]: not loaded: {escape(line)}", highlight=False, soft_wrap=True)
+    for r in rows:
+        for severity, problems in (("error", r.errors), ("warning", r.warnings)):
+            for problem in problems:
+                console.print(f"[{STATUS_STYLE[severity]}]{severity}[/]: {escape(r.env_id)}/{escape(r.task_id)}: "
+                              f"{escape(problem)}", highlight=False, soft_wrap=True)
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "warning", "error")}
     console.print(f"{len(rows)} scenarios: {counts['ok']} ok, {counts['warning']} with warnings, "
                   f"{counts['error']} with errors", highlight=False)
+    solved = sum(r.solution == "replayed: reward 1.0" for r in rows)
+    missing = sum(r.solution == "none" for r in rows)
+    console.print(f"reference solutions: {solved} replayed to reward 1.0, {missing} none, "
+                  f"{len(rows) - solved - missing} failing", highlight=False)

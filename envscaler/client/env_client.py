@@ -7,6 +7,7 @@ their calls on one Session stream (session_stream.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from envscaler.client.auth import open_aio_channel, open_channel, security_of
@@ -41,9 +42,31 @@ def call_request(episode_id: str, name: str, arguments: dict[str, Any] | str | N
                               timeout_ms=int(timeout * 1000) if timeout else 0)
 
 
+# An ad-hoc check: a (check_item, check_func source) pair, or a record of checklist_with_func as EnvScaler writes it.
+Check = tuple[str, str] | Mapping[str, str]
+
+
+def check_function(index: int, check: Any) -> pb.CheckFunction:
+    """One ad-hoc check on the wire; TypeError naming it when it is neither shape (a dict is not unpacked into its
+    keys)."""
+    if isinstance(check, Mapping):
+        item, func = check.get("check_item", ""), check.get("check_func")
+    elif isinstance(check, tuple | list) and len(check) == 2:
+        item, func = check
+    else:
+        raise TypeError(f"checks[{index}]: expected a (check_item, check_func source) pair or "
+                        f"{{'check_item': ..., 'check_func': ...}}, got {type(check).__name__}")
+    if not isinstance(item, str) or not isinstance(func, str):
+        raise TypeError(f"checks[{index}]: check_item and check_func must be text (check_func is the source of "
+                        "def check_func(final_state))")
+    return pb.CheckFunction(check_item=item, check_func=func)
+
+
 def evaluate_request(episode_id: str, scenario: str | None,
-                     checks: list[tuple[str, str]] | None) -> pb.EvaluateRequest:
-    adhoc = [pb.CheckFunction(check_item=item, check_func=func) for item, func in checks or []]
+                     checks: Sequence[Check] | None) -> pb.EvaluateRequest:
+    if isinstance(checks, str | bytes | Mapping):
+        raise TypeError(f"checks: expected a list of checks, got one {type(checks).__name__}")
+    adhoc = [check_function(i, check) for i, check in enumerate(checks or [])]
     return pb.EvaluateRequest(episode_id=episode_id, scenario_id=scenario or "", checks=adhoc)
 
 
@@ -84,8 +107,9 @@ class EnvMethods:
     def state(self) -> StateSnapshot:
         return StateSnapshot.from_pb(self._invoke("GetState", pb.GetStateRequest(episode_id=self.episode_id)))
 
-    def evaluate(self, scenario: str | None = None, *, checks: list[tuple[str, str]] | None = None) -> Evaluation:
-        """A scenario's checks, or ad-hoc `checks` as (check_item, check_func source) pairs."""
+    def evaluate(self, scenario: str | None = None, *, checks: Sequence[Check] | None = None) -> Evaluation:
+        """A scenario's checks, or ad-hoc `checks`: (check_item, check_func source) pairs or
+        {"check_item", "check_func"} records."""
         request = evaluate_request(self.episode_id, scenario, checks)
         return Evaluation.from_pb(self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
 
@@ -127,7 +151,7 @@ class AsyncEnvMethods:
         return StateSnapshot.from_pb(reply)
 
     async def evaluate(self, scenario: str | None = None, *,
-                       checks: list[tuple[str, str]] | None = None) -> Evaluation:
+                       checks: Sequence[Check] | None = None) -> Evaluation:
         request = evaluate_request(self.episode_id, scenario, checks)
         return Evaluation.from_pb(await self._invoke("Evaluate", request, max(self.timeout, EVALUATE_TIMEOUT)))
 

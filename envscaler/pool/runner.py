@@ -171,9 +171,9 @@ class LocalPool:
                 env.call("search_books", {"query": "Dune"})
     """
 
-    def __init__(self, size: int = 4, envs: Path | None = None, scenarios: Path | None = None,
-                 options: PoolOptions | None = None, ready_timeout: float = 300.0, *, listen: str = "",
-                 ca_file: str | None = None) -> None:
+    def __init__(self, size: int = 4, envs: str | os.PathLike[str] | None = None,
+                 scenarios: str | os.PathLike[str] | None = None, options: PoolOptions | None = None,
+                 ready_timeout: float = 300.0, *, listen: str = "", ca_file: str | None = None) -> None:
         """`listen`: an address of your choice instead of the private Unix socket (with `options`' token and TLS;
         `ca_file`: the CA this process's `pool` client trusts)."""
         self.options = options if options is not None else PoolOptions(size=size)
@@ -227,6 +227,12 @@ class LocalPool:
         except BaseException as exc:  # surfaced to the caller of __enter__
             self._error = exc
             self._started.set()
+
+    def session(self, env_id: str, scenario: str | None = None, **kwargs: Any) -> Any:
+        """`local.session(...)`, as `local.pool.session(...)`: a leased, reset session (a context manager)."""
+        if self.pool is None:
+            raise EngineError("the local pool is not running: use it inside `with LocalPool(...) as local:`")
+        return self.pool.session(env_id, scenario, **kwargs)
 
     def wait_ready(self, count: int, timeout: float) -> None:
         """Until `count` containers are serving (the pool warms in the background)."""

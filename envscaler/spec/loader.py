@@ -5,18 +5,19 @@ list) and scenarios (a JSON list, or JSONL). Every problem names its record and 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.models import EnvSpec, Record, Scenario, misspelt_fields
 
 Severity = Literal["error", "warning"]
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Record)
 
 
 class SpecError(ValueError):
@@ -29,6 +30,7 @@ class Problem:
     field: str
     message: str
     severity: Severity = "error"
+    line: int = 0  # in env_class_code (or the environment's source), when the problem has one
 
     def __str__(self) -> str:
         where = f"{self.record}: {self.field}" if self.field else self.record
@@ -172,10 +174,17 @@ def parse_record(model: type[M], record: RawRecord, defaults: dict[str, Any]) ->
     if not isinstance(record.data, dict):
         return None, [Problem(record.location, "", f"expected a JSON object, got {type(record.data).__name__}")]
     data = {**defaults, **record.data}
+    # A misspelt field is the cause of what would follow (a scenario without checks, an empty init_config): the
+    # record is refused and the misspelling named, not the symptom (a "Field required" for the field it meant).
+    findings = misspelt_fields(model, data)
+    problems = [Problem(record.location, f.path, f.message, f.severity) for f in findings]
+    meant = {f.meant for f in findings if f.meant}
     try:
-        return model.model_validate(data), []
+        parsed = model.model_validate(data)
     except ValidationError as exc:
-        return None, [Problem(record.location, _field_path(err["loc"]), err["msg"]) for err in exc.errors()]
+        return None, problems + [Problem(record.location, path, err["msg"]) for err in exc.errors()
+                                 if (path := _field_path(err["loc"])) not in meant]
+    return (None, problems) if any(p.severity == "error" for p in problems) else (parsed, problems)
 
 
 def parse_envs(records: Iterable[RawRecord]) -> tuple[list[tuple[RawRecord, EnvSpec]], list[Problem]]:
@@ -256,14 +265,24 @@ class Corpus:
             raise SpecError(f"unknown scenario {task_id!r} for {env_id} (known: {known})") from None
 
 
-def load_corpus(envs: Path | None = None, scenarios: Path | None = None, *, strict: bool = True,
-                only: str | None = None) -> Corpus:
+def as_path(value: str | os.PathLike[str] | None, what: str) -> Path | None:
+    """A corpus path given as text or a Path; anything else is a TypeError naming the argument."""
+    if value is None or isinstance(value, Path):
+        return value
+    if isinstance(value, str | os.PathLike):
+        return Path(value)
+    raise TypeError(f"{what}: expected a path (str or pathlib.Path), got {type(value).__name__}")
+
+
+def load_corpus(envs: str | os.PathLike[str] | None = None, scenarios: str | os.PathLike[str] | None = None, *,
+                strict: bool = True, only: str | None = None) -> Corpus:
     """Load env metadata and scenarios; the bundled examples when a path is None.
 
     strict: raise SpecError listing every error. Otherwise bad records are left
     out and listed in `Corpus.problems`. only: keep the scenarios of this one
     environment (the others are read and dropped, record by record).
     """
+    envs, scenarios = as_path(envs, "envs"), as_path(scenarios, "scenarios")
     env_records = read_records(envs or bundled_envs_path())
     scen_path = scenarios if scenarios is not None else (bundled_scenarios_path() if envs is None else None)
     scen_records = iter_records(scen_path) if scen_path is not None else iter(())

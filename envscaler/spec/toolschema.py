@@ -344,11 +344,20 @@ def is_tool(name: str, node: ast.FunctionDef) -> bool:
     return not name.startswith("_") and not {"property", "setter", "deleter"} & _decorators(node)
 
 
+def parse_docstring(doc: str) -> docstring_parser.Docstring | None:
+    """The docstring's sections in whichever style it is written; None when empty or in none of them (`validate`
+    says so: its parameters go undescribed)."""
+    try:
+        return docstring_parser.parse(doc) if doc.strip() else None
+    except docstring_parser.ParseError:
+        return None
+
+
 def method_tool(node: ast.FunctionDef, index: ModuleIndex, walk: _Walk | None = None) -> dict[str, Any]:
     """One tool's schema; SchemaError naming the tool and parameter when an annotation is past the limits."""
     walk = walk if walk is not None else _Walk()
     doc = inspect.cleandoc(ast.get_docstring(node, clean=False) or "")
-    parsed = docstring_parser.parse(doc) if doc else None
+    parsed = parse_docstring(doc)
     param_docs = {p.arg_name: (p.description or "").strip() for p in (parsed.params if parsed else [])}
     args = node.args
     positional = args.args if "staticmethod" in _decorators(node) else args.args[1:]

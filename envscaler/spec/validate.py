@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+import builtins
+import dataclasses
 import difflib
 import functools
 import json
+import os
+import symtable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,11 +17,14 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as JsonSchemaError
 
+from envscaler.spec.fields import did_you_mean, misspelling_of
+from envscaler.spec.lint import documentation_findings
 from envscaler.spec.loader import (
     Problem,
     RawRecord,
     Severity,
     SpecError,
+    as_path,
     bundled_envs_path,
     bundled_scenarios_path,
     iter_records,
@@ -159,7 +166,21 @@ def validate_env(location: str, spec: EnvSpec) -> list[Problem]:
     if spec.tools is not None:
         problems += _tool_shape_problems(location, spec.tools)
         problems += _tools_agreement(location, spec.tools, derived)
+    if spec.environment_introduction.strip() in ("", spec.env_class_name):
+        problems.append(Problem(location, "environment_introduction", "says nothing about the environment (empty or "
+                                "only the class name), and it opens the agent's system prompt", "warning"))
+    try:
+        problems += [Problem(location, where, message, "warning", line)
+                     for where, line, message in documentation_findings(spec.env_class_code, spec.env_class_name,
+                                                                  spec.tools)]
+    except SchemaError as exc:
+        problems.append(Problem(location, "env_class_code", str(exc)))
     return problems
+
+
+def strictly(problems: list[Problem]) -> list[Problem]:
+    """--strict: every warning is an error."""
+    return [dataclasses.replace(p, severity="error") for p in problems]
 
 
 def check_func_problem(source: str) -> str | None:
@@ -168,12 +189,71 @@ def check_func_problem(source: str) -> str | None:
         tree = parse_module(source)
     except SchemaError as exc:
         return str(exc).replace("code does not parse", "does not parse")
+    if isinstance(table := _symbols(source), str):
+        return table
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "check_func":
             if not node.args.args and not node.args.vararg:
                 return "check_func must take the final state as its argument"
             return None
     return "does not define a top-level function check_func(final_state)"
+
+
+# What a check's source sees besides its own definitions (runtime/worker.py check_outcome).
+CHECK_GLOBALS = frozenset(dir(builtins)) | {"initial_state", "__name__", "__builtins__"}
+
+
+def _symbols(source: str) -> symtable.SymbolTable | str | None:
+    """The source's symbol table (the compiler's scopes, nothing run); why it does not compile (a duplicate
+    argument, a misplaced global or nonlocal); or None when it nests too deeply to say."""
+    try:
+        return symtable.symtable(source, "<check_func>", "exec")
+    except SyntaxError as exc:
+        return f"does not compile: {exc.msg} at line {exc.lineno}"
+    except (ValueError, RecursionError, MemoryError, SystemError):
+        return None
+
+
+def undefined_names(source: str) -> list[str]:
+    """Global names the source reads that nothing defines (not the check's own imports, functions or assignments,
+    not a builtin, not initial_state), in order of appearance: each is a NameError when the check reaches it."""
+    table = _symbols(source)
+    if not isinstance(table, symtable.SymbolTable) or any(
+            isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+            for node in ast.walk(ast.parse(source))):
+        return []  # `from x import *`: anything may be defined
+    defined = set(CHECK_GLOBALS)
+    read: list[str] = []
+    pending = [table]
+    while pending:
+        scope = pending.pop(0)
+        for symbol in scope.get_symbols():
+            name = symbol.get_name()
+            top = scope is table and (symbol.is_assigned() or symbol.is_imported())
+            if top or (symbol.is_declared_global() and symbol.is_assigned()):
+                defined.add(name)
+            if symbol.is_referenced() and (scope is table or symbol.is_global()) and name not in read:
+                read.append(name)
+        pending += scope.get_children()
+    return [name for name in read if name not in defined]
+
+
+def undefined_names_problem(source: str) -> str | None:
+    """A one-line "refers to x, which nothing defines; did you mean y?", or None."""
+    missing = undefined_names(source)
+    if not missing:
+        return None
+    table = _symbols(source)
+    names: set[str] = {"initial_state"}
+    pending = [table] if isinstance(table, symtable.SymbolTable) else []
+    while pending:
+        scope = pending.pop()
+        names.update(s.get_name() for s in scope.get_symbols() if s.get_name() not in missing)
+        pending += scope.get_children()
+    hints = [f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, sorted(names), 1))
+             else repr(name) for name in missing]
+    return (f"check_func refers to {', '.join(hints)}, which nothing defines (not the check, not a builtin, not "
+            "initial_state): a NameError when it runs")
 
 
 def _self_attribute(node: ast.AST) -> str | None:
@@ -265,8 +345,7 @@ def state_attributes(code: str, class_name: str) -> frozenset[str] | None:
 def unknown_init_config_keys(location: str, scenario: Scenario, env: EnvSpec,
                              severity: Severity = "warning") -> list[Problem]:
     """A key of init_config that the class neither sets nor reads is most likely a typo: EnvScaler's setattr would
-    add it as a new attribute that no tool ever looks at. A warning here (a static guess must not stop a build);
-    `check` makes it an error."""
+    add it as a new attribute that no tool ever looks at."""
     if not isinstance(scenario.init_config, dict):
         return []
     known = state_attributes(env.env_class_code, env.env_class_name)
@@ -276,35 +355,147 @@ def unknown_init_config_keys(location: str, scenario: Scenario, env: EnvSpec,
     for key in scenario.init_config:
         if key in known:
             continue
-        close = difflib.get_close_matches(str(key), sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (state attributes: {', '.join(sorted(known))})"
+        hint = did_you_mean(str(key), known, what="state attributes")
         problems.append(Problem(location, f"init_config.{key}", f"{key!r} is not a state attribute of "
                                                                  f"{env.env_class_name!r}{hint}", severity))
     return problems
 
 
-def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec]) -> list[Problem]:
+MAX_ENTITIES = 1000  # entities of one attribute read for misspelt keys: a large database is sampled, not walked
+
+
+def _entity_shapes(code: str, class_name: str) -> dict[str, tuple[str, str, frozenset[str]]]:
+    """attribute -> (how its value holds entities: "one", "dict" or "list"; the TypedDict; its keys), for the
+    attributes the class annotates with a TypedDict of the module (`self.products: Dict[str, ProductInfo]`)."""
+    try:
+        index = index_module(parse_module(code))
+        methods = class_methods(class_name, index)
+    except (SchemaError, KeyError):
+        return {}
+
+    def keys_of(name: str, seen: tuple[str, ...] = ()) -> frozenset[str] | None:
+        node = index.typeddict_nodes.get(name)
+        if not isinstance(node, ast.ClassDef) or name in seen or len(seen) > 8:
+            return None  # the functional form, or a cycle: not read
+        own = {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)
+               and isinstance(item.target, ast.Name)}
+        for base in node.bases:
+            if isinstance(base, ast.Name) and base.id in index.typeddict_nodes:
+                inherited = keys_of(base.id, (*seen, name))
+                if inherited is None:
+                    return None
+                own |= inherited
+        return frozenset(own)
+
+    def shape(annotation: ast.expr) -> tuple[str, str] | None:
+        if isinstance(annotation, ast.Name) and annotation.id in index.typeddict_nodes:
+            return "one", annotation.id
+        if isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name | ast.Attribute):
+            outer = _name_of(annotation.value)
+            args = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+            inner = args[-1] if args else None
+            if outer in ("Dict", "dict", "Mapping", "MutableMapping") and isinstance(inner, ast.Name) \
+                    and inner.id in index.typeddict_nodes:
+                return "dict", inner.id
+            if outer in ("List", "list", "Sequence") and isinstance(inner, ast.Name) \
+                    and inner.id in index.typeddict_nodes:
+                return "list", inner.id
+            if outer == "Optional" and inner is not None:
+                return shape(inner)
+        return None
+
+    shapes: dict[str, tuple[str, str, frozenset[str]]] = {}
+    for method in methods.values():
+        for node in ast.walk(method):
+            if isinstance(node, ast.AnnAssign) and (attribute := _self_attribute(node.target)) \
+                    and (found := shape(node.annotation)) and (keys := keys_of(found[1])) is not None:
+                shapes[attribute] = (found[0], found[1], keys)
+    return shapes
+
+
+def _name_of(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
+@functools.lru_cache(maxsize=256)
+def entity_shapes(code: str, class_name: str) -> dict[str, tuple[str, str, frozenset[str]]]:
+    return _entity_shapes(code, class_name)
+
+
+def misspelt_entity_keys(location: str, scenario: Scenario, env: EnvSpec,
+                         severity: Severity = "warning") -> list[Problem]:
+    """A key of an init_config entity that is a misspelling of a key its TypedDict has and the entity lacks
+    (`prodct_id` for product_id): the tools read the real key and find nothing. One problem per misspelling,
+    with the first entity that has it. Other extra or missing keys are left alone: generated configs have them."""
+    if not isinstance(scenario.init_config, dict):
+        return []
+    shapes = entity_shapes(env.env_class_code, env.env_class_name)
+    problems: list[Problem] = []
+    for attribute, (kind, typed, keys) in shapes.items():
+        value = scenario.init_config.get(attribute)
+        entities: list[tuple[str, Any]] = []
+        if kind == "one":
+            entities = [("", value)]
+        elif kind == "dict" and isinstance(value, dict):
+            entities = [(f".{k}", v) for k, v in list(value.items())[:MAX_ENTITIES]]
+        elif kind == "list" and isinstance(value, list):
+            entities = [(f"[{i}]", v) for i, v in enumerate(value[:MAX_ENTITIES])]
+        seen: dict[str, int] = {}
+        first: dict[str, str] = {}
+        for where, entity in entities:
+            if not isinstance(entity, dict):
+                continue
+            for key in entity:
+                if isinstance(key, str) and key not in keys and (meant := misspelling_of(key, keys)) \
+                        and meant not in entity:
+                    seen[key] = seen.get(key, 0) + 1
+                    first.setdefault(key, f"init_config.{attribute}{where}.{key}")
+        for key, count in seen.items():
+            meant = misspelling_of(key, keys)
+            more = f" ({count} entries)" if count > 1 else ""
+            problems.append(Problem(location, first[key], f"{key!r} is not a key of {typed}; did you mean "
+                                    f"{meant!r}?{more}", severity))
+    return problems
+
+
+def validate_scenario(location: str, scenario: Scenario, envs: dict[str, EnvSpec],
+                      guesses: Severity = "warning", unloaded: dict[str, str] | None = None) -> list[Problem]:
+    """The scenario's problems. `guesses`: the severity of what the code's text suggests but cannot prove (an
+    init_config key nothing reads, a misspelt entity key, a check's undefined name): warnings here (a static
+    guess must not stop a build, and EnvScaler's own files have them); `check` and --strict make them errors.
+    `unloaded`: env_id -> where the environment that did not load is, so that its scenarios point at the cause."""
     problems: list[Problem] = _unicode_problem(location, scenario.model_dump(mode="json"))
     env = envs.get(scenario.env_id)
-    if env is None:
+    if env is None and unloaded and scenario.env_id in unloaded:
+        problems.append(Problem(location, "env_id", f"its environment {scenario.env_id!r} did not load (see "
+                                                     f"{unloaded[scenario.env_id]})"))
+    elif env is None:
         problems.append(Problem(location, "env_id", f"unknown env_id {scenario.env_id!r}"))
     elif scenario.env_class_name and scenario.env_class_name != env.env_class_name:
         problems.append(Problem(location, "env_class_name", f"{scenario.env_class_name!r} differs from the "
                                                               f"environment's {env.env_class_name!r}", "warning"))
     if env is not None:
-        problems += unknown_init_config_keys(location, scenario, env)
+        problems += unknown_init_config_keys(location, scenario, env, guesses)
+        problems += misspelt_entity_keys(location, scenario, env, guesses)
     for i, check in enumerate(scenario.checklist_with_func):
+        where = f"checklist_with_func[{i}].check_func"
         reason = check_func_problem(check.check_func)
         if reason:
-            problems.append(Problem(location, f"checklist_with_func[{i}].check_func", reason))
+            problems.append(Problem(location, where, reason))
+        elif names := undefined_names_problem(check.check_func):
+            problems.append(Problem(location, where, names, guesses))
     return problems
 
 
-def _group(kind: Kind, location: str, record_id: str, problems: list[Problem]) -> RecordReport:
-    return RecordReport(kind, location, record_id, [p for p in problems if p.record == location])
+def validate_files(envs_path: str | os.PathLike[str] | None = None,
+                   scenarios_path: str | os.PathLike[str] | None = None, *, strict: bool = False) -> ValidationReport:
+    """Every record's problems; `strict`: warnings are errors."""
 
+    def _group(kind: Kind, location: str, record_id: str, problems: list[Problem]) -> RecordReport:
+        mine = [p for p in problems if p.record == location]
+        return RecordReport(kind, location, record_id, strictly(mine) if strict else mine)
 
-def validate_files(envs_path: Path | None = None, scenarios_path: Path | None = None) -> ValidationReport:
+    envs_path, scenarios_path = as_path(envs_path, "envs"), as_path(scenarios_path, "scenarios")
     report = ValidationReport()
     env_file = envs_path or bundled_envs_path()
     scen_file = scenarios_path if scenarios_path is not None else (bundled_scenarios_path() if envs_path is None
@@ -313,17 +504,22 @@ def validate_files(envs_path: Path | None = None, scenarios_path: Path | None = 
     parsed_envs, load_problems = parse_envs(env_records)
     specs = {spec.env_id: spec for _, spec in parsed_envs}
     parsed_ids = {id(record): spec for record, spec in parsed_envs}
+    unloaded: dict[str, str] = {}
     for record in env_records:
         spec = parsed_ids.get(id(record))
         problems = load_problems + (validate_env(record.location, spec) if spec else [])
-        record_id = spec.env_id if spec else (record.key or "?")
+        raw_id = record.data.get("env_id") if isinstance(record.data, dict) else None
+        record_id = spec.env_id if spec else str(record.key or raw_id or "")
+        if spec is None and record_id:
+            unloaded.setdefault(record_id, record.location)
         report.records.append(_group("env", record.location, record_id, problems))
     if scen_file is None:
         return report
     try:  # one scenario at a time: a file of hundreds of megabytes is never held whole
         for record, scenario, load_problems in iter_scenarios(iter_records(scen_file)):
-            problems = load_problems + (validate_scenario(record.location, scenario, specs) if scenario else [])
-            record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else "?"
+            problems = load_problems + (validate_scenario(record.location, scenario, specs, unloaded=unloaded)
+                                        if scenario else [])
+            record_id = f"{scenario.env_id}/{scenario.task_id}" if scenario else ""
             report.records.append(_group("scenario", record.location, record_id, problems))
     except SpecError as exc:
         report.records.append(RecordReport("file", str(scen_file), scen_file.name,

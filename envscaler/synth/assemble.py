@@ -18,7 +18,21 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from envscaler.spec.toolschema import SchemaError, class_methods, derive_tools, index_module, is_tool, parse_module
+from pydantic import ValidationError
+
+from envscaler.spec.fields import OWN_PREFIX, did_you_mean
+from envscaler.spec.loader import Problem
+from envscaler.spec.models import EnvSpec, Scenario
+from envscaler.spec.toolschema import (
+    ModuleIndex,
+    SchemaError,
+    class_methods,
+    derive_tools,
+    index_module,
+    is_tool,
+    parse_module,
+)
+from envscaler.spec.validate import strictly, validate_env, validate_scenario
 
 QUERY_PREFIXES = ("get_", "list_", "search_", "find_", "check_", "show_", "view_")
 
@@ -27,11 +41,27 @@ class AssembleError(ValueError):
     """A source that cannot become EnvScaler metadata; the message says which and why."""
 
 
-def state_space(tree: ast.Module) -> list[dict[str, str]]:
+def _state_types(index: ModuleIndex, class_name: str) -> set[str]:
+    """The TypedDicts the class's state is made of: those its `self.x: T` annotations name, and theirs in turn
+    (a TypedDict that only types a tool's arguments is not state)."""
+    pending = [n.id for method in class_methods(class_name, index).values() for stmt in ast.walk(method)
+               if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Attribute)
+               for n in ast.walk(stmt.annotation) if isinstance(n, ast.Name)]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in index.typeddict_nodes and name not in found:
+            found.add(name)
+            pending += [n.id for n in ast.walk(index.typeddict_nodes[name]) if isinstance(n, ast.Name)]
+    return found
+
+
+def state_space(tree: ast.Module, class_name: str | None = None) -> list[dict[str, str]]:
     index = index_module(tree)
+    state = _state_types(index, class_name) if class_name in index.classes else set()
     entities = []
     for name, node in index.typeddict_nodes.items():
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, ast.ClassDef) and (not state or name in state):
             keys = [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)
                     and isinstance(item.target, ast.Name)]
             entities.append({"entity": name, "attributes": ", ".join(keys),
@@ -56,7 +86,7 @@ def env_record(code: str, class_name: str, meta: dict[str, Any]) -> dict[str, An
         "env_id": meta["env_id"],
         "environment_summary": meta["environment_summary"],
         "environment_introduction": meta["environment_introduction"],
-        "state_space_definition": state_space(tree),
+        "state_space_definition": state_space(tree, class_name),
         "constraints_rules": meta["constraints_rules"],
         "operation_list": operations(code, tree, class_name),
         "env_class_name": class_name,
@@ -65,11 +95,34 @@ def env_record(code: str, class_name: str, meta: dict[str, Any]) -> dict[str, An
     }
 
 
+# The fields of a scenario as written for assemble (the module docstring), and of META. Anything else is a
+# mistake that would pass silently (`check` for checks: a scenario with nothing to reward), so it is refused.
+SCENARIO_FIELDS = frozenset({"task_id", "task", "init_config", "checks", "solution", "checklist_with_func",
+                             "checklist", "env_id", "env_class_name"})
+SCENARIO_ALIASES = {"check": "checks", "checklist_with_funcs": "checklist_with_func", "init": "init_config",
+                    "config": "init_config", "initial_config": "init_config", "initial_state": "init_config",
+                    "solutions": "solution", "calls": "solution", "id": "task_id", "instruction": "task"}
+META_FIELDS = frozenset({"env_id", "env_class_name", "environment_summary", "environment_introduction",
+                         "constraints_rules"})
+META_ALIASES = {"id": "env_id", "class_name": "env_class_name", "summary": "environment_summary",
+                "introduction": "environment_introduction", "description": "environment_introduction",
+                "rules": "constraints_rules", "constraints": "constraints_rules"}
+
+
+def _unknown_field(data: dict[str, Any], known: frozenset[str], aliases: dict[str, str], where: str) -> None:
+    for key in data:
+        if str(key) not in known and not str(key).startswith(OWN_PREFIX):
+            raise AssembleError(f"{where}: unknown field {str(key)!r}{did_you_mean(str(key), known, aliases)}")
+
+
 def scenario_records(env_id: str, class_name: str, scenarios: list[dict[str, Any]],
                      base: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """EnvScaler scenario records, and the reference solutions (`<env_id>__<task_id>.jsonl` -> text)."""
     records, solutions = [], {}
     for number, scenario in enumerate(scenarios):
+        if isinstance(scenario, dict):
+            _unknown_field(scenario, SCENARIO_FIELDS, SCENARIO_ALIASES,
+                           f"scenario {scenario.get('task_id') or number}")
         if not isinstance(scenario, dict) or not scenario.get("task_id") or not scenario.get("task"):
             raise AssembleError(f"scenario {number}: needs a task_id and a task")
         if "checklist_with_func" in scenario:
@@ -141,7 +194,14 @@ def read_scenarios(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None, l
     scenarios = data.get("SCENARIOS") if isinstance(data, dict) else None
     if not isinstance(scenarios, list):
         raise AssembleError(f"{path}: no SCENARIOS list (a JSON list, or SCENARIOS = [...] in Python)")
-    return data.get("META") or {}, data.get("BASE"), scenarios
+    meta = data.get("META") or {}
+    if not isinstance(meta, dict):
+        raise AssembleError(f"{path}: META must be a dict, got {type(meta).__name__}")
+    _unknown_field(meta, META_FIELDS, META_ALIASES, f"{path}: META")
+    base = data.get("BASE")
+    if base is not None and not isinstance(base, dict):
+        raise AssembleError(f"{path}: BASE must be a dict (the default init_config), got {type(base).__name__}")
+    return meta, base, scenarios
 
 
 def _merge_json(path: Path, env_id: str, records: Any, keyed: bool) -> None:
@@ -157,8 +217,27 @@ def _merge_json(path: Path, env_id: str, records: Any, keyed: bool) -> None:
     path.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def assembled_problems(env_py: Path, scenarios: Path | None, record: dict[str, Any],
+                       scen_records: list[dict[str, Any]]) -> list[Problem]:
+    """What `validate` would say of the records about to be written, each located in the author's own files."""
+    spec = EnvSpec.model_validate(record)
+    problems = validate_env(f"{env_py} ({spec.env_id})", spec)
+    for raw in scen_records:
+        try:
+            scenario = Scenario.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise AssembleError(f"{scenarios}: scenario {raw['task_id']}: {'.'.join(map(str, first['loc']))}: "
+                                f"{first['msg']}") from None
+        problems += validate_scenario(f"{scenarios} ({spec.env_id}/{scenario.task_id})", scenario,
+                                      {spec.env_id: spec})
+    return problems
+
+
 def assemble(env_py: Path, out: Path, class_name: str | None = None, scenarios: Path | None = None,
-             env_id: str | None = None) -> dict[str, Any]:
+             env_id: str | None = None, strict: bool = False) -> dict[str, Any]:
+    """Write the records; refused (nothing written) when `validate` would report an error, or with `strict` any
+    problem. The result's "problems" are the warnings left."""
     try:
         code = env_py.read_text(encoding="utf-8")
     except OSError as exc:
@@ -176,7 +255,16 @@ def assemble(env_py: Path, out: Path, class_name: str | None = None, scenarios: 
         raise AssembleError(f"{env_py}: {exc}") from None
     if not record["tools"]:
         raise AssembleError(f"{env_py}: class {name!r} has no public methods, so no tools")
-    scen_records, solutions = scenario_records(meta["env_id"], name, scenario_list, base)
+    try:
+        scen_records, solutions = scenario_records(meta["env_id"], name, scenario_list, base)
+    except AssembleError as exc:
+        raise AssembleError(f"{scenarios}: {exc}") from None
+    problems = assembled_problems(env_py, scenarios, record, scen_records)
+    refused = strictly(problems) if strict else [p for p in problems if p.severity == "error"]
+    if refused:
+        lines = "\n".join(located(p) for p in refused)
+        raise AssembleError(f"{len(refused)} problem{'s' if len(refused) > 1 else ''}"
+                            f"{' (--strict)' if strict else ''}, nothing written:\n{lines}")
     out.mkdir(parents=True, exist_ok=True)
     _merge_json(out / "env_metadata.json", meta["env_id"], record, keyed=True)
     if scenarios is not None:
@@ -186,4 +274,11 @@ def assemble(env_py: Path, out: Path, class_name: str | None = None, scenarios: 
         for file_name, text in solutions.items():
             (out / "solutions" / file_name).write_text(text, encoding="utf-8")
     return {"env_id": meta["env_id"], "class": name, "tools": len(record["tools"]), "scenarios": len(scen_records),
-            "solutions": len(solutions)}
+            "solutions": len(solutions), "problems": problems}
+
+
+def located(problem: Problem) -> str:
+    """`file (env): line N: field: message`: a problem of the environment's code at its line in the source."""
+    line = f"line {problem.line}: " if problem.line else ""
+    field = f"{problem.field}: " if problem.field else ""
+    return f"{problem.severity}: {problem.record}: {line}{field}{problem.message}"

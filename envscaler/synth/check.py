@@ -18,7 +18,7 @@ from envscaler.containers.sandbox import Mode, SandboxError, open_sandbox
 from envscaler.spec.loader import Corpus
 from envscaler.spec.models import EnvSpec, Scenario
 from envscaler.spec.toolschema import SchemaError, derive_tools
-from envscaler.spec.validate import call_argument_problem, unknown_init_config_keys, validate_env, validate_scenario
+from envscaler.spec.validate import call_argument_problem, check_func_problem, validate_env, validate_scenario
 
 Status = Literal["ok", "warning", "error"]
 
@@ -41,9 +41,7 @@ class ScenarioCheck:
 
 def _static(env: EnvSpec, scenario: Scenario, envs: dict[str, EnvSpec], row: ScenarioCheck) -> None:
     location = f"{scenario.env_id}/{scenario.task_id}"
-    problems = validate_scenario(location, scenario, envs)
-    problems = [p for p in problems if not p.field.startswith("init_config.")]
-    problems += unknown_init_config_keys(location, scenario, env, severity="error")
+    problems = validate_scenario(location, scenario, envs, guesses="error")
     for p in problems:
         (row.errors if p.severity == "error" else row.warnings).append(f"{p.field}: {p.message}")
 
@@ -64,7 +62,8 @@ def check_env(env: EnvSpec, scenarios: dict[str, Scenario], envs: dict[str, EnvS
             row.errors.append(f"the environment's tools: {exc}")
     for task_id, scenario in scenarios.items():
         _static(env, scenario, envs, rows[task_id])
-    runnable = {t: s for t, s in scenarios.items() if not any("check_func" in e for e in rows[t].errors)}
+    runnable = {t: s for t, s in scenarios.items()  # a check that cannot even compile is not worth a sandbox
+                if not any(check_func_problem(c.check_func) for c in s.checklist_with_func)}
     try:
         with open_sandbox(env, runnable, sandbox, base) as (client, _):
             for task_id in runnable:
@@ -96,7 +95,7 @@ def _run(client: object, env: EnvSpec, task_id: str, row: ScenarioCheck, tools: 
     if evaluation.total and evaluation.passed == evaluation.total:
         row.errors.append("already solved: every check passes on the initial state")
     if not evaluation.total:
-        row.errors.append("no check functions: nothing to reward")
+        row.errors.append("checklist_with_func is empty: no check functions, nothing to reward")
     path = solutions / f"{env.env_id}__{task_id}.jsonl" if solutions is not None else None
     if path is None or not path.exists():
         row.solution = "none"
@@ -125,8 +124,10 @@ def _run(client: object, env: EnvSpec, task_id: str, row: ScenarioCheck, tools: 
                           f"{broken.error_message}")
         row.solution = "broke the episode"
     elif report.evaluation.reward != 1.0:
-        failing = [c.check_item for c in report.evaluation.checks if c.outcome != "PASS"]
-        row.errors.append(f"solution: reward {report.evaluation.reward:g}; not passing: {'; '.join(failing)}")
+        failing = [f"check {c.index} ({c.check_item!r}) {c.outcome}{': ' + c.message if c.message else ''}"
+                   for c in report.evaluation.checks if c.outcome != "PASS"]
+        why = f"not passing: {'; '.join(failing)}" if failing else "no check functions"
+        row.errors.append(f"solution: reward {report.evaluation.reward:g}; {why}")
         row.solution = f"reward {report.evaluation.reward:g}"
     else:
         row.solution = "replayed: reward 1.0"

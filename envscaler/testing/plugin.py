@@ -106,7 +106,8 @@ def _envscaler_pools(pytestconfig: pytest.Config) -> Iterator[_Pools]:
 @pytest.fixture
 def envscaler_pool(request: pytest.FixtureRequest, _envscaler_pools: _Pools, envscaler_envs: Path | None,
                    envscaler_scenarios: Path | None) -> Any:
-    """A running `LocalPool` for this test's corpus; `envscaler_pool.pool` is its `Pool` client."""
+    """A running `LocalPool` for this test's corpus: `envscaler_pool.session(env_id, scenario)` leases a session;
+    `envscaler_pool.pool` is its `Pool` client."""
     marked = _marked(request)
     here = request.path.parent
 

@@ -27,6 +27,13 @@ class CustomerInfo(TypedDict):
     address: AddressInfo
 
 
+class OrderItem(TypedDict):
+    """What a caller orders: the price is the catalogue's, never the caller's."""
+
+    product_id: str
+    quantity: int
+
+
 class OrderLine(TypedDict):
     product_id: str
     quantity: int
@@ -120,12 +127,12 @@ class OnlineShop:
             return {"success": False, "error": f"Order {order_id} not found"}
         return {"success": True, "data": self.orders[order_id]}
 
-    def create_order(self, customer_id: str, items: List[OrderLine]) -> dict:
+    def create_order(self, customer_id: str, items: List[OrderItem]) -> dict:
         """Place an order shipping to the customer's address on file.
 
         Args:
             customer_id: The customer ordering.
-            items: Lines with product_id and quantity (unit_price is filled in from the catalogue).
+            items: What to order: each a product_id and a quantity (the unit price is the catalogue's).
 
         Returns:
             dict: {"success": True, "message": str, "data": {"order_id": str, "total": float}}
