@@ -191,6 +191,22 @@ def test_replay_through_the_pool(local_pool: LocalPool) -> None:
     assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
 
 
+def test_replay_through_the_pool_runs_an_unknown_tool_in_band_and_warns(local_pool: LocalPool,
+                                                                       tmp_path: Path) -> None:
+    """The same in every mode (issue 29): the unit test shows it in a worker process, this one through a pool."""
+    calls = tmp_path / "calls.jsonl"
+    solution = (SOLUTIONS / "env_6__0718-104433.jsonl").read_text()
+    calls.write_text('{"name": "serch_books", "arguments": {}}\n' + solution)
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "replay", "--pool", local_pool.address, "--env",
+                           "env_6", "--scenario", "0718-104433", "--calls", str(calls), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["steps"][0]["error_kind"] == "UNKNOWN_TOOL" and report["evaluation"]["reward"] == 1.0
+    (warning,) = done.stderr.splitlines()
+    assert "calls.jsonl, call 1: no tool named 'serch_books'" in warning and "answered in band" in warning
+
+
 def test_direct_routes_skip_the_pool_hop_and_are_checked_on_release(local_pool: LocalPool) -> None:
     pool = local_pool.pool
     with pool.session("env_4", "0502-142201", wait=60, direct=True) as session:
