@@ -135,3 +135,15 @@ def test_serve_time_to_stop_is_short(tmp_path_factory: pytest.TempPathFactory) -
     time.sleep(0.2)
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_rollout_without_a_pool_and_without_an_engine_is_one_line(tmp_path: Path) -> None:
+    """Issue 29: it starts a pool of its own, which needs an engine; none is reachable here."""
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
+    done = subprocess.run([*CLI, "rollout", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--out",
+                           str(tmp_path / "traj.jsonl")], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("envscaler-runtime rollout: without --pool, rollout starts a pool of its own: no Docker "
+                           "engine is reachable") and line.endswith("(or give --pool ADDRESS)")
