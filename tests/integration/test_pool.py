@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from envscaler.client import EnvClientError
 from envscaler.client.pool_client import AsyncPool, Pool
 from envscaler.client.session_socket import SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
-from envscaler.pool.liveness import POOL_LABEL, reap_dead_pools
+from envscaler.pool.liveness import POOL_LABEL
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 from tests.conftest import SOLUTIONS
@@ -153,33 +154,80 @@ def test_an_overrun_taints_the_container_which_is_replaced(local_pool: LocalPool
     assert slot is None or slot.state == "removing"  # never leased again
 
 
-def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docker.DockerClient,
-                                                                   example_images: dict[str, str],
-                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
-    sock = tmp_path_factory.mktemp("pool") / "pool.sock"
-    listed = engine.containers.list(all=True, filters={"label": POOL_LABEL}, ignore_removed=True)
-    other_pools = {c.labels.get(POOL_LABEL) for c in listed}
-    process = subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", "2", "--listen",
-                                f"unix:{sock}", "--metrics-listen", "", "--only", "env_1", "env_2"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+def pool_process(sock: Path, log: Path, *, size: int = 2, only: tuple[str, ...] = ("env_1", "env_2"),
+                 pipes: bool = False) -> subprocess.Popen[bytes]:
+    out = subprocess.PIPE if pipes else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", str(size), "--listen",
+                             f"unix:{sock}", "--metrics-listen", "", "--log", str(log), "--only", *only],
+                            stdout=out, stderr=out, env=os.environ.copy())
+
+
+def logged(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout: float = 120) -> re.Match[str]:
+    """The first line of the pool's log that matches, once it is there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text() if log.exists() else "", re.MULTILINE)
+        if found:
+            return found
+        assert process.poll() is None, f"the pool exited ({process.returncode}); its log:\n{log.read_text()}"
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} not in the pool's log:\n{log.read_text() if log.exists() else ''}")
+
+
+def containers_of(engine: docker.DockerClient, pool_id: str) -> list:
+    return engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
+
+
+def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps_and_logs(engine: docker.DockerClient,
+                                                                           example_images: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    process = pool_process(tmp_path / "pool.sock", tmp_path / "pool.log")
     try:
+        pool_id = logged(tmp_path / "pool.log", r"pool (\S+) serving on", process)[1]
         deadline = time.monotonic() + 120
-        containers: list = []
-        while time.monotonic() < deadline:
-            containers = [c for c in engine.containers.list(filters={"label": POOL_LABEL}, ignore_removed=True)
-                          if c.labels.get(POOL_LABEL) not in other_pools]
-            if len(containers) == 2 and sock.exists():
-                break
+        while time.monotonic() < deadline and len(containers_of(engine, pool_id)) < 2:
             time.sleep(0.2)
-        assert len(containers) == 2
-        pool_id = containers[0].labels[POOL_LABEL]
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    leftovers = engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
-    assert len(leftovers) == 2  # SIGKILL leaves them; the next pool start reaps them
-    assert reap_dead_pools(engine) >= 2
-    assert engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
+    assert len(containers_of(engine, pool_id)) == 2  # SIGKILL leaves them; the next pool start reaps them
+    # ... and says so in its log (issue 29: it was silent), naming the dead pool and how many were its
+    following = pool_process(tmp_path / "next.sock", tmp_path / "next.log", size=1, only=("env_1",))
+    try:
+        reaped = logged(tmp_path / "next.log", r"removed \d+ container\(s\) left by .* that died without "
+                                               r"removing them \(.*\)$", following)[0]
+        assert f"{pool_id}: 2" in reaped, reaped
+        assert containers_of(engine, pool_id) == []
+    finally:
+        following.send_signal(signal.SIGINT)
+        following.wait(timeout=120)
+
+
+def test_a_pool_whose_stdout_and_stderr_go_away_serves_on_and_drains_every_container(
+        engine: docker.DockerClient, example_images: dict[str, str], tmp_path: Path) -> None:
+    """`pool | tee pool.log` and Ctrl-C kills tee with the pool (issue 29): the pool's next write to its stdout
+    fails. It must not stop serving, nor stop draining half way; its last line goes to its log."""
+    log = tmp_path / "pool.log"
+    process = pool_process(tmp_path / "pool.sock", log, pipes=True)
+    try:
+        pool_id = logged(log, r"pool (\S+) serving on", process)[1]
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # nobody reads either any more: the pool's writes fail (EPIPE)
+        process.stderr.close()
+        with Pool(f"unix:{tmp_path / 'pool.sock'}") as pool:
+            pool.acquire("env_1", wait=120).release()  # the status changes: a line to write
+            logged(log, r"the pool's stdout went away", process, timeout=30)
+            with pool.session("env_2", wait=120) as session:  # still serving
+                assert session.tools
+        assert len(containers_of(engine, pool_id)) >= 1
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert containers_of(engine, pool_id) == []  # drained, every one
+    assert log.read_text().splitlines()[-1].endswith("pool stopped; its containers are removed")
 
 
 def test_replay_through_the_pool(local_pool: LocalPool) -> None:
