@@ -154,11 +154,11 @@ def test_an_overrun_taints_the_container_which_is_replaced(local_pool: LocalPool
     assert slot is None or slot.state == "removing"  # never leased again
 
 
-def pool_process(sock: Path, log: Path, *, size: int = 2, only: tuple[str, ...] = ("env_1", "env_2"),
+def pool_process(sock: Path, log: Path, *extra: str, size: int = 2, only: tuple[str, ...] = ("env_1", "env_2"),
                  pipes: bool = False) -> subprocess.Popen[bytes]:
     out = subprocess.PIPE if pipes else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", str(size), "--listen",
-                             f"unix:{sock}", "--metrics-listen", "", "--log", str(log), "--only", *only],
+                             f"unix:{sock}", "--metrics-listen", "", "--log", str(log), "--only", *only, *extra],
                             stdout=out, stderr=out, env=os.environ.copy())
 
 
@@ -228,6 +228,39 @@ def test_a_pool_whose_stdout_and_stderr_go_away_serves_on_and_drains_every_conta
             process.wait()
     assert containers_of(engine, pool_id) == []  # drained, every one
     assert log.read_text().splitlines()[-1].endswith("pool stopped; its containers are removed")
+
+
+THREAD_AT_IMPORT = ("import threading as _t, time as _time\n"
+                    "_t.Thread(target=_time.sleep, args=(3600,), daemon=True).start()\n")
+
+
+def test_a_refused_modules_reason_reaches_the_caller_and_the_pools_log_in_one_line(
+        engine: docker.DockerClient, runtime_image: str, tmp_path: Path) -> None:
+    """A module that starts a thread at import is refused in the sandbox (rightly); the pool said only "not
+    serving after 60 s" (issue 29). Now the sandbox's reason is the start's failure, at once."""
+    envs = json.loads(bundled_envs_path().read_text())
+    record = dict(envs["env_1"], env_id="env_threads")
+    record["env_class_code"] = THREAD_AT_IMPORT + record["env_class_code"]
+    (tmp_path / "envs.json").write_text(json.dumps([record]))
+    scenarios = [dict(s, env_id="env_threads") for s in json.loads(bundled_scenarios_path().read_text())
+                 if s["env_id"] == "env_1"][:1]
+    (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+    log = tmp_path / "pool.log"
+    process = pool_process(tmp_path / "pool.sock", log, "--envs", str(tmp_path / "envs.json"), "--scenarios",
+                           str(tmp_path / "scenarios.json"), size=1, only=("env_threads",))
+    try:
+        logged(log, r"serving on", process, timeout=600)  # its image is built first
+        with Pool(f"unix:{tmp_path / 'pool.sock'}") as pool, pytest.raises(EnvClientError) as refused:
+            pool.acquire("env_threads", wait=60)  # refused with the cause, not exhausted after a 60 s timeout
+        assert refused.value.code == "FAILED_PRECONDITION", refused.value
+        assert refused.value.details.startswith("env_threads: containers refuse to serve it: "), refused.value
+        assert "it started 1 thread(s) at import" in refused.value.details, refused.value
+        assert "\n" not in refused.value.details
+        line = logged(log, r"^.*starting a container of env_threads failed.*$", process)[0]
+        assert "it started 1 thread(s) at import" in line and "not serving after" not in line, line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
 
 
 def test_replay_through_the_pool(local_pool: LocalPool) -> None:
