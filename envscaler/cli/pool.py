@@ -108,6 +108,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
+    args.log = args.log or Path.home() / ".cache" / "envscaler-runtime" / "pool.log"
     log_to(args.log)
     try:  # records that do not load fail alone, listed with the build failures; the others are served
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
@@ -181,9 +182,9 @@ def register(sub: Any) -> None:
                         "gets a container no one used, warmed ahead")
     p.add_argument("--acquire-wait", type=float, default=30.0, help="default seconds Acquire waits (30)")
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="serve only these environments")
-    p.add_argument("--log", type=Path, default=Path.home() / ".cache" / "envscaler-runtime" / "pool.log",
-                   help="the pool's log, appended to (~/.cache/envscaler-runtime/pool.log); it keeps every line "
-                        "when the pool's stdout or terminal goes away")
+    p.add_argument("--log", type=Path,
+                   help="the pool's log, appended to (default: ~/.cache/envscaler-runtime/pool.log); it keeps every "
+                        "line when the pool's stdout or terminal goes away")
     p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
     hardening = p.add_argument_group("sandbox (hardened by default)")
     hardening.add_argument("--network", default="none", help="container network (none)")
