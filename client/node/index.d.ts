@@ -62,7 +62,7 @@ export interface AcquireOptions {
   scenario?: string;
   /** Lease time to live; 0 takes the pool's default. */
   ttlSeconds?: number;
-  /** How long to wait for a free container (default 60). */
+  /** The most the acquire takes, its Reset included (default 60): the deadline carried; an overloaded pool (RESOURCE_EXHAUSTED with grpc-retry-pushback-ms) is asked again within it. */
   waitSeconds?: number;
   seed?: number;
 }

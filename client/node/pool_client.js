@@ -33,10 +33,45 @@ function promised(client, method, request, timeoutSeconds = 60) {
   const deadline = new Date(Date.now() + timeoutSeconds * 1000);
   return new Promise((resolve, reject) => {
     client[method](request, { deadline }, (error, response) => {
-      if (error) reject(new Error(`${method}: ${grpc.status[error.code]}: ${error.details}`));
+      if (error) reject(failed(method, error));
       else resolve(response);
     });
   });
+}
+
+// An overloaded pool refuses with RESOURCE_EXHAUSTED and says how long to wait (trailing metadata
+// grpc-retry-pushback-ms): asked again after that long while the caller's own deadline has room; any other
+// refusal, or one without the hint, is the caller's (as envscaler/client/retry.py).
+function retryDelayMs(error, deadline) {
+  if (!error || error.code !== grpc.status.RESOURCE_EXHAUSTED || !error.metadata) return null;
+  const [hint] = error.metadata.get("grpc-retry-pushback-ms");
+  const ms = Number.parseInt(String(hint ?? ""), 10);
+  if (!Number.isFinite(ms) || ms < 0) return null;
+  return ms < deadline - Date.now() ? ms : null;
+}
+
+function failed(method, error) {
+  return new Error(`${method}: ${grpc.status[error.code]}: ${error.details}`);
+}
+
+function attempt(client, method, request, deadline) {
+  return new Promise((resolve, reject) => {
+    client[method](request, { deadline: new Date(deadline) }, (error, response) => (error ? reject(error) : resolve(response)));
+  });
+}
+
+// `makeRequest(remainingMs)`: each try's request, given what is left of the deadline.
+async function retried(client, method, makeRequest, timeoutSeconds) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    try {
+      return await attempt(client, method, makeRequest(Math.max(deadline - Date.now(), 1)), deadline);
+    } catch (error) {
+      const delay = retryDelayMs(error, deadline);
+      if (delay === null) throw failed(method, error);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 class PoolSession {
@@ -140,10 +175,11 @@ class Pool {
     this.client = new v1.PoolService(target(address), credentials, clientOptions);
   }
 
+  // `waitSeconds`: the most this takes, the scenario's Reset included: the deadline carried (no padding).
   async acquire(envId, { scenario = "", ttlSeconds = 0, waitSeconds = 60, seed = 0 } = {}) {
-    const lease = await promised(this.client, "Acquire", {
-      env_id: envId, scenario_id: scenario, lease_ttl_ms: ttlSeconds * 1000, wait_ms: waitSeconds * 1000, seed,
-    }, waitSeconds + 60);
+    const lease = await retried(this.client, "Acquire", (remainingMs) => ({
+      env_id: envId, scenario_id: scenario, lease_ttl_ms: ttlSeconds * 1000, wait_ms: Math.floor(remainingMs), seed,
+    }), waitSeconds);
     return new PoolSession(this.client, lease);
   }
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from envscaler.rollout.scored import scored_cells
 from envscaler.rollout.trajectory import INFRASTRUCTURE
 
 if TYPE_CHECKING:  # printing a result needs only the result: no command pays for another's dependencies
@@ -147,9 +148,16 @@ def print_rollout_summary(summary: Summary, out: Path) -> None:
                    "LLM time", "env time"):
         table.add_column(column, justify="right")
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(summary.errors.items())) or "none"
-    table.add_row(str(summary.episodes), str(summary.skipped), f"{summary.mean_reward:.3f}",
-                  f"{summary.success_rate:.1%}", errors, f"{summary.llm_seconds:.1f} s", f"{summary.env_seconds:.1f} s")
+    table.add_row(str(summary.episodes), str(summary.skipped),
+                  *scored_cells(summary.episodes, summary.mean_reward, summary.success_rate), errors,
+                  f"{summary.llm_seconds:.1f} s", f"{summary.env_seconds:.1f} s")
     console.print(table)
+    if not summary.episodes:
+        why = [f"{summary.skipped} already done" if summary.skipped else "",
+               f"{summary.infrastructure_failures} failed for infrastructure reasons"
+               if summary.infrastructure_failures else ""]
+        console.print(f"no episodes written to {out} by this run"
+                      + (f" ({'; '.join(w for w in why if w)})" if any(why) else ""), highlight=False)
     groups = summary.group_stats()
     if groups and groups["k"] > 1:
         console.print(f"{groups['scenarios']} scenarios x {groups['k']} samples: per-scenario mean "
@@ -180,7 +188,7 @@ def print_report(report: Report, html: Path | None) -> None:
                    "env time"):
         table.add_column(column, justify="left" if column in ("env", "errors by kind") else "right")
     for i, r in enumerate([*report.rows, report.total]):
-        table.add_row(r.env_id, str(r.episodes), f"{r.mean_reward:.3f}", f"{r.success_rate:.1%}",
+        table.add_row(r.env_id, str(r.episodes), *scored_cells(r.episodes, r.mean_reward, r.success_rate),
                       f"{r.mean_steps:.1f}", ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none",
                       f"{r.llm_seconds:.1f} s", f"{r.env_seconds:.1f} s", end_section=i == len(report.rows) - 1)
     console.print(table)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from envscaler.cli.common import (
@@ -19,12 +23,83 @@ from envscaler.cli.common import (
 )
 from envscaler.spec.loader import SpecError, load_corpus
 
+log = logging.getLogger("envscaler.pool")
+LOG_FORMAT = "%(asctime)s pool[%(process)d] %(levelname)s %(name)s: %(message)s"
+
+
+def log_to(path: Path) -> None:
+    """The pool's log: every line to `path` (it outlives a closed terminal or pipe), warnings also to stderr (a
+    closed stderr is logging's own to ignore)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"--log {path}: cannot write: {exc.strerror or exc}") from None
+    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+    to_stderr = logging.StreamHandler()
+    to_stderr.setLevel(logging.WARNING)
+    root = logging.getLogger("envscaler")
+    root.setLevel(logging.INFO)
+    root.addHandler(to_file)
+    root.addHandler(to_stderr)
+
+
+class Screen:
+    """The pool's stdout: a live table on a terminal, a line per change in a pipe. When it goes away (`| tee` killed
+    with the pool, a closed terminal) nothing more is written there and the pool goes on (a drain never stops half
+    way for it); the log has every line."""
+
+    def __init__(self, log_file: Path) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.log_file = log_file
+        self.gone = False
+        self.last = ""
+        self.live: Any = None
+        if sys.stdout.isatty():
+            self.live = Live(console=Console(), auto_refresh=False, transient=False)
+            self._guarded(self.live.start)
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        if self.gone:
+            return
+        try:
+            write()
+        except OSError as exc:
+            self.gone, self.live = True, None
+            with contextlib.suppress(OSError):  # later writes (and the flush at exit) go nowhere, not fail
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, sys.stdout.fileno())
+                os.close(null)
+            log.warning("the pool's stdout went away (%s); it goes on, and its log (%s) has every line",
+                        exc.strerror or exc, self.log_file)
+
+    def say(self, line: str) -> None:
+        self._guarded(lambda: print(line, flush=True))
+
+    def status(self, stats: dict[str, Any], address: str, line_of: Callable[[dict[str, Any]], str],
+               table_of: Callable[[dict[str, Any], str], Any]) -> None:
+        line = line_of(stats)
+        if line == self.last:
+            return
+        self.last = line
+        log.info("%s", line)
+        if self.live is not None:
+            live = self.live
+            self._guarded(lambda: live.update(table_of(stats, address), refresh=True))
+        else:
+            self.say(line)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self._guarded(self.live.stop)
+            self.live = None
+
 
 def cmd_pool(args: argparse.Namespace) -> int:
     import asyncio
     import signal
-
-    from rich.console import Console
 
     from envscaler.cli.output import print_build, progress_bar
     from envscaler.images.engine import EngineError
@@ -35,6 +110,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
     if args.size < 1:
         raise CliError("--size must be at least 1")
+    args.log = args.log or Path.home() / ".cache" / "envscaler-runtime" / "pool.log"
+    log_to(args.log)
     try:  # records that do not load fail alone, listed with the build failures; the others are served
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
     except SpecError as exc:
@@ -62,35 +139,29 @@ def cmd_pool(args: argparse.Namespace) -> int:
         raise CliError("no environment could be built; nothing to serve")
 
     async def main() -> None:
-        from rich.live import Live
-
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: its terminal closed
             loop.add_signal_handler(sig, stop.set)
         state: dict[str, Any] = {}
+        screen = Screen(args.log)
 
-        def started(manager: object, address: str) -> None:
+        def started(manager: Any, address: str) -> None:
             state.update(manager=manager, address=address)
+            log.info("pool %s serving on %s (pid %d)", manager.pool_id, address, os.getpid())
+            screen.say(f"pool on {address}; log: {args.log}; Ctrl-C (or SIGTERM) stops it and removes its "
+                       "containers")
 
         task = asyncio.create_task(serve_pool(client, corpus, images, options, stop, started))
-        out = Console()
-        live = Live(console=out, refresh_per_second=4, transient=False) if sys.stdout.isatty() else None
-        last = ""
-        with live if live is not None else contextlib.nullcontext():
-            while not task.done():
-                await asyncio.wait([task], timeout=0.5 if live else 5.0)
-                manager = state.get("manager")
-                if manager is None:
-                    continue
-                stats = manager.stats()
-                if live is not None:
-                    live.update(status_table(stats, str(state["address"])))
-                elif (line := status_line(stats)) != last:
-                    print(line, flush=True)
-                    last = line
+        while not task.done():  # the screen never stops the pool: once it is gone, the log has it all
+            await asyncio.wait([task], timeout=0.5 if screen.live else 5.0)
+            manager = state.get("manager")
+            if manager is not None:
+                screen.status(manager.stats(), str(state["address"]), status_line, status_table)
+        screen.close()
         await task
-        out.print("pool stopped; its containers are removed")
+        log.info("pool stopped; its containers are removed")
+        screen.say("pool stopped; its containers are removed")
 
     from envscaler.pool import event_loop
 
@@ -124,6 +195,9 @@ def register(sub: Any) -> None:
                         "gets a container no one used, warmed ahead")
     p.add_argument("--acquire-wait", type=float, default=30.0, help="default seconds Acquire waits (30)")
     p.add_argument("--only", nargs="+", metavar="ENV_ID", help="serve only these environments")
+    p.add_argument("--log", type=Path,
+                   help="the pool's log, appended to (default: ~/.cache/envscaler-runtime/pool.log); it keeps every "
+                        "line when the pool's stdout or terminal goes away")
     p.add_argument("--base", help="base image instead of the bootstrapped Debian one")
     hardening = p.add_argument_group("sandbox (hardened by default)")
     hardening.add_argument("--network", default="none", help="container network (none)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         try:
             with Pool(args.pool) as pool, pool.session(args.env, wait=args.wait) as session:
-                report = replay(session, args.scenario, calls)
+                report = replay(session, args.scenario, calls, _warner(args.calls))
         except EnvClientError as exc:
             raise CliError(str(exc)) from None
         return _print_replay(args, report, f"pooled container (pool at {args.pool})")
@@ -43,19 +44,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         with open_sandbox(spec, corpus.scenarios_of(spec.env_id), args.sandbox, args.base,
                           server_config(args)) as (client, sandbox):
-            report = replay(client, args.scenario, calls)
+            report = replay(client, args.scenario, calls, _warner(args.calls))
     except (EnvClientError, SandboxError) as exc:
         raise CliError(str(exc)) from None
     return _print_replay(args, report, sandbox)
 
 
+def _warner(path: Path) -> Any:
+    return lambda line: print(f"envscaler-runtime replay: warning: {path.name}, {line}", file=sys.stderr)
+
+
 def _check_arguments(spec: EnvSpec, calls: list[Any], path: Path) -> None:
-    """A solution whose arguments do not fit the tools' schemas is refused before anything runs."""
+    """A solution whose arguments do not fit a tool's schema is refused before anything runs. A call to a tool that
+    does not exist is not: it is replayed, in band, in every mode (replay warns of it)."""
     from envscaler.spec.toolschema import derive_tools
     from envscaler.spec.validate import call_argument_problem
 
     tools = derive_tools(spec.env_class_code, spec.env_class_name)
+    names = {t.get("function", {}).get("name") for t in tools}
     for number, call in enumerate(calls, start=1):
+        if call.name not in names:
+            continue
         if problem := call_argument_problem(tools, call.name, call.arguments):
             raise CliError(f"{path.name}, call {number}: {problem}")
 

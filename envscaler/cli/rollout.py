@@ -102,12 +102,18 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         except (RuntimeError, ConnectionError) as exc:
             raise CliError(f"--ray {args.ray}: {exc}") from None
     else:
+        from envscaler.images.engine import EngineError
+
         envs = sorted({s.env_id for s in scenarios})
         size = min(args.concurrency, args.pool_size)
-        with LocalPool(envs=args.envs, scenarios=scenario_file,
-                       options=PoolOptions(size=size, only=envs, acquire_wait=600,
-                                           tool_schemas=args.tool_schemas)) as local:
-            summary = run(local.address)
+        try:
+            with LocalPool(envs=args.envs, scenarios=scenario_file,
+                           options=PoolOptions(size=size, only=envs, acquire_wait=600,
+                                               tool_schemas=args.tool_schemas)) as local:
+                summary = run(local.address)
+        except EngineError as exc:  # no engine, or images that do not build: one line, not a traceback
+            raise CliError(f"without --pool, rollout starts a pool of its own: {exc} (or give --pool ADDRESS)") \
+                from None
     print_rollout_summary(summary, args.out)
     if received or summary.interrupted:
         print(f"envscaler-runtime rollout: stopped by {received[0] if received else 'a signal'}; "

@@ -10,7 +10,9 @@ the leased container. Leaving the `with` block releases the lease.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,9 +30,11 @@ from envscaler.client.env_client import (
 )
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ResetResult
+from envscaler.client.retry import retry_delay
 from envscaler.client.session_socket import AsyncSocketSession, SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
 from envscaler.client.transport import AsyncSessionTransport, SessionTransport, Transport, TransportChoice, choose
+from envscaler.protocol.deadlines import Deadline
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
 
@@ -39,6 +43,51 @@ def acquire_request(env_id: str, scenario: str | None, ttl: float | None, wait: 
                     seed: int) -> ppb.AcquireRequest:
     return ppb.AcquireRequest(env_id=env_id, scenario_id=scenario or "", seed=seed,
                               lease_ttl_ms=int((ttl or 0) * 1000), wait_ms=int((wait or 0) * 1000))
+
+
+def acquire_deadline(wait: float | None, timeout: float) -> Deadline:
+    """An Acquire's deadline: the caller's `wait` when it gives one (the wait for a container and the first Reset
+    both run within it), else the client's timeout; carried as it is, no padding (issue 27)."""
+    return Deadline.after(wait if wait else timeout)
+
+
+def _attempt(env_id: str, scenario: str | None, ttl: float | None, wait: float | None, seed: int,
+             deadline: Deadline) -> tuple[ppb.AcquireRequest, float]:
+    """The next try's request and gRPC timeout: what is left of the caller's deadline."""
+    remaining = max(deadline.remaining() or 0.0, 0.001)
+    return acquire_request(env_id, scenario, ttl, remaining if wait else None, seed), remaining
+
+
+def acquire_lease(stub: ppb_grpc.PoolServiceStub, env_id: str, scenario: str | None, ttl: float | None,
+                  wait: float | None, seed: int, timeout: float) -> ppb.Lease:
+    """Acquire, tried again while the pool says it is overloaded (client/retry.py) and the deadline has room."""
+    deadline = acquire_deadline(wait, timeout)
+    while True:
+        request, remaining = _attempt(env_id, scenario, ttl, wait, seed, deadline)
+        try:
+            lease: ppb.Lease = stub.Acquire(request, timeout=remaining)
+            return lease
+        except grpc.RpcError as exc:
+            delay = retry_delay(exc, deadline)
+            if delay is None:
+                raise wrap_rpc_error("Acquire", exc) from None
+        time.sleep(delay)
+
+
+async def acquire_lease_async(stub: ppb_grpc.PoolServiceAsyncStub, env_id: str, scenario: str | None,
+                              ttl: float | None, wait: float | None, seed: int, timeout: float) -> ppb.Lease:
+    """The asyncio shell of acquire_lease."""
+    deadline = acquire_deadline(wait, timeout)
+    while True:
+        request, remaining = _attempt(env_id, scenario, ttl, wait, seed, deadline)
+        try:
+            lease: ppb.Lease = await stub.Acquire(request, timeout=remaining)
+            return lease
+        except grpc.RpcError as exc:
+            delay = retry_delay(exc, deadline)
+            if delay is None:
+                raise wrap_rpc_error("Acquire", exc) from None
+        await asyncio.sleep(delay)
 
 
 def _leased(lease_id: str) -> Any:
@@ -116,12 +165,10 @@ class Pool:
 
     def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                 wait: float | None = None, seed: int = 0, direct: bool = False) -> PoolSession:
-        """Lease a container; call `release()` on the session when done (or use `session`)."""
-        deadline = max(self.timeout, (wait or 30.0) + 30.0)
-        try:
-            lease = self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error("Acquire", exc) from None
+        """Lease a container; call `release()` on the session when done (or use `session`). `wait`: the most this
+        takes, the scenario's Reset included (default: the client's timeout); a pool that is overloaded is asked
+        again after the time it names, within that."""
+        lease = acquire_lease(self.stub, env_id, scenario, ttl, wait, seed, self.timeout)
         session = PoolSession(self.stub, lease, self.timeout,
                               choose(self.transport, self.address, lease.session_socket))
         if direct and choose(self.transport, self.address, lease.direct_session_socket) == "socket":
@@ -208,11 +255,7 @@ class AsyncPool:
 
     async def acquire(self, env_id: str, scenario: str | None = None, *, ttl: float | None = None,
                       wait: float | None = None, seed: int = 0, direct: bool = False) -> AsyncPoolSession:
-        deadline = max(self.timeout, (wait or 30.0) + 30.0)
-        try:
-            lease = await self.stub.Acquire(acquire_request(env_id, scenario, ttl, wait, seed), timeout=deadline)
-        except grpc.RpcError as exc:
-            raise wrap_rpc_error("Acquire", exc) from None
+        lease = await acquire_lease_async(self.stub, env_id, scenario, ttl, wait, seed, self.timeout)
         session = AsyncPoolSession(self.stub, lease, self.timeout,
                                    choose(self.transport, self.address, lease.session_socket))
         if direct and choose(self.transport, self.address, lease.direct_session_socket) == "socket":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,20 @@ def read_calls(path: Path) -> list[ToolCall]:
     return calls
 
 
-def replay(client: EnvMethods, scenario_id: str, calls: list[ToolCall]) -> ReplayReport:
+def unserved_calls(tools: list[dict[str, Any]], calls: list[ToolCall]) -> list[str]:
+    """One line per call naming a tool the environment does not serve (a typo guard: such calls are still
+    replayed, and answered in band with UNKNOWN_TOOL, as EnvScaler replays an LLM's recorded calls)."""
+    served = {t.get("function", {}).get("name") for t in tools}
+    return [f"call {number}: no tool named {call.name[:80]!r} (served: {', '.join(sorted(n for n in served if n))}); "
+            "replayed all the same, answered in band" for number, call in enumerate(calls, start=1)
+            if call.name not in served]
+
+
+def replay(client: EnvMethods, scenario_id: str, calls: list[ToolCall],
+           warn: Callable[[str], None] = lambda _: None) -> ReplayReport:
     info = client.describe()
+    for line in unserved_calls(info.tools, calls):
+        warn(line)
     reset = client.reset(scenario_id)
     report = ReplayReport(env_id=info.env_id, scenario_id=scenario_id, initial_sha256=reset.state_sha256, steps=[])
     for call in calls:

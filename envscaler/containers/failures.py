@@ -3,11 +3,14 @@ on. Pure: no Docker; envscaler/containers/launch.py feeds it the engine's view o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-Reason = Literal["oom", "exited", "not_ready", "engine"]
+Reason = Literal["oom", "exited", "refused", "not_ready", "engine"]
 OOM_EXIT = 137  # SIGKILL: what the kernel's OOM killer leaves when the cgroup's limit is hit
+NOT_SERVING_MARK = "; health reports NOT_SERVING"  # how the server says in its output why it serves nothing
+_SAID = re.compile(r"^\S+: [\w.-]+: ")  # the start of that line: its program's name and the env_id
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,25 @@ class StartFailure:
         if self.reason == "exited":
             tail = self.logs.strip().splitlines()[-1][:200] if self.logs.strip() else "no output"
             return f"{env_id}: containers exit with status {self.exit_code} before serving: {tail}"
+        if self.reason == "refused":
+            return f"{env_id}: containers refuse to serve it: {self.detail[:400]}"
         if self.reason == "not_ready":
             return f"{env_id}: containers do not start serving in time ({self.detail[:200]})"
         return f"{env_id}: containers cannot be started: {self.detail[:300]}"
+
+
+def refusal(logs: str) -> str:
+    """Why a server that answers NOT_SERVING serves nothing (its environment's module was refused at load: a thread
+    or a descriptor left at import, an exception), from what it printed: "PROG: ENV_ID: why; health reports
+    NOT_SERVING", `why` perhaps over several lines; as one line, or '' when it is not there (yet)."""
+    before, mark, _ = logs.rpartition(NOT_SERVING_MARK)
+    if not mark:
+        return ""
+    lines = before.splitlines()
+    start = next((i for i in range(len(lines) - 1, -1, -1) if _SAID.match(lines[i])), len(lines) - 1)
+    said = " ".join(" ".join(lines[start:]).split())
+    found = _SAID.match(said)
+    return said[found.end():] if found else said
 
 
 def classify(state: dict | None, logs: str = "", memory_bytes: int = 0, oom_event: bool = False,

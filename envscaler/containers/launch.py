@@ -22,14 +22,15 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import grpc
 from docker.models.containers import Container
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from envscaler.containers import owners
-from envscaler.containers.failures import StartFailure, classify
+from envscaler.containers.failures import StartFailure, classify, refusal
 from envscaler.containers.hardening import Hardening, run_kwargs
 from envscaler.images.engine import EngineError
 from envscaler.protocol.addresses import SOCKET_DIR, session_socket_path
-from envscaler.protocol.health import check
 from envscaler.protocol.identities import SERVER_UID
 
 OWNER_LABEL = "envscaler.owner"
@@ -164,12 +165,15 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     grpc_socket = env.socket_dir / "env.sock"
     while time.monotonic() < deadline:
-        if grpc_socket.exists() and check(env.address, timeout=1.0) and Path(env.session_socket).exists():
+        status = health_of(env.address) if grpc_socket.exists() else None
+        if status == health_pb2.HealthCheckResponse.SERVING and Path(env.session_socket).exists():
             if env.privilege_split:
                 verify_server(env)
             else:
                 seal(env.socket_dir)
             return
+        if status == health_pb2.HealthCheckResponse.NOT_SERVING:  # final: it answers only once it has loaded
+            raise refused(env, deadline)
         env.container.reload()
         if env.container.status in ("exited", "dead"):
             raise died_before_serving(env)
@@ -177,6 +181,29 @@ def wait_ready(env: EnvContainer, timeout: float = 30.0) -> None:
     failure = classify(env.container.attrs.get("State") or {}, _logs(env), _memory(env),
                        detail=f"not serving after {timeout:g} s")
     raise StartError(f"container {env.container.name} was not serving after {timeout:g} s", failure)
+
+
+def health_of(address: str, timeout: float = 1.0) -> int | None:
+    """The server's health status (grpc.health.v1), or None while it does not answer."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+    except grpc.RpcError:
+        return None
+    return int(reply.status)
+
+
+def refused(env: EnvContainer, deadline: float) -> StartError:
+    """A server that answers NOT_SERVING: its environment was refused at load. Why, in one line, from what it
+    printed (it prints just after it answers: looked for a moment)."""
+    give_up = min(deadline, time.monotonic() + 5.0)
+    reason = refusal(_logs(env, 50))
+    while not reason and time.monotonic() < give_up:
+        time.sleep(0.1)
+        reason = refusal(_logs(env, 50))
+    reason = reason or "its server reports NOT_SERVING and said no more"
+    return StartError(f"container {env.container.name} refuses to serve its environment: {reason}",
+                      StartFailure("refused", logs=_logs(env), memory_bytes=_memory(env), detail=reason))
 
 
 def _logs(env: EnvContainer, lines: int = 10) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import docker.errors
 POOL_LABEL = "envscaler.pool"  # the owner's lock id (named for pools, the first owners)
 LOCK_DIR = Path(os.environ.get("ENVSCALER_POOL_LOCKS", "/tmp/envscaler-pools"))
 _lock = threading.Lock()
+log = logging.getLogger("envscaler.containers")
 _process_owner: tuple[str, int] | None = None
 
 
@@ -56,6 +59,10 @@ def reap_dead(client: docker.DockerClient) -> int:
     doomed = [c for c in containers if c.labels.get(POOL_LABEL, "") in dead]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(remove_leftover, doomed))
+    if doomed:  # said, not silent: an owner was killed (SIGKILL, OOM) before it could remove them
+        owners = Counter(c.labels.get(POOL_LABEL, "") for c in doomed)
+        log.warning("removed %d container(s) left by %d owner(s) that died without removing them (%s)",
+                    len(doomed), len(owners), ", ".join(f"{owner}: {n}" for owner, n in sorted(owners.items())))
     for lock_id in dead:
         with contextlib.suppress(OSError):
             (LOCK_DIR / f"{lock_id}.lock").unlink()

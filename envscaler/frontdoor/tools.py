@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from envscaler.client.env_client import AsyncEnvClient
 from envscaler.client.errors import EnvClientError, wrap_rpc_error
 from envscaler.client.models import ToolResult
-from envscaler.client.pool_client import AsyncPoolSession, acquire_request
+from envscaler.client.pool_client import AsyncPoolSession, acquire_lease_async
 from envscaler.client.transport import Transport, choose
 from envscaler.v1 import pool_pb2 as ppb
 from envscaler.v1 import pool_pb2_grpc as ppb_grpc
@@ -94,11 +94,7 @@ async def acquire(stub: ppb_grpc.PoolServiceAsyncStub, pool_address: str, env_id
                   init_config: dict[str, Any] | None, *, ttl: float | None = None, wait: float | None = None,
                   seed: int = 0, timeout: float = 30.0) -> Handle:
     """Lease a container, reset it to the scenario (or init_config) and learn its tools; EnvClientError if not."""
-    deadline = max(timeout, (wait or 30.0) + 30.0)
-    try:
-        lease = await stub.Acquire(acquire_request(env_id, scenario_id, ttl, wait, seed), timeout=deadline)
-    except grpc.RpcError as exc:
-        raise wrap_rpc_error("Acquire", exc) from None
+    lease = await acquire_lease_async(stub, env_id, scenario_id, ttl, wait, seed, timeout)
     handle = Handle(stub, lease, timeout, choose("auto", pool_address, lease.session_socket))
     try:
         if init_config is not None:

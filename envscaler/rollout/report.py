@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from envscaler.rollout.runner import read_records
-from envscaler.rollout.trajectory import INFRASTRUCTURE
+from envscaler.rollout.scored import scored_cells
+from envscaler.rollout.trajectory import INFRASTRUCTURE, error_counts
 
 REWARD_BINS = [f"[{i / 10:.1f}, {(i + 1) / 10:.1f})" for i in range(10)] + ["1.0"]
 
@@ -59,6 +60,12 @@ def steps_bins(steps: list[int]) -> dict[str, int]:
             for b in range(top // width + 1)}
 
 
+def _errors(record: dict) -> Counter[str]:
+    steps = record.get("trajectory") or []
+    return error_counts(str(record.get("error_kind") or ""),
+                        (str(s.get("error_kind") or "") for s in steps if isinstance(s, dict)))
+
+
 def _row(env_id: str, rows: list[dict]) -> EnvRow:
     scored = [r for r in rows if r.get("error_kind") not in INFRASTRUCTURE]
     rewards = [float(r.get("total_reward", 0.0)) for r in scored]
@@ -67,7 +74,7 @@ def _row(env_id: str, rows: list[dict]) -> EnvRow:
                   mean_reward=statistics.fmean(rewards) if rewards else 0.0,
                   success_rate=sum(x == 1.0 for x in rewards) / len(rewards) if rewards else 0.0,
                   mean_steps=statistics.fmean(int(r.get("steps", 0)) for r in scored) if scored else 0.0,
-                  errors=dict(sorted(Counter(r["error_kind"] for r in rows if r.get("error_kind")).items())),
+                  errors=dict(sorted(sum((_errors(r) for r in rows), Counter[str]()).items())),
                   llm_seconds=sum(float(t.get("llm_seconds", 0.0)) for t in timings),
                   env_seconds=sum(float(t.get("env_seconds", 0.0)) for t in timings))
 
@@ -120,7 +127,7 @@ def write_html(report: Report, path: Path) -> None:
     head = ("env", "episodes", "mean reward", "success rate", "mean steps", "errors by kind", "LLM s", "env s")
     cells = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            r.env_id, r.episodes, f"{r.mean_reward:.3f}", f"{r.success_rate:.1%}", f"{r.mean_steps:.1f}",
+            r.env_id, r.episodes, *scored_cells(r.episodes, r.mean_reward, r.success_rate), f"{r.mean_steps:.1f}",
             ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none", f"{r.llm_seconds:.1f}",
             f"{r.env_seconds:.1f}")) + "</tr>" for r in [*report.rows, report.total])
     page = (f"<!doctype html><meta charset='utf-8'><title>rollout report</title>"

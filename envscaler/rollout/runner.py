@@ -23,7 +23,7 @@ from openai import AsyncOpenAI
 from envscaler.client.errors import EnvClientError
 from envscaler.client.pool_client import AsyncPool, AsyncPoolSession
 from envscaler.rollout.agent import AgentOptions, run_episode
-from envscaler.rollout.trajectory import INFRASTRUCTURE, TaskInfo, TrajectoryRecord
+from envscaler.rollout.trajectory import INFRASTRUCTURE, TaskInfo, TrajectoryRecord, error_counts
 from envscaler.spec.models import Scenario
 
 Key = tuple[str, str, int]
@@ -48,8 +48,7 @@ class Summary:
     groups: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, record: TrajectoryRecord) -> None:
-        if record.error_kind:
-            self.errors[record.error_kind] += 1
+        self.errors.update(error_counts(record.error_kind, (step.error_kind for step in record.trajectory)))
         self.llm_seconds += record.timings.llm_seconds
         self.env_seconds += record.timings.env_seconds
         if record.error_kind in INFRASTRUCTURE:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 # Error kinds that are the infrastructure's fault, not the agent's: such a record is retried on resume.
 INFRASTRUCTURE = frozenset({"llm_error", "env_error"})
+TOOL_ERROR_PREFIX = "tool "  # a failed tool call's kind in "errors by kind": "tool UNKNOWN_TOOL"
+
+
+def error_counts(error_kind: str, step_kinds: Iterable[str]) -> Counter[str]:
+    """One record's "errors by kind": how its episode ended (deadline, max_steps, ...), when not at its end, and
+    each failed tool call by its kind (the agent saw them; the episode went on)."""
+    counts = Counter(TOOL_ERROR_PREFIX + kind for kind in step_kinds if kind)
+    if error_kind:
+        counts[error_kind] += 1
+    return counts
 
 
 class Action(BaseModel):

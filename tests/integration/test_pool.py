@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from envscaler.client import EnvClientError
 from envscaler.client.pool_client import AsyncPool, Pool
 from envscaler.client.session_socket import SocketSession
 from envscaler.client.session_stream import AsyncSessionStream, SessionStream
-from envscaler.pool.liveness import POOL_LABEL, reap_dead_pools
+from envscaler.pool.liveness import POOL_LABEL
 from envscaler.pool.runner import LocalPool, PoolOptions
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 from tests.conftest import SOLUTIONS
@@ -153,33 +154,113 @@ def test_an_overrun_taints_the_container_which_is_replaced(local_pool: LocalPool
     assert slot is None or slot.state == "removing"  # never leased again
 
 
-def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps(engine: docker.DockerClient,
-                                                                   example_images: dict[str, str],
-                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
-    sock = tmp_path_factory.mktemp("pool") / "pool.sock"
-    listed = engine.containers.list(all=True, filters={"label": POOL_LABEL}, ignore_removed=True)
-    other_pools = {c.labels.get(POOL_LABEL) for c in listed}
-    process = subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", "2", "--listen",
-                                f"unix:{sock}", "--metrics-listen", "", "--only", "env_1", "env_2"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+def pool_process(sock: Path, log: Path, *extra: str, size: int = 2, only: tuple[str, ...] = ("env_1", "env_2"),
+                 pipes: bool = False) -> subprocess.Popen[bytes]:
+    out = subprocess.PIPE if pipes else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "envscaler.cli", "pool", "--size", str(size), "--listen",
+                             f"unix:{sock}", "--metrics-listen", "", "--log", str(log), "--only", *only, *extra],
+                            stdout=out, stderr=out, env=os.environ.copy())
+
+
+def logged(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout: float = 120) -> re.Match[str]:
+    """The first line of the pool's log that matches, once it is there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text() if log.exists() else "", re.MULTILINE)
+        if found:
+            return found
+        assert process.poll() is None, f"the pool exited ({process.returncode}); its log:\n{log.read_text()}"
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} not in the pool's log:\n{log.read_text() if log.exists() else ''}")
+
+
+def containers_of(engine: docker.DockerClient, pool_id: str) -> list:
+    return engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
+
+
+def test_sigkilled_pool_leaves_containers_that_the_next_pool_reaps_and_logs(engine: docker.DockerClient,
+                                                                           example_images: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    process = pool_process(tmp_path / "pool.sock", tmp_path / "pool.log")
     try:
+        pool_id = logged(tmp_path / "pool.log", r"pool (\S+) serving on", process)[1]
         deadline = time.monotonic() + 120
-        containers: list = []
-        while time.monotonic() < deadline:
-            containers = [c for c in engine.containers.list(filters={"label": POOL_LABEL}, ignore_removed=True)
-                          if c.labels.get(POOL_LABEL) not in other_pools]
-            if len(containers) == 2 and sock.exists():
-                break
+        while time.monotonic() < deadline and len(containers_of(engine, pool_id)) < 2:
             time.sleep(0.2)
-        assert len(containers) == 2
-        pool_id = containers[0].labels[POOL_LABEL]
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    leftovers = engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"})
-    assert len(leftovers) == 2  # SIGKILL leaves them; the next pool start reaps them
-    assert reap_dead_pools(engine) >= 2
-    assert engine.containers.list(ignore_removed=True, all=True, filters={"label": f"{POOL_LABEL}={pool_id}"}) == []
+    assert len(containers_of(engine, pool_id)) == 2  # SIGKILL leaves them; the next pool start reaps them
+    # ... and says so in its log (issue 29: it was silent), naming the dead pool and how many were its
+    following = pool_process(tmp_path / "next.sock", tmp_path / "next.log", size=1, only=("env_1",))
+    try:
+        reaped = logged(tmp_path / "next.log", r"removed \d+ container\(s\) left by .* that died without "
+                                               r"removing them \(.*\)$", following)[0]
+        assert f"{pool_id}: 2" in reaped, reaped
+        assert containers_of(engine, pool_id) == []
+    finally:
+        following.send_signal(signal.SIGINT)
+        following.wait(timeout=120)
+
+
+def test_a_pool_whose_stdout_and_stderr_go_away_serves_on_and_drains_every_container(
+        engine: docker.DockerClient, example_images: dict[str, str], tmp_path: Path) -> None:
+    """`pool | tee pool.log` and Ctrl-C kills tee with the pool (issue 29): the pool's next write to its stdout
+    fails. It must not stop serving, nor stop draining half way; its last line goes to its log."""
+    log = tmp_path / "pool.log"
+    process = pool_process(tmp_path / "pool.sock", log, pipes=True)
+    try:
+        pool_id = logged(log, r"pool (\S+) serving on", process)[1]
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # nobody reads either any more: the pool's writes fail (EPIPE)
+        process.stderr.close()
+        with Pool(f"unix:{tmp_path / 'pool.sock'}") as pool:
+            pool.acquire("env_1", wait=120).release()  # the status changes: a line to write
+            logged(log, r"the pool's stdout went away", process, timeout=30)
+            with pool.session("env_2", wait=120) as session:  # still serving
+                assert session.tools
+        assert len(containers_of(engine, pool_id)) >= 1
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert containers_of(engine, pool_id) == []  # drained, every one
+    assert log.read_text().splitlines()[-1].endswith("pool stopped; its containers are removed")
+
+
+THREAD_AT_IMPORT = ("import threading as _t, time as _time\n"
+                    "_t.Thread(target=_time.sleep, args=(3600,), daemon=True).start()\n")
+
+
+def test_a_refused_modules_reason_reaches_the_caller_and_the_pools_log_in_one_line(
+        engine: docker.DockerClient, runtime_image: str, tmp_path: Path) -> None:
+    """A module that starts a thread at import is refused in the sandbox (rightly); the pool said only "not
+    serving after 60 s" (issue 29). Now the sandbox's reason is the start's failure, at once."""
+    envs = json.loads(bundled_envs_path().read_text())
+    record = dict(envs["env_1"], env_id="env_threads")
+    record["env_class_code"] = THREAD_AT_IMPORT + record["env_class_code"]
+    (tmp_path / "envs.json").write_text(json.dumps([record]))
+    scenarios = [dict(s, env_id="env_threads") for s in json.loads(bundled_scenarios_path().read_text())
+                 if s["env_id"] == "env_1"][:1]
+    (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+    log = tmp_path / "pool.log"
+    process = pool_process(tmp_path / "pool.sock", log, "--envs", str(tmp_path / "envs.json"), "--scenarios",
+                           str(tmp_path / "scenarios.json"), size=1, only=("env_threads",))
+    try:
+        logged(log, r"serving on", process, timeout=600)  # its image is built first
+        with Pool(f"unix:{tmp_path / 'pool.sock'}") as pool, pytest.raises(EnvClientError) as refused:
+            pool.acquire("env_threads", wait=60)  # refused with the cause, not exhausted after a 60 s timeout
+        assert refused.value.code == "FAILED_PRECONDITION", refused.value
+        assert refused.value.details.startswith("env_threads: containers refuse to serve it: "), refused.value
+        assert "it started 1 thread(s) at import" in refused.value.details, refused.value
+        assert "\n" not in refused.value.details
+        line = logged(log, r"^.*starting a container of env_threads failed.*$", process)[0]
+        assert "it started 1 thread(s) at import" in line and "not serving after" not in line, line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
 
 
 def test_replay_through_the_pool(local_pool: LocalPool) -> None:
@@ -189,6 +270,22 @@ def test_replay_through_the_pool(local_pool: LocalPool) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["evaluation"]["reward"] == 1.0
+
+
+def test_replay_through_the_pool_runs_an_unknown_tool_in_band_and_warns(local_pool: LocalPool,
+                                                                       tmp_path: Path) -> None:
+    """The same in every mode (issue 29): the unit test shows it in a worker process, this one through a pool."""
+    calls = tmp_path / "calls.jsonl"
+    solution = (SOLUTIONS / "env_6__0718-104433.jsonl").read_text()
+    calls.write_text('{"name": "serch_books", "arguments": {}}\n' + solution)
+    done = subprocess.run([sys.executable, "-m", "envscaler.cli", "replay", "--pool", local_pool.address, "--env",
+                           "env_6", "--scenario", "0718-104433", "--calls", str(calls), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["steps"][0]["error_kind"] == "UNKNOWN_TOOL" and report["evaluation"]["reward"] == 1.0
+    (warning,) = done.stderr.splitlines()
+    assert "calls.jsonl, call 1: no tool named 'serch_books'" in warning and "answered in band" in warning
 
 
 def test_direct_routes_skip_the_pool_hop_and_are_checked_on_release(local_pool: LocalPool) -> None:

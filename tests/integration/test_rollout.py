@@ -130,7 +130,11 @@ def test_failure_paths(rollout_pool: LocalPool, tmp_path: Path) -> None:
     capped = got[("env_4", endless.task_id)]
     assert capped["error_kind"] == "max_steps" and capped["steps"] == 10 and capped["total_reward"] == 0.0
     assert got[("env_3", several.task_id)]["total_reward"] == 1.0
-    assert summary.errors == {"llm_error": 1, "max_steps": 1}
+    # failed tool calls count by kind too (issue 29): the agent saw them and the episode went on
+    tool_errors = [s["error_kind"] for r in got.values() for s in r["trajectory"] if s["error_kind"]]
+    assert tool_errors.count("UNKNOWN_TOOL") >= 1 and tool_errors.count("INVALID_ARGUMENTS") >= 2
+    assert summary.errors == {"llm_error": 1, "max_steps": 1,
+                              **{f"tool {kind}": tool_errors.count(kind) for kind in set(tool_errors)}}
 
 
 def test_a_killed_run_resumes_without_redoing_episodes(rollout_pool: LocalPool, tmp_path: Path) -> None:
@@ -217,8 +221,12 @@ def test_an_unreachable_llm_fails_the_preflight_then_the_fixed_url_runs_everythi
     env_2 = list(CORPUS.scenarios_of("env_2").values())
     with ScriptedLLM({key(s): solving_script(s, i) for i, s in enumerate(env_2)}) as llm:
         done = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_2")
-    assert done.returncode == 0, done.stderr
-    assert {k[1] for k in records(out)} == {s.task_id for s in env_2}
+        assert done.returncode == 0, done.stderr
+        assert {k[1] for k in records(out)} == {s.task_id for s in env_2}
+        again = cli_rollout(rollout_pool, llm.base_url, out, "--only", "env_2")  # all done: it writes none
+    assert again.returncode == 0, again.stderr
+    assert "no episodes" in again.stdout and "0.000" not in again.stdout, again.stdout
+    assert f"no episodes written to {out} by this run ({len(env_2)} already done)" in " ".join(again.stdout.split())
 
 
 def test_infrastructure_failures_are_not_recorded_as_done_and_exit_nonzero(rollout_pool: LocalPool,

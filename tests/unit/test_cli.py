@@ -64,6 +64,22 @@ def test_replay_refuses_a_mistyped_argument_before_running(tmp_path: Path,
                    "expected integer\n")
 
 
+def test_replay_runs_a_call_to_an_unknown_tool_in_band_and_warns(tmp_path: Path) -> None:
+    """Issue 29: as EnvScaler does (an LLM's recorded calls often name tools that do not exist), not refused."""
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text('{"name": "serch_books", "arguments": {"query": "Dune"}}\n'
+                     + (SOLUTIONS / "env_1__0115-140512.jsonl").read_text())
+    done = run_cli("replay", "--env", "env_1", "--scenario", "0115-140512", "--calls", str(calls), "--json",
+                   "--sandbox", "process")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["steps"][0]["error_kind"] == "UNKNOWN_TOOL" and report["evaluation"]["reward"] == 1.0
+    (warning,) = done.stderr.splitlines()
+    assert warning.startswith("envscaler-runtime replay: warning: calls.jsonl, call 1: no tool named 'serch_books' "
+                              "(served: "), warning
+    assert warning.endswith("replayed all the same, answered in band")
+
+
 def test_unknown_env_is_one_line() -> None:
     done = run_cli("schema", "--env", "env_404")
     assert done.returncode == 2
@@ -122,3 +138,15 @@ def test_serve_time_to_stop_is_short(tmp_path_factory: pytest.TempPathFactory) -
     time.sleep(0.2)
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_rollout_without_a_pool_and_without_an_engine_is_one_line(tmp_path: Path) -> None:
+    """Issue 29: it starts a pool of its own, which needs an engine; none is reachable here."""
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
+    done = subprocess.run([*CLI, "rollout", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--out",
+                           str(tmp_path / "traj.jsonl")], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("envscaler-runtime rollout: without --pool, rollout starts a pool of its own: no Docker "
+                           "engine is reachable") and line.endswith("(or give --pool ADDRESS)")

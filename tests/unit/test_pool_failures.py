@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envscaler.containers.failures import StartFailure, refusal
 from envscaler.pool.failures import FailureBook, classify
 from envscaler.pool.status import status_line
 
@@ -24,6 +25,19 @@ def test_other_deaths_keep_their_status_and_last_log_line() -> None:
     assert classify({"Status": "exited", "ExitCode": 0}).describe("e").endswith("no output")
     assert classify({"Status": "running"}, detail="not serving after 60 s").reason == "not_ready"
     assert "no such image" in classify(None, detail="no such image").describe("e")
+
+
+def test_a_refused_module_is_named_by_the_line_its_server_printed_in_one_line() -> None:
+    logs = ("starting\nserve_bundle: env_t: the environment module failed to load: RuntimeError: the module is "
+            "refused: it started 1 thread(s) at import; module-level code must not leave threads running\n  (they "
+            "would see every later episode); health reports NOT_SERVING\nserving env_t (0 tools) on unix:/s\n")
+    reason = refusal(logs)  # a message over two lines, as one
+    assert reason == refusal(logs.replace("\n  (they", " (they"))
+    assert reason.startswith("the environment module failed to load: RuntimeError: the module is refused: it "
+                             "started 1 thread(s) at import") and reason.endswith("every later episode)")
+    failure = StartFailure("refused", detail=reason)
+    assert failure.describe("env_t") == f"env_t: containers refuse to serve it: {reason}"
+    assert refusal("serving env_t (3 tools) on unix:/s") == ""
 
 
 def test_backoff_doubles_marks_failing_and_a_served_start_clears_it() -> None:

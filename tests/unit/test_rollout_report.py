@@ -70,3 +70,21 @@ def test_cli_report_json_and_user_mistakes(tmp_path: Path) -> None:
     empty = write(tmp_path / "empty.jsonl", [])
     nothing = run_cli("report", str(empty))
     assert nothing.returncode == 2 and "no trajectory record" in nothing.stderr
+
+
+def test_failed_tool_calls_count_by_kind_and_a_row_of_no_episodes_says_so(tmp_path: Path) -> None:
+    """Issue 29: "errors by kind" counts the tool calls that failed (the agent saw them; the episode went on), and
+    an environment whose every episode failed for the infrastructure shows no episodes, not a mean reward of 0."""
+    called = record("env_a", "t1", 1.0, 3)
+    called["trajectory"] = [{"error_kind": "UNKNOWN_TOOL"}, {"error_kind": "INVALID_ARGUMENTS"},
+                            {"error_kind": "UNKNOWN_TOOL"}, {"error_kind": ""}]
+    out = write(tmp_path / "traj.jsonl", [called])
+    write(tmp_path / "traj.jsonl.errors.jsonl", [record("env_b", "t2", 0.0, 0, "llm_error")])
+    a, b = build_report([out, tmp_path / "traj.jsonl.errors.jsonl"]).rows
+    assert a.errors == {"tool INVALID_ARGUMENTS": 1, "tool UNKNOWN_TOOL": 2}
+    assert (b.episodes, b.errors) == (0, {"llm_error": 1})
+    shown = run_cli("report", str(out), str(tmp_path / "traj.jsonl.errors.jsonl"))
+    assert shown.returncode == 0, shown.stderr
+    row_b = next(line for line in shown.stdout.splitlines() if "env_b" in line)
+    assert "no episodes" in row_b and "0.000" not in row_b and "0.0%" not in row_b
+    assert "tool UNKNOWN_TOOL: 2" in shown.stdout
