@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envscaler.runtime.server import RunningServer, ServerConfig, serving
+from envscaler.runtime.trusted.server import RunningServer, ServerConfig, serving
 from envscaler.spec import Corpus, EnvSpec, Scenario, load_corpus
 from envscaler.spec.served import from_spec
 

@@ -10,7 +10,7 @@ from envscaler.protocol.addresses import SOCKET_DIR
 from envscaler.protocol.identities import SERVER_UID
 from envscaler.protocol.options import CLIENT_CHECKS_ENV, WORKER_MEMORY_ENV
 
-# The container's user: the server's; environment code runs as identities.SANDBOX_UID (runtime/launcher.py).
+# The container's user: the server's; environment code runs as identities.SANDBOX_UID (runtime/trusted/launcher.py).
 CONTAINER_USER = f"{SERVER_UID}:{SERVER_UID}"
 CPU_PERIOD_US = 10_000
 # What the entry point needs, as root, to split privileges: the spawner keeps SETUID/SETGID to start each zygote as

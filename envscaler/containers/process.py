@@ -1,6 +1,6 @@
 """A sandbox's server as a child process on this host, without a container: the weakest sandbox (a worker
 process of the same user), for machines without an engine. The trusted process never hosts the server: it writes
-the bundle and runs the sandbox's own entry point, `python -m envscaler.runtime.serve_bundle`."""
+the bundle and runs the sandbox's own entry point, `python -m envscaler.runtime.trusted.serve_bundle`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from envscaler.protocol.bundle import ServedEnv, ServedScenario, write_bundle
 from envscaler.protocol.health import check
 from envscaler.protocol.options import ServerOptions
 
-ENTRY = "envscaler.runtime.serve_bundle"
+ENTRY = "envscaler.runtime.trusted.serve_bundle"
 
 
 class ProcessStartError(RuntimeError):

@@ -157,7 +157,7 @@ def image_config(runtime: dict[str, Any], image: EnvImage, layer_digest: str) ->
     """The runtime image's config with the layer, the labels and the serve command added."""
     config = dict(runtime["Config"])
     config["Labels"] = {**(config.get("Labels") or {}), **image.labels}
-    config["Entrypoint"] = [PYTHON, "-m", "envscaler.runtime.serve_bundle"]
+    config["Entrypoint"] = [PYTHON, "-m", "envscaler.runtime.trusted.serve_bundle"]
     config["Cmd"] = [f"/{ENV_DIR}/{SERVED}", "--listen", f"unix:{SOCKET}"]
     return {
         "architecture": runtime["Architecture"],

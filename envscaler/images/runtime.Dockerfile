@@ -11,5 +11,5 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ENVSCALER_SANDBOX_SWEEP=1 MALLO
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=1s --retries=3 \
     CMD ["/opt/envscaler/bin/python3", "-m", "envscaler.protocol.health", "unix:/run/envscaler/env.sock"]
-ENTRYPOINT ["/opt/envscaler/bin/python3", "-m", "envscaler.runtime.serve_bundle"]
+ENTRYPOINT ["/opt/envscaler/bin/python3", "-m", "envscaler.runtime.trusted.serve_bundle"]
 CMD ["--help"]

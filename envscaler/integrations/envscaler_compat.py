@@ -260,7 +260,7 @@ Resolution = tuple[Literal["missing", "uncallable", "unreachable"], str]
 
 
 def value_type(value: Any) -> str | None:
-    """The Python type's name of a value of the state, from its canonical JSON (envscaler/runtime/codec.py);
+    """The Python type's name of a value of the state, from its canonical JSON (envscaler/runtime/sandbox/codec.py);
     None for an object whose type the encoding only names (it may be callable)."""
     if isinstance(value, dict):
         if "$int" in value:

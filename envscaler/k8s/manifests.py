@@ -73,7 +73,7 @@ def sandbox_pod_spec(image: str, settings: Settings) -> dict[str, Any]:
             "name": "env",
             "image": image,
             "imagePullPolicy": "IfNotPresent",
-            "command": [PYTHON, "-m", "envscaler.runtime.serve_bundle"],
+            "command": [PYTHON, "-m", "envscaler.runtime.trusted.serve_bundle"],
             "args": [f"/{ENV_DIR}/{SERVED}", "--listen", f"tcp:0.0.0.0:{PORT}"],
             "ports": [{"name": "grpc", "containerPort": PORT, "protocol": "TCP"}],
             "env": [{"name": "ENVSCALER_WORKER_MEMORY_BYTES", "value": str((settings.memory_mb << 20) * 3 // 4)},

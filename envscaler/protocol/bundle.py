@@ -1,6 +1,6 @@
 """The bundle: what one EnvService serves, as plain data, and how an image carries it. The host validates a spec
 and its scenarios (spec/, with pydantic) and writes the bundle (envscaler/spec/served.py); the sandbox's server reads it
-(envscaler/runtime/served.py) and needs no pydantic: a smaller process in every sandbox.
+(envscaler/runtime/trusted/served.py) and needs no pydantic: a smaller process in every sandbox.
 
 A bundle directory holds `env.json`, `index.json` (the scenario ids in order) and, per scenario N,
 `scenarios/N.json` (id and task), `scenarios/N.init.json` (init_config) and `scenarios/N.checks.json`.

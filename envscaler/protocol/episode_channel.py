@@ -99,7 +99,8 @@ def broke(request: pb.CallToolRequest, problem: str) -> pb.SessionResponse:
                                            f"({problem}); it was killed")
 
 
-# The refusals a worker gives on its channel (envscaler/runtime/tool_channel.py); any other status would be the worker
+# The refusals a worker gives on its channel (envscaler/runtime/sandbox/tool_channel.py); any other status would be
+# the worker
 # speaking for the server.
 WORKER_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT.value[0], grpc.StatusCode.FAILED_PRECONDITION.value[0]})
 

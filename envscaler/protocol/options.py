@@ -1,4 +1,4 @@
-"""How a host starts a sandbox's server: the options of `python -m envscaler.runtime.serve_bundle`, as one typed
+"""How a host starts a sandbox's server: the options of `python -m envscaler.runtime.trusted.serve_bundle`, as one typed
 record. The host writes them as arguments (to_argv); the server reads them back (add_arguments, from_args), so the
 two sides agree without the host importing the server."""
 

@@ -2,7 +2,8 @@
 (envscaler/protocol/framing.py), with descriptors riding on a frame's first bytes where the message says so.
 
 Frames from a worker are untrusted: the reader caps their size and takes exactly one frame per answer; what the
-bytes mean is the wire's to decode (envscaler/runtime/wire.py on the trusted side, worker_wire.py in the sandbox).
+bytes mean is the wire's to decode (envscaler/runtime/trusted/wire.py on the trusted side, worker_wire.py in the
+sandbox).
 Each side sends exactly one frame and waits for the answer, so a frame usually arrives in one read. Standard library
 only (the sandbox uses it too).
 """

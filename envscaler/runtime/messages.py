@@ -12,7 +12,8 @@ WorkerKind = Literal[
     "WORKER_ERROR", "EPISODE_BROKEN", "LOAD_FAILED", "RESET_FAILED",
 ]
 WORKER_KINDS: frozenset[str] = frozenset(get_args(WorkerKind))
-# Each kind's ErrorKind number, for the worker's own encoder (envscaler/runtime/tool_wire.py): the order of proto/'s
+# Each kind's ErrorKind number, for the worker's own encoder (envscaler/runtime/sandbox/tool_wire.py): the order of
+# proto/'s
 # enum.
 KIND_NUMBERS: dict[str, int] = {kind: number for number, kind in enumerate(get_args(WorkerKind), start=1)}
 IN_BAND_STATE_ERRORS: frozenset[WorkerKind] = frozenset({"UNSERIALIZABLE_STATE", "WORKER_ERROR"})  # episode goes on

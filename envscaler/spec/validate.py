@@ -199,7 +199,7 @@ def check_func_problem(source: str) -> str | None:
     return "does not define a top-level function check_func(final_state)"
 
 
-# What a check's source sees besides its own definitions (runtime/worker.py check_outcome).
+# What a check's source sees besides its own definitions (runtime/sandbox/worker.py check_outcome).
 CHECK_GLOBALS = frozenset(dir(builtins)) | {"initial_state", "__name__", "__builtins__"}
 
 

@@ -4,8 +4,8 @@ isort:skip_file
 The wire inside one container between the trusted server (uid 10001) and the sandbox (the zygote and its episode
 workers, uid 10002): one length-prefixed frame each way per exchange (envscaler/protocol/framing.py), a closed set
 of messages. The server encodes WorkerRequest and reads WorkerReply with the generated classes and one checked
-decoder (envscaler/runtime/wire.py), which takes nothing outside this set; the sandbox, free of the protobuf
-runtime, encodes and decodes them by hand (envscaler/runtime/worker_wire.py), held byte-equal to the generated
+decoder (envscaler/runtime/trusted/wire.py), which takes nothing outside this set; the sandbox, free of the protobuf
+runtime, encodes and decodes them by hand (envscaler/runtime/sandbox/worker_wire.py), held byte-equal to the generated
 classes by tests/unit/test_worker_wire.py. Not a public API: both ends ship in one image.
 """
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envscaler.runtime import codec
+from envscaler.runtime.sandbox import codec
 from envscaler.spec import Corpus, load_corpus
 
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from envscaler.client import EnvClient
-from envscaler.runtime.server import serving
+from envscaler.runtime.trusted.server import serving
 from envscaler.spec import Corpus
 from envscaler.spec.served import from_spec
 from tests.fidelity import build

@@ -34,7 +34,7 @@ os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 def _frame(kind, **fields):
     """A well-formed WorkerReply (proto/envscaler/v1/worker.proto), framed: what the server takes from a worker."""
-    from envscaler.runtime import worker_wire
+    from envscaler.runtime.sandbox import worker_wire
 
     body = worker_wire.reply(kind, **fields)
     return struct.pack("!I", len(body)) + body

@@ -1,5 +1,5 @@
 """Red-team probes (branch `attack`): module-level code that rewrites the zygote itself. The zygote runs
-`python -m envscaler.runtime.worker`, so its code is sys.modules['__main__'], and module-level code runs in it
+`python -m envscaler.runtime.sandbox.worker`, so its code is sys.modules['__main__'], and module-level code runs in it
 before load_problems() is called: it can replace load_problems, the cleanup, and the thread check."""
 
 import mmap

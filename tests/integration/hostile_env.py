@@ -155,7 +155,7 @@ class Hostile:
         field the wire does not define, or the old JSON wire's reply."""
         import struct
 
-        from envscaler.runtime import worker_wire
+        from envscaler.runtime.sandbox import worker_wire
         body = {"no_result": worker_wire.reply("done"),
                 "wrong_types": worker_wire.reply("failure", kind=99, message="forged"),
                 "unknown_field": worker_wire.reply("result", result_json="{}") + b"\x98\x01\x05",
@@ -182,7 +182,7 @@ class Hostile:
     def trickle(self, seconds: float = 6.0) -> dict:
         """On the episode channel: a well-formed call_tool answer, one byte at a time over `seconds`, ahead of the
         real one. A caller whose deadline is per read, not per call, waits for all of it."""
-        from envscaler.runtime import tool_wire
+        from envscaler.runtime.sandbox import tool_wire
         fd = self._tool_channel().sock.fileno()
         framed = tool_wire.call_tool_response('{"forged": "trickled"}', "trickled")
         pace = seconds / len(framed)

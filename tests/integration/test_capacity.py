@@ -17,7 +17,7 @@ from envscaler.client import EnvClient, EnvClientError
 from envscaler.client.models import ResetResult
 from envscaler.containers.hardening import Hardening
 from envscaler.pool.runner import LocalPool, PoolOptions
-from envscaler.runtime.server import ServerConfig, serving
+from envscaler.runtime.trusted.server import ServerConfig, serving
 from envscaler.spec import load_corpus
 from envscaler.spec.loader import bundled_envs_path, bundled_scenarios_path
 from envscaler.spec.served import from_spec

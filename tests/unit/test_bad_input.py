@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envscaler.client import EnvClient
-from envscaler.runtime.server import RunningServer
+from envscaler.runtime.trusted.server import RunningServer
 from envscaler.spec import Corpus, SpecError, load_corpus
 from envscaler.spec.toolschema import SchemaError, derive_tools
 from envscaler.v1 import env_pb2 as pb

@@ -1,4 +1,5 @@
-"""The server's watch on an episode channel (envscaler/runtime/channel_watch.py), on real sockets and a real process:
+"""The server's watch on an episode channel (envscaler/runtime/trusted/channel_watch.py), on real sockets and a real
+process:
 what it knows, by its own clock, of when the call the worker runs arrived (how a caller's report that a call overran
 is judged), and that the caller's hang-up still ends the episode."""
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from envscaler.runtime.channel_watch import ChannelWatch
+from envscaler.runtime.trusted.channel_watch import ChannelWatch
 
 
 @pytest.fixture

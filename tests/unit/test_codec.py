@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envscaler.runtime import codec
+from envscaler.runtime.sandbox import codec
 
 
 class Color(enum.Enum):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from envscaler.runtime import codec
+from envscaler.runtime.sandbox import codec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +105,7 @@ def test_dataclasses_and_pydantic_models() -> None:
 
 
 def test_the_sandbox_side_never_imports_pydantic() -> None:
-    script = "import sys, envscaler.runtime.worker; print('pydantic' in sys.modules)"
+    script = "import sys, envscaler.runtime.sandbox.worker; print('pydantic' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.strip() == "False"
 
@@ -206,7 +206,7 @@ def test_deep_chains_are_a_typed_error() -> None:
 DETERMINISM = r'''
 import enum, sys
 sys.path.insert(0, sys.argv[1])
-from envscaler.runtime import codec
+from envscaler.runtime.sandbox import codec
 
 class Node:
     def __init__(self, name):

@@ -12,9 +12,9 @@ import pytest
 from bench.bigcorpus import ENV_ID, scenarios, solution, write_corpus
 from envscaler.client import EnvClient
 from envscaler.protocol import bundle
-from envscaler.runtime import served
-from envscaler.runtime.codec import dumps, sha256
-from envscaler.runtime.server import ServerConfig, serving
+from envscaler.runtime.sandbox.codec import dumps, sha256
+from envscaler.runtime.trusted import served
+from envscaler.runtime.trusted.server import ServerConfig, serving
 from envscaler.spec import load_corpus
 from envscaler.spec.served import from_spec
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from envscaler.client import EnvClient
 from envscaler.protocol import bundle
 from envscaler.protocol.health import check
-from envscaler.runtime import served
+from envscaler.runtime.trusted import served
 from envscaler.spec import Corpus
 from envscaler.spec.served import from_spec
 
@@ -45,7 +45,7 @@ def test_the_container_entry_serves_a_bundle_without_pydantic(corpus: Corpus, tm
     env, scenarios = from_spec(corpus.env("env_4"), corpus.scenarios_of("env_4"))
     folder = bundle.write_bundle(tmp_path / "served", env, scenarios)
     address = f"unix:{tmp_path}/env.sock"
-    probe = ("import sys\nimport envscaler.runtime.serve_bundle as entry\n"
+    probe = ("import sys\nimport envscaler.runtime.trusted.serve_bundle as entry\n"
              "assert 'pydantic' not in sys.modules, 'pydantic was imported'\nsys.exit(entry.main())")
     process = subprocess.Popen([sys.executable, "-c", probe, str(folder), "--listen", address],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -67,7 +67,7 @@ def test_the_container_entry_serves_a_bundle_without_pydantic(corpus: Corpus, tm
 
 
 def test_a_missing_bundle_is_one_clear_line(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "envscaler.runtime.serve_bundle", str(tmp_path / "nope.json"),
+    done = subprocess.run([sys.executable, "-m", "envscaler.runtime.trusted.serve_bundle", str(tmp_path / "nope.json"),
                            "--listen", f"unix:{tmp_path}/x.sock"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("serve_bundle: cannot read") and "Traceback" not in done.stderr

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from envscaler.client import AsyncEnvClient, EnvClient, EnvClientError
 from envscaler.protocol import framing as wire
-from envscaler.runtime.server import MAX_SESSIONS, RunningServer, ServerConfig
+from envscaler.runtime.trusted.server import MAX_SESSIONS, RunningServer, ServerConfig
 from envscaler.spec import Corpus, EnvSpec, Scenario
 from envscaler.v1 import env_pb2 as pb
 from tests.conftest import serve_env

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envscaler.runtime import procfs, teardown
-from envscaler.runtime.launcher import worker_env
+from envscaler.runtime import procfs
+from envscaler.runtime.trusted import teardown
+from envscaler.runtime.trusted.launcher import worker_env
 
 names = st.binary(max_size=40).filter(lambda b: b"\n" not in b)  # the kernel escapes a newline in a name
 uids = st.integers(min_value=0, max_value=2**32 - 1)

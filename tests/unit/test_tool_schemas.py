@@ -9,8 +9,8 @@ from pathlib import Path
 
 from envscaler.client import EnvClient
 from envscaler.protocol import bundle
-from envscaler.runtime import served
-from envscaler.runtime.server import serving
+from envscaler.runtime.trusted import served
+from envscaler.runtime.trusted.server import serving
 from envscaler.spec import load_corpus
 from envscaler.spec.served import from_spec
 from tests.unit.test_toolschema import ENVSCALER_RECORD_CODE, ENVSCALER_RECORD_TOOLS

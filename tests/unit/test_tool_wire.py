@@ -1,4 +1,5 @@
-"""The worker's hand-written codec (envscaler/runtime/tool_wire.py) against the generated protobuf classes, both ways:
+"""The worker's hand-written codec (envscaler/runtime/sandbox/tool_wire.py) against the generated protobuf classes,
+both ways:
 the episode channel speaks proto/'s messages without the protobuf runtime in the sandbox."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ import random
 import pytest
 from google.protobuf.message import DecodeError
 
-from envscaler.runtime import tool_wire
 from envscaler.runtime.messages import KIND_NUMBERS
+from envscaler.runtime.sandbox import tool_wire
 from envscaler.v1 import env_pb2 as pb
 
 TEXTS = ["", "a", "get_account", '{"account_id": "AC-300"}', "é中🙂", "x" * 300, "\x00\n\t\"\\", "y" * 70000]

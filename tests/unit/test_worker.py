@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envscaler.runtime import wire
-from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
+from envscaler.runtime.trusted import wire
+from envscaler.runtime.trusted.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import worker_pb2 as wpb
 
 CODE = '''

@@ -1,4 +1,5 @@
-"""The worker's quick check that a call binds (envscaler/runtime/worker.py: binds) never says yes where inspect says
+"""The worker's quick check that a call binds (envscaler/runtime/sandbox/worker.py: binds) never says yes where
+inspect says
 no."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import inspect
 import itertools
 import random
 
-from envscaler.runtime.worker import binds
+from envscaler.runtime.sandbox.worker import binds
 
 P = inspect.Parameter
 KINDS = [P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY]

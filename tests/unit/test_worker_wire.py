@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envscaler.protocol.framing import FrameError
-from envscaler.runtime import wire, worker_wire
-from envscaler.runtime.worker_wire import BOOL, BYTES, ENUM, INT, SCHEMA, STRING
+from envscaler.runtime.sandbox import worker_wire
+from envscaler.runtime.sandbox.worker_wire import BOOL, BYTES, ENUM, INT, SCHEMA, STRING
+from envscaler.runtime.trusted import wire
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import worker_pb2 as wpb
 

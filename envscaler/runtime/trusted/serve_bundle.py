@@ -1,6 +1,6 @@
-"""What a sandbox container runs: `python -m envscaler.runtime.serve_bundle BUNDLE --listen ADDRESS`.
+"""What a sandbox container runs: `python -m envscaler.runtime.trusted.serve_bundle BUNDLE --listen ADDRESS`.
 
-BUNDLE is the environment as plain JSON (envscaler/runtime/served.py): a bundle directory
+BUNDLE is the environment as plain JSON (envscaler/runtime/trusted/served.py): a bundle directory
 (scenarios stay on disk, read one per Reset) or a single JSON file, validated when
 the image was built; this entry imports no pydantic and no CLI, so each sandbox's
 server process stays small.
@@ -18,18 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envscaler.protocol.options import CLIENT_CHECKS_ENV, ServerOptions, add_arguments, add_host_arguments, from_args
-from envscaler.runtime import confine, launcher
-from envscaler.runtime.served import load_bundle
+from envscaler.runtime import confine
+from envscaler.runtime.trusted import launcher
+from envscaler.runtime.trusted.served import load_bundle
 
 if TYPE_CHECKING:
-    from envscaler.runtime.server import ServerConfig
+    from envscaler.runtime.trusted.server import ServerConfig
 
 
 def server_config(options: ServerOptions, listen: str = "unix:") -> ServerConfig:
     """ValueError (one line) for a token or TLS files that cannot be used, or an exposed address without them."""
     from envscaler.protocol.addresses import grpc_address
     from envscaler.protocol.auth import server_security
-    from envscaler.runtime.server import ServerConfig
+    from envscaler.runtime.trusted.server import ServerConfig
 
     security = server_security(grpc_address(listen), options.token_file, options.tls_cert, options.tls_key)
     return ServerConfig(call_timeout=options.call_timeout, reset_timeout=max(options.call_timeout, 10.0),
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.bundle).startswith("/proc/self/fd/"):  # an anonymous file from `serve`: read; not for the workers
         with contextlib.suppress(OSError, ValueError):
             os.close(int(str(args.bundle).rsplit("/", 1)[1]))
-    from envscaler.runtime.server import serve_forever
+    from envscaler.runtime.trusted.server import serve_forever
 
     options = from_args(args)
     if split is None and options.sandbox_uid is not None:  # a root server on a host: environment code is not root

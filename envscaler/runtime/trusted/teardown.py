@@ -1,6 +1,7 @@
 """Ending every process of the sandbox uid, as the kernel sees them (trusted side; standard library only).
 
-`end_uid` (in the server) starts a helper, `python -m envscaler.runtime.teardown UID SECONDS`, outside every Landlock
+`end_uid` (in the server) starts a helper, `python -m envscaler.runtime.trusted.teardown UID SECONDS`, outside every
+Landlock
 domain, which drops to the sandbox uid with no capability and repeats kill(-1, SIGKILL): the kernel signals every
 process of that uid in the container's pid namespace, whatever /proc says of it (a name that is not UTF-8, a leader
 thread that exited), and a fork cannot race it, since a pending fatal signal aborts the fork. kill(-1) itself
@@ -44,7 +45,7 @@ def verify_empty(uid: int, deadline: float, exclude: frozenset[int] = frozenset(
 
 def helper_argv(uid: int, seconds: float) -> list[str]:
     # -P -s: nothing from the working directory or the user's site reaches its imports.
-    return [sys.executable, "-P", "-s", "-m", "envscaler.runtime.teardown", str(uid), f"{seconds:.3f}"]
+    return [sys.executable, "-P", "-s", "-m", "envscaler.runtime.trusted.teardown", str(uid), f"{seconds:.3f}"]
 
 
 def end_uid(uid: int, env: dict[str, str], seconds: float = TEARDOWN_SECONDS,

@@ -38,13 +38,14 @@ from envscaler.protocol.sessions import (
     session_kind,
     sessions_full,
 )
-from envscaler.runtime import confine, wire
+from envscaler.runtime import confine
 from envscaler.runtime.calls import call_arguments, parse_json
 from envscaler.runtime.confine import Isolation
 from envscaler.runtime.messages import IN_BAND_STATE_ERRORS, WorkerKind
-from envscaler.runtime.served import ServedCheck, ServedEnv, ServedScenario, for_reset, scenario_checks
-from envscaler.runtime.session_socket import SessionSocket
-from envscaler.runtime.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
+from envscaler.runtime.trusted import wire
+from envscaler.runtime.trusted.served import ServedCheck, ServedEnv, ServedScenario, for_reset, scenario_checks
+from envscaler.runtime.trusted.session_socket import SessionSocket
+from envscaler.runtime.trusted.supervisor import EpisodeWorker, WorkerError, WorkerSettings, Zygote
 from envscaler.v1 import env_pb2 as pb
 from envscaler.v1 import env_pb2_grpc as pb_grpc
 from envscaler.v1 import worker_pb2 as wpb

@@ -1,5 +1,5 @@
 """The untrusted side: a zygote that loads the environment module once and forks
-one fresh worker per episode. Run as `python -m envscaler.runtime.worker FD`.
+one fresh worker per episode. Run as `python -m envscaler.runtime.sandbox.worker FD`.
 
 Everything here runs environment code, so it imports only the standard library
 and the codec. The trusted server talks to the zygote over FD and to each
@@ -29,10 +29,11 @@ import types
 from typing import Any
 
 from envscaler.protocol import framing
-from envscaler.runtime import channel, codec, confine, procfs, worker_wire
+from envscaler.runtime import channel, confine, procfs
 from envscaler.runtime.messages import KIND_NUMBERS, WorkerKind, failure
-from envscaler.runtime.tool_channel import ToolChannel
-from envscaler.runtime.wipe import clean_sandbox, empty_directory, remove_ipc
+from envscaler.runtime.sandbox import codec, worker_wire
+from envscaler.runtime.sandbox.tool_channel import ToolChannel
+from envscaler.runtime.sandbox.wipe import clean_sandbox, empty_directory, remove_ipc
 
 MAX_REQUEST_BYTES = 64 << 20  # what the trusted server sends; it enforces its own caps first
 READY_TIMEOUT = 5.0  # for the next episode's worker to prove it is ready
@@ -326,7 +327,8 @@ class Episode:
                 return self.call(request["name"], arguments)
             if op == "state":
                 return self.encode_state()
-            if op == "ping":  # the server asks whether we are inside a call (envscaler/runtime/supervisor.py: stuck)
+            # the server asks whether we are inside a call (envscaler/runtime/trusted/supervisor.py: stuck)
+            if op == "ping":
                 return {"ok": True}
         except SystemExit:
             raise

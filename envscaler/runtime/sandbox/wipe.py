@@ -2,7 +2,8 @@
 any environment code, so that nothing a previous lease left in the places the sandbox uid can write reaches the next
 (files and directories in /tmp, /dev/shm, /dev/mqueue, whatever their permissions or depth; System V IPC objects).
 The isolation between leases of a recycled container depends on it (SECURITY.md, "A zygote per lease"); the processes
-of that uid are the trusted server's to end first (envscaler/runtime/teardown.py). The zygote also empties the same
+of that uid are the trusted server's to end first (envscaler/runtime/trusted/teardown.py). The zygote also empties
+the same
 places between two episodes of one lease (`empty_directory`, best effort: its own code may undo it).
 """
 

@@ -3,7 +3,7 @@ over by the server, on which the worker answers CallTool requests itself.
 
 Runs in the sandbox, in the episode's worker. What it answers is no more trusted than a tool's result already is:
 the caller accepts call_tool and error answers only, and the server watches the channel from outside
-(envscaler/runtime/channel_watch.py).
+(envscaler/runtime/trusted/channel_watch.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from envscaler.protocol import framing
-from envscaler.runtime import tool_wire
 from envscaler.runtime.calls import call_arguments
 from envscaler.runtime.messages import KIND_NUMBERS, failure, kind_of
+from envscaler.runtime.sandbox import tool_wire
 
 INVALID_ARGUMENT, FAILED_PRECONDITION = 3, 9  # google.rpc.Code
 

@@ -4,7 +4,7 @@ Why by hand: the zygote and its workers stay free of the protobuf runtime (as to
 proto/ stays the wire's one truth: SCHEMA below is its messages' field numbers and types, and
 tests/unit/test_worker_wire.py holds these bytes equal to the generated classes' both ways, for every message. The
 trusted server never uses this decoder on the sandbox's bytes: it reads WorkerReply with the generated classes
-(envscaler/runtime/wire.py). Standard library only.
+(envscaler/runtime/trusted/wire.py). Standard library only.
 """
 
 from __future__ import annotations
@@ -222,7 +222,8 @@ def read_request(data: Data) -> tuple[str, dict[str, Any]]:
 
 
 def read_reply(data: Data) -> tuple[str, dict[str, Any]]:
-    """A WorkerReply (for tests: the server reads replies with the generated classes, envscaler/runtime/wire.py)."""
+    """A WorkerReply (for tests: the server reads replies with the generated classes,
+    envscaler/runtime/trusted/wire.py)."""
     return _envelope(data, REPLIES, "WorkerReply")
 
 

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envscaler.runtime import channel, procfs, teardown, wire
-from envscaler.runtime.channel_watch import ChannelWatch
-from envscaler.runtime.launcher import worker_argv, worker_env
+from envscaler.runtime import channel, procfs
 from envscaler.runtime.messages import CHANNEL_FAILURES, WorkerKind
-from envscaler.runtime.wire import ReplyKind
+from envscaler.runtime.trusted import teardown, wire
+from envscaler.runtime.trusted.channel_watch import ChannelWatch
+from envscaler.runtime.trusted.launcher import worker_argv, worker_env
+from envscaler.runtime.trusted.wire import ReplyKind
 from envscaler.v1 import worker_pb2 as wpb
 
 CONTROL_FRAME_BYTES = 64 << 10
@@ -561,7 +562,7 @@ class Zygote:
         return problem
 
     def _end_sandbox(self, zygote: subprocess.Popen[bytes] | None) -> str:
-        """Every process of the sandbox uid, ended as the kernel sees them (envscaler/runtime/teardown.py)."""
+        """Every process of the sandbox uid, ended as the kernel sees them (envscaler/runtime/trusted/teardown.py)."""
         def reap() -> None:
             if zygote is not None:
                 zygote.poll()

@@ -26,7 +26,7 @@ SERVER_CAPABILITIES = (confine.CAP_KILL, confine.CAP_SETGID, confine.CAP_SETUID,
 
 def worker_argv(fd: int, sandbox_uid: int | None = None) -> list[str]:
     # -P -s: nothing from the working directory or the user's site reaches the worker's imports.
-    argv = [sys.executable, "-P", "-s", "-m", "envscaler.runtime.worker", str(fd)]
+    argv = [sys.executable, "-P", "-s", "-m", "envscaler.runtime.sandbox.worker", str(fd)]
     return [*argv, "--as", str(sandbox_uid)] if sandbox_uid is not None else argv
 
 
@@ -46,7 +46,7 @@ def launch(argv: list[str], server_uid: int = SERVER_UID, sandbox_uid: int = SAN
         for cap in SERVER_CAPABILITIES:
             confine.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
         env = dict(os.environ) | {SPLIT_ENV: str(sandbox_uid)}
-        os.execve(sys.executable, [sys.executable, "-m", "envscaler.runtime.serve_bundle", *argv], env)
+        os.execve(sys.executable, [sys.executable, "-m", "envscaler.runtime.trusted.serve_bundle", *argv], env)
     finally:
         os._exit(127)
 
