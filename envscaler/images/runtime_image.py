@@ -35,7 +35,7 @@ DOCKERFILE = IMAGES_DIR / "runtime.Dockerfile"
 RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
     "envscaler": ("__init__.py",),
     "envscaler.protocol": ("*.py",),
-    "envscaler.runtime": ("*.py",),
+    "envscaler.runtime": ("*.py", "trusted/*.py", "sandbox/*.py"),
     "envscaler.v1": ("*.py", "*.pyi"),
 }
 WHEEL_CACHE = Path.home() / ".cache" / "envscaler-runtime" / "wheels"
