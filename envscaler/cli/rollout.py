@@ -132,7 +132,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from envscaler.cli.output import print_report
-    from envscaler.rollout.report import build_report, write_html
+    from envscaler.rollout.report import build_report
+    from envscaler.rollout.report_html import write_html
 
     for path in args.files:
         if not path.is_file():

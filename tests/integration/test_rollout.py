@@ -21,6 +21,7 @@ from envscaler.rollout.agent import AgentOptions
 from envscaler.rollout.gym_env import EnvScalerGymEnv
 from envscaler.rollout.runner import run_rollouts
 from envscaler.spec import Scenario, load_corpus
+from tests.browser import ARTIFACTS, launched
 from tests.conftest import SOLUTIONS
 from tests.llm_server import ScriptedLLM
 
@@ -337,6 +338,7 @@ def test_samples_per_scenario_resume_per_sample_and_the_report(rollout_pool: Loc
     assert shown.returncode == 0, shown.stderr
     assert "env_7" in shown.stdout and "env_8" in shown.stdout and "reward distribution" in shown.stdout
     assert "<svg" in html.read_text() and "steps per episode" in html.read_text()
+    look_at_report(html, scenarios=len(scenarios), episodes=4 * len(scenarios))
     as_json = subprocess.run([sys.executable, "-m", "envscaler.cli", "results", str(out), "--json"],
                              capture_output=True, text=True, timeout=60, check=False)
     report = json.loads(as_json.stdout)
@@ -405,3 +407,29 @@ def test_an_endpoint_that_refuses_the_key_fails_the_preflight(rollout_pool: Loca
         server.shutdown()
         server.server_close()
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "refuses the API key" in done.stderr
+
+
+def look_at_report(html: Path, scenarios: int, episodes: int) -> None:
+    """The HTML report in headless Chromium: self-contained (nothing fetched but the file), its tables and plots
+    drawn, a trajectory opened to its calls and checks; the screenshot is for a person to look at."""
+    with launched() as browser:
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url))
+        page.goto(html.as_uri())
+        assert fetched == [html.as_uri()]
+        assert page.locator("h2", has_text="by scenario").count() == 1
+        assert page.locator("table").nth(1).locator("tr").count() == scenarios + 1  # its header, then one each
+        plots = page.locator("svg")
+        assert plots.count() == 3  # rewards, steps, and mean reward by environment (two environments)
+        for i in range(plots.count()):
+            box = plots.nth(i).bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 200
+        assert page.locator("svg").first.locator("text", has_text="episodes").count() >= 1  # a titled axis
+        assert page.locator("details").count() == episodes
+        first = page.locator("details").first
+        assert not first.locator("text=tool calls").is_visible()
+        first.locator("summary").click()
+        assert first.locator("text=tool calls").is_visible() and first.locator("td", has_text="PASS").count() >= 1
+        (ARTIFACTS / "rollout").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "rollout" / "report.png"), full_page=True)

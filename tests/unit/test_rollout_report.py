@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from envscaler.rollout.report import build_report, text_histogram, write_html
+from envscaler.rollout.report import build_report, text_histogram
+from envscaler.rollout.report_html import write_html
 from envscaler.rollout.runner import finished_keys
 
 
@@ -44,7 +45,29 @@ def test_rows_histograms_and_groups(tmp_path: Path) -> None:
     assert lines[-1].endswith("█" * 10 + " 1") and len(lines) == 11
     write_html(report, tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
-    assert page.count("<svg") == 2 and "env_b" in page and "llm_error: 1" in page
+    assert page.count("<svg") == 3 and "env_b" in page and "llm_error: 1" in page  # + mean reward by env
+    assert [(s.env_id, s.task_id, s.samples, s.pass_at_1, s.pass_at_k) for s in report.scenarios] == [
+        ("env_a", "t1", 2, 0.5, True), ("env_b", "t2", 1, 0.0, False), ("env_b", "t3", 1, 0.0, False)]
+    assert report.scenarios[0].variance == 0.0625 and "records" not in report.as_json()
+    assert page.count("<details>") == 5  # every trajectory, the infrastructure failure among them
+
+
+def test_the_page_shows_trajectories_and_escapes_what_they_hold(tmp_path: Path) -> None:
+    """Trajectories hold what an LLM and an environment wrote: the page shows it as text, never as markup."""
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    row = record("env_a", "t1", 1.0, 1) | {
+        "messages": [{"role": "user", "content": hostile},
+                     {"role": "assistant", "content": None,
+                      "tool_calls": [{"function": {"name": "lookup", "arguments": '{"q": "a"}'}}]}],
+        "trajectory": [{"step": 1, "action": {"name": "lookup", "arguments": {"q": hostile}},
+                        "observation": {"type": "tool", "content": "x" * 5000 + hostile}}],
+        "final_info": {"evaluation": {"passed": 1, "total": 1, "checks": [
+            {"index": 0, "check_item": hostile, "outcome": "PASS", "message": ""}]}}}
+    write_html(build_report([write(tmp_path / "t.jsonl", [row])]), tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page
+    assert "→ lookup" in page and "1 of 1" in page and "more characters in the JSONL" in page
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing to fetch
 
 
 def test_resume_keys_count_per_sample_and_retry_errors_drops_error_records(tmp_path: Path) -> None:
