@@ -494,7 +494,7 @@ class PoolManager:
         counts = self.counts()
         mine = counts.get(env_id, EnvCounts())
         busy = sum(c.leased for c in counts.values())
-        waited = (f"no container of {env_id} became free within {wait or self.config.acquire_wait:g} s "
+        waited = (f"no container of {env_id} became free within {round(wait or self.config.acquire_wait, 1):g} s "
                   f"(pool size {self.config.size}: {busy} leased; {env_id}: {mine.leased} leased, {mine.starting} "
                   f"starting)")
         cause = self.book.last_cause(env_id)

@@ -33,7 +33,7 @@ def _async(impl: Callable[[Any, Any], Awaitable[Any]], cls: Any) -> Callable[[by
             return await impl(parse(cls, raw), context)
         except RequestError as exc:
             await context.abort(exc.code, exc.message)
-        except grpc.RpcError:  # an abort already under way
+        except (grpc.RpcError, grpc.aio.AbortError):  # an abort already under way (the servicer's own)
             raise
         except Exception as exc:
             await context.abort(grpc.StatusCode.INTERNAL, internal_error(exc))
