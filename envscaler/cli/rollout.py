@@ -191,6 +191,6 @@ def register(sub: Any) -> None:
         p.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl", help="trajectories written by rollout")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
         p.add_argument("--html", type=Path, metavar="FILE.html",
-                       help="also write a self-contained HTML page with the table and the reward and step-count "
-                            "distributions (inline SVG)")
+                       help="also write one self-contained HTML page: tables by environment and scenario (pass@k, "
+                            "variance), plots, and every trajectory with its calls and checks")
 
