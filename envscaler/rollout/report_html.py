@@ -62,16 +62,17 @@ def bar_chart(title: str, counts: dict[str, float], x_title: str, y_title: str, 
     longest = max((len(k) for k in counts), default=1)
     slanted = longest * 7 > bar  # labels wider than their bar are drawn at an angle
     label_h = min(110, longest * 6 + 10) if slanted else 24
-    width, height = left + n * bar + 20, top_pad + plot_h + label_h + 40
+    plot_w = max(n * bar, 260)  # a chart of one or two bars still reads as a chart
+    width, height = left + plot_w + 20, top_pad + plot_h + label_h + 40
     base = top_pad + plot_h
     parts = [f'<svg width="{width}" height="{height}" role="img" '
              f'aria-label="{_e(title)}" font-family="system-ui,sans-serif">',
              f'<text x="{left}" y="20" font-size="15" font-weight="bold">{_e(title)}</text>',
              f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{base}" stroke="#444"/>',
-             f'<line x1="{left}" y1="{base}" x2="{left + n * bar}" y2="{base}" stroke="#444"/>']
+             f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#444"/>']
     for frac in (0.0, 0.5, 1.0):
         y = base - frac * plot_h
-        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left + n * bar}" y2="{y:.1f}" stroke="#ddd"/>'
+        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>'
                      f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end">'
                      f'{_e(fmt.format(top * frac))}</text>')
     for i, (label, value) in enumerate(counts.items()):
@@ -87,7 +88,7 @@ def bar_chart(title: str, counts: dict[str, float], x_title: str, y_title: str, 
                          f'transform="rotate(-40 {cx:.1f} {base + 14})">{_e(label)}</text>')
         else:
             parts.append(f'<text x="{cx:.1f}" y="{base + 16}" font-size="12" text-anchor="middle">{_e(label)}</text>')
-    parts.append(f'<text x="{left + n * bar / 2:.1f}" y="{height - 8}" font-size="13" text-anchor="middle">'
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" font-size="13" text-anchor="middle">'
                  f'{_e(x_title)}</text>')
     parts.append(f'<text x="16" y="{base - plot_h / 2:.1f}" font-size="13" text-anchor="middle" '
                  f'transform="rotate(-90 16 {base - plot_h / 2:.1f})">{_e(y_title)}</text>')
