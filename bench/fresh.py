@@ -29,10 +29,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def warm_acquires(local: LocalPool, count: int) -> list[float]:
-    """ms per Acquire, each after the pool had time to warm the next container."""
+def warm_acquires(local: LocalPool, count: int) -> tuple[list[float], list[float]]:
+    """ms per Acquire, each after the pool had time to warm the next container, and ms per Release (recycling: the
+    kernel-enforced teardown of the lease's processes and its check that the sandbox uid owns nothing)."""
     assert local.manager is not None
-    times = []
+    times, releases = [], []
     for _ in range(count):
         deadline = time.monotonic() + 60
         while local.manager.counts()[ENV].idle < 1 and time.monotonic() < deadline:
@@ -40,8 +41,12 @@ def warm_acquires(local: LocalPool, count: int) -> list[float]:
         started = time.perf_counter()
         lease = local.pool.acquire(ENV, wait=60)
         times.append((time.perf_counter() - started) * 1000)
+        lease.reset(SCENARIO)  # the lease ran code: its worker is there to tear down
+        lease.call(TOOL, ARGUMENTS)
+        started = time.perf_counter()
         lease.release()
-    return times
+        releases.append((time.perf_counter() - started) * 1000)
+    return times, releases
 
 
 def sustained(local: LocalPool, sessions: int, seconds: float) -> dict[str, Any]:
@@ -73,9 +78,9 @@ def sustained(local: LocalPool, sessions: int, seconds: float) -> dict[str, Any]
 def one(fresh: bool, args: argparse.Namespace) -> dict[str, Any]:
     options = PoolOptions(size=args.size, only=[ENV], acquire_wait=120, fresh_per_lease=fresh)
     with LocalPool(options=options) as local:
-        warm = warm_acquires(local, args.acquires)
+        warm, releases = warm_acquires(local, args.acquires)
         load = sustained(local, args.sessions, args.seconds)
-    return {"warm_acquire_ms": warm, **load}
+    return {"warm_acquire_ms": warm, "release_ms": releases, **load}
 
 
 def main() -> None:
@@ -94,7 +99,9 @@ def main() -> None:
     summary = {}
     for mode, results in runs.items():
         warm = [t for r in results for t in r["warm_acquire_ms"]]
+        releases = [t for r in results for t in r["release_ms"]]
         summary[mode] = {"warm_acquire_p50_ms": statistics.median(warm), "warm_acquire_p99_ms": percentile(warm, 0.99),
+                         "release_p50_ms": statistics.median(releases), "release_p99_ms": percentile(releases, 0.99),
                          "leases_per_s": statistics.median(r["leases_per_s"] for r in results),
                          "lease_p50_ms": statistics.median(r["lease_p50_ms"] for r in results),
                          "lease_p99_ms": max(r["lease_p99_ms"] for r in results),
@@ -113,6 +120,10 @@ def main() -> None:
         f"{f['warm_acquire_p50_ms'] / r['warm_acquire_p50_ms']:.2f}x |",
         f"| warm acquire p99 | {f['warm_acquire_p99_ms']:.2f} ms | {r['warm_acquire_p99_ms']:.2f} ms | "
         f"{f['warm_acquire_p99_ms'] / r['warm_acquire_p99_ms']:.2f}x |",
+        f"| Release p50 (recycle: teardown by the kernel, then its check) | {f['release_p50_ms']:.2f} ms | "
+        f"{r['release_p50_ms']:.2f} ms | {f['release_p50_ms'] / r['release_p50_ms']:.2f}x |",
+        f"| Release p99 | {f['release_p99_ms']:.2f} ms | {r['release_p99_ms']:.2f} ms | "
+        f"{f['release_p99_ms'] / r['release_p99_ms']:.2f}x |",
         f"| sustained leases per second ({args.sessions} clients, pool of {args.size}) | {f['leases_per_s']:.2f} | "
         f"{r['leases_per_s']:.2f} | {f['leases_per_s'] / max(r['leases_per_s'], 1e-9):.2f}x |",
         f"| a whole lease under that load, p50 | {f['lease_p50_ms']:.0f} ms | {r['lease_p50_ms']:.0f} ms | "

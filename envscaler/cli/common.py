@@ -213,7 +213,7 @@ def lenient_corpus(args: argparse.Namespace) -> Any:
         corpus = load_corpus(args.envs, args.scenarios, strict=False)
     except SpecError as exc:
         raise CliError(str(exc)) from None
-    unknown = [e for e in args.only or [] if e not in corpus.envs]
+    unknown = [e for e in getattr(args, "only", None) or [] if e not in corpus.envs]  # commands without --only
     if unknown:
         raise CliError(f"unknown env_id {', '.join(unknown)} in --only")
     return corpus

@@ -23,9 +23,13 @@ def cmd_images_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_images_prune(args: argparse.Namespace) -> int:
+    from envscaler.images.build import corpus_tags, existing_runtime
     from envscaler.images.prune import UNLABELLED, prune
 
-    result = prune(docker_engine(), args.base, args.dry_run)
+    client = docker_engine()
+    runtime = existing_runtime(client, args.base)
+    current = corpus_tags(lenient_corpus(args), client.images.get(runtime).id) if runtime else None
+    result = prune(client, args.base, args.dry_run, current)
     verb = "would remove" if args.dry_run else "removed"
     for name in result.removed:
         print(f"{verb} {name}")
@@ -65,8 +69,11 @@ def register(sub: Any) -> None:
                                   "Debian from the host's apt mirror")
 
     p = images_sub.add_parser("prune", help="remove this installation's runtime and environment images of older "
-                                                    "sources; images of other installations are kept")
+                                                    "sources, and the builds of the corpus's environments that it no "
+                                                    "longer makes (e.g. left by check runs between edits); images of "
+                                                    "other corpora and installations are kept")
     p.set_defaults(func=cmd_images_prune)
+    corpus_args(p)
     p.add_argument("--base", help="the base in use, when not the bootstrapped one")
     p.add_argument("--dry-run", action="store_true", help="only list what would go")
 

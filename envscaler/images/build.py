@@ -129,6 +129,21 @@ def existing_runtime(client: docker.DockerClient, base: str | None = None) -> st
     return tag if image_exists(client, tag) else None
 
 
+def corpus_tags(corpus: Corpus, runtime_id: str) -> dict[str, set[str]]:
+    """The tags `build_envs` gives each environment of `corpus` on that runtime (either tool-schema mode), without
+    building: what `images prune` keeps of a corpus."""
+    tags: dict[str, set[str]] = {}
+    for env_id, spec in corpus.envs.items():
+        try:
+            if static_errors(corpus, env_id):
+                continue
+            tags[env_id] = {image_tag(env_id, content_hash(spec, corpus.scenarios_of(env_id), runtime_id, mode))
+                            for mode in ("derived", "record")}
+        except (ValueError, RecursionError):  # build_envs reports it; nothing of it to keep
+            continue
+    return tags
+
+
 def env_image(client: docker.DockerClient, corpus: Corpus, env_id: str, runtime_tag: str) -> str:
     """The image of one environment, built if needed; raises ValueError with the validator's message."""
     (result,) = build_envs(client, corpus, runtime_tag, only=[env_id], jobs=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def test_a_bad_spec_fails_alone(engine: docker.DockerClient, runtime_image: str,
 
 def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient, runtime_image: str,
                                                     example_images: dict[str, str]) -> None:
+    from envscaler.images.build import corpus_tags
     from envscaler.images.env_image import load_archive, plan_image
     from envscaler.images.prune import UNLABELLED, prune, stale_images
     from envscaler.images.runtime_image import INSTALLATION_LABEL
@@ -101,12 +103,13 @@ def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient,
     engine.images.load(load_archive(bare, [unlabelled]))
     stale.discard()  # the layer's temporary file
     assert len({engine.images.get(i.tag).id for i in (stale, other, unlabelled)}) == 3
+    current = corpus_tags(corpus, runtime["Id"])
     try:
         assert "envscaler-env/env_1:stale0000000" in {t for i in stale_images(engine) for t in i.tags}
-        dry = prune(engine, dry_run=True)
+        dry = prune(engine, dry_run=True, corpus_builds=current)
         assert "envscaler-env/env_1:stale0000000" in dry.removed
         assert dry.kept_other["/elsewhere/envscaler"] >= 1 and dry.kept_other[UNLABELLED] >= 1
-        result = prune(engine)
+        result = prune(engine, corpus_builds=current)
         assert "envscaler-env/env_1:stale0000000" in result.removed
         assert not {"envscaler-env/env_1:other0000000", "envscaler-env/env_1:unlab000000"} & set(result.removed)
         for tag in [runtime_image, *example_images.values(), other.tag, unlabelled.tag]:
@@ -114,6 +117,40 @@ def test_prune_removes_images_of_older_sources_only(engine: docker.DockerClient,
     finally:
         for tag in (other.tag, unlabelled.tag):
             engine.images.remove(tag)
+
+
+def test_prune_removes_what_an_edit_superseded(engine: docker.DockerClient, runtime_image: str,
+                                              example_images: dict[str, str], tmp_path: Path) -> None:
+    """Each edit of an environment's scenarios (a `check` iteration) builds a new image on the same runtime: prune,
+    through the real CLI, removes the superseded one and keeps what the corpus it is given builds now; an environment
+    the corpus lacks keeps its images."""
+    envs = json.loads(bundled_envs_path().read_text())
+    scenarios = [dict(s, env_id="env_draft") for s in json.loads(bundled_scenarios_path().read_text())
+                 if s["env_id"] == "env_2"]
+    (tmp_path / "envs.json").write_text(json.dumps({"env_draft": dict(envs["env_2"], env_id="env_draft")}))
+    built = []
+    for edit in ("first draft", "second draft"):
+        for scenario in scenarios:
+            scenario["task"] += f" ({edit}, {tmp_path.name})"
+        (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
+        (result,) = build_envs(engine, load_corpus(tmp_path / "envs.json", tmp_path / "scenarios.json"), runtime_image)
+        assert result.status == "built", result.message
+        built.append(result.tag)
+    corpus = ["--envs", str(tmp_path / "envs.json"), "--scenarios", str(tmp_path / "scenarios.json")]
+    try:
+        assert main(["images", "prune", "--dry-run", *corpus]) == 0
+        engine.images.get(built[0])  # a dry run removes nothing
+        assert main(["images", "prune", *corpus]) == 0
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.images.get(built[0])  # the first draft: superseded
+        engine.images.get(built[1])  # what the corpus builds now
+        assert main(["images", "prune"]) == 0  # the bundled corpus, which has no env_draft: it is left alone
+        for tag in [built[1], *example_images.values()]:
+            engine.images.get(tag)
+    finally:
+        for tag in built:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                engine.images.remove(tag)
 
 
 def test_the_runtime_image_holds_only_the_sandbox_side_and_the_protocol(engine: docker.DockerClient,
