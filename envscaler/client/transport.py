@@ -12,8 +12,9 @@ out unreachable is a clear UNAVAILABLE naming it (pass transport="stream" for a 
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal, Protocol
+
+from envscaler.protocol.auth import is_loopback
 
 TransportChoice = Literal["auto", "socket", "stream"]
 Transport = Literal["socket", "stream"]
@@ -32,16 +33,9 @@ class AsyncSessionTransport(Protocol):
 
 
 def on_this_host(address: str) -> bool:
-    """Whether a server address (unix:/path, tcp:HOST:PORT, HOST:PORT) is this machine's own."""
-    if address.startswith("unix:"):
-        return True
-    host = address.removeprefix("tcp:").rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Whether a server address (unix:/path, tcp:HOST:PORT, HOST:PORT) is this machine's own: the same test as
+    the servers' for who may reach them without a token."""
+    return is_loopback(address)
 
 
 def choose(choice: TransportChoice, pool_address: str, socket_path: str) -> Transport:
